@@ -1,0 +1,1 @@
+"""One module per `analysisd` subcommand, each with `add_parser(subparsers)`."""

@@ -1,0 +1,1 @@
+"""Analysis engine: pure assessment rules, the run state machine, the asyncio scheduler."""

@@ -1,0 +1,1 @@
+"""The asyncio loop that runs many AnalysisRuns (to be built: see issue 3)."""

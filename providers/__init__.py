@@ -1,0 +1,1 @@
+"""Metric providers (Prometheus, Datadog, CloudWatch, Web) behind one protocol."""

@@ -1,0 +1,155 @@
+"""The Provider protocol, the Reading it returns, and provider errors.
+
+Error tree (one root; every message says what was asked, of whom, what came back)::
+
+    ProviderError
+    ├── ProviderConfigError      the provider block is unusable (missing query, bad address)
+    ├── ProviderUnsupported      a provider kind analysisd does not run
+    ├── ProviderTimeout          no answer within the timeout
+    ├── ProviderConnectionError  refused, reset, DNS failure
+    ├── ProviderHTTPError        non-2xx answer (status and truncated body kept)
+    │   └── ProviderRateLimited  429 / 503 with Retry-After (retry_after seconds kept)
+    ├── ProviderAuthError        credentials missing or rejected
+    └── ProviderBadBody          2xx, but the body is not what the API promises
+
+This package imports nothing from ``analysisd``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+# (secret name, key) -> value, or None when absent. Supplied by the daemon.
+SecretLookup = Callable[[str, str], str | None]
+
+BODY_EXCERPT_LIMIT = 512
+
+
+def excerpt(body: str | bytes, limit: int = BODY_EXCERPT_LIMIT) -> str:
+    """A body shortened for an error message."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One measurement's raw outcome: `result` as conditions see it, `value` as stored."""
+
+    result: Any
+    value: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """Root of provider failures; str(err) is a message a user can act on."""
+
+    def __init__(self, message: str, *, provider: str = "", address: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.address = address
+
+
+class ProviderConfigError(ProviderError):
+    pass
+
+
+class ProviderUnsupported(ProviderError):
+    pass
+
+
+class ProviderTimeout(ProviderError):
+    pass
+
+
+class ProviderConnectionError(ProviderError):
+    pass
+
+
+class ProviderHTTPError(ProviderError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: str = "",
+        provider: str = "",
+        address: str = "",
+    ) -> None:
+        super().__init__(message, provider=provider, address=address)
+        self.status = status
+        self.body = body
+
+
+class ProviderRateLimited(ProviderHTTPError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 429,
+        body: str = "",
+        retry_after: float | None = None,
+        provider: str = "",
+        address: str = "",
+    ) -> None:
+        super().__init__(message, status=status, body=body, provider=provider, address=address)
+        self.retry_after = retry_after
+
+
+class ProviderAuthError(ProviderError):
+    pass
+
+
+class ProviderBadBody(ProviderError):
+    pass
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One pooled client for one (kind, address, auth); serves many metrics.
+
+    `config` is the metric's resolved provider sub-block, e.g. the mapping under
+    `provider.prometheus` — arguments already substituted, secrets resolved.
+    """
+
+    kind: ClassVar[str]
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        """Take one instant measurement; raise ProviderError on any failure."""
+        ...
+
+    async def series(
+        self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
+    ) -> list[float]:
+        """Range data for the judge: the values of `query` from start to end every step s."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release pooled connections."""
+        ...
+
+
+class ProviderClass(Protocol):
+    """What the registry needs of a provider class (one line in registry.py each)."""
+
+    kind: ClassVar[str]
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
+        """Metrics whose configs give the same key share one instance (one pool)."""
+        ...
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> Provider:
+        """Build the pooled instance for that key (no I/O; connect lazily)."""
+        ...
+
+    @classmethod
+    def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Identity of one instant query, for coalescing (same key -> one request)."""
+        ...

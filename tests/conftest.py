@@ -1,0 +1,1 @@
+"""Shared fixtures. Peer rigs (Prometheus, moto, PostgreSQL) live in tests/integration."""

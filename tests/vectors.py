@@ -1,0 +1,48 @@
+"""Loading the conformance vectors (../shared/vectors or $ANALYSISD_VECTORS)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def vectors_dir() -> Path:
+    env = os.environ.get("ANALYSISD_VECTORS")
+    if env:
+        return Path(env)
+    return REPO.parent / "shared" / "vectors"
+
+
+def shared_dir() -> Path:
+    return REPO.parent / "shared"
+
+
+_FLOATS = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf, "Inf": math.inf}
+
+
+def _decode_argo(obj: dict[str, Any]) -> Any:
+    if set(obj) == {"$float"}:
+        return _FLOATS[obj["$float"]]
+    return obj
+
+
+def load_argo(name: str) -> Any:
+    """An argo-*.json file with {"$float": "NaN"} decoded to floats."""
+    with open(vectors_dir() / name, encoding="utf-8") as fh:
+        return json.load(fh, object_hook=_decode_argo)
+
+
+def load_plain(name: str) -> Any:
+    """A kayenta-*/mannwhitney-* file as stored (NaN stays the string "NaN")."""
+    with open(vectors_dir() / name, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def case_id(file: str, section: str, case: dict[str, Any]) -> str:
+    """pytest id: file (without .json), section and the case's id."""
+    return f"{file.removesuffix('.json')}::{section}::{case.get('id', '?')}"
