@@ -58,9 +58,7 @@ class Metric(Model):
     failure_condition: str = Field(default="", alias="failureCondition")
     failure_limit: IntOrString | None = Field(default=None, alias="failureLimit")
     inconclusive_limit: IntOrString | None = Field(default=None, alias="inconclusiveLimit")
-    consecutive_error_limit: IntOrString | None = Field(
-        default=None, alias="consecutiveErrorLimit"
-    )
+    consecutive_error_limit: IntOrString | None = Field(default=None, alias="consecutiveErrorLimit")
     consecutive_success_limit: IntOrString | None = Field(
         default=None, alias="consecutiveSuccessLimit"
     )
