@@ -1,0 +1,228 @@
+"""One AnalysisRun's lifecycle as pure functions over its status; time is an argument.
+
+Ported from Argo's generateMetricTasks / calculateNextReconcileTime / runMeasurements
+bookkeeping. Everything a run needs to resume lives in its status: the next
+measurement of a metric is due at its last measurement's finishedAt plus the
+interval (10 s after an Error), the first one at status.startedAt plus initialDelay.
+A measurement with no finishedAt was in flight when the status was stored; it is
+taken again, as Argo resumes an unfinished measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from analysisd.durations import DurationError, parse_duration
+from analysisd.engine import assess
+from analysisd.spec import AnalysisRunStatus, Measurement, Metric, MetricResult
+
+ERROR_RETRY_INTERVAL = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricTask:
+    """A measurement to take now; `resume` re-takes an unfinished stored measurement."""
+
+    metric: Metric
+    resume: bool = False
+
+
+def result_for(status: AnalysisRunStatus, name: str) -> MetricResult | None:
+    for result in status.metric_results:
+        if result.name == name:
+            return result
+    return None
+
+
+def _duration(text: str) -> timedelta | None:
+    try:
+        return parse_duration(text)
+    except DurationError:
+        # Validation rejects bad durations first; like Argo, skip the metric here.
+        return None
+
+
+def _unfinished(result: MetricResult | None) -> Measurement | None:
+    if result is None or not result.measurements:
+        return None
+    last = result.measurements[-1]
+    return last if last.finished_at is None else None
+
+
+def _next_due(
+    metric: Metric,
+    result: MetricResult | None,
+    started_at: datetime | None,
+    error_retry: timedelta,
+) -> datetime | None:
+    """When this metric's next new measurement falls due (None: never, or not by timer).
+
+    A metric never measured and without initialDelay is due at once; callers handle it.
+    """
+    if result is not None and assess.completed(result.phase):
+        return None
+    last = result.measurements[-1] if result is not None and result.measurements else None
+    if last is None:
+        delay = _duration(metric.initial_delay) if metric.initial_delay else None
+        if delay is None or started_at is None:
+            return None
+        return started_at + delay
+    if last.finished_at is None:
+        return last.resume_at
+    count = assess.effective_count(metric)
+    if result is not None and count is not None and result.count >= count:
+        return None
+    if last.phase == "Error":
+        interval: timedelta | None = error_retry
+    elif metric.interval:
+        interval = _duration(metric.interval)
+    else:
+        interval = error_retry
+    if interval is None:
+        return None
+    return last.finished_at + interval
+
+
+def due_tasks(
+    metrics: Sequence[Metric],
+    status: AnalysisRunStatus,
+    now: datetime,
+    *,
+    terminate: bool = False,
+    in_flight: Collection[str] = (),
+    error_retry: timedelta = ERROR_RETRY_INTERVAL,
+) -> list[MetricTask]:
+    """generateMetricTasks: measurements to start at `now` (none new once terminating).
+
+    `in_flight` names metrics this process is measuring right now; they are skipped.
+    """
+    terminating = assess.is_terminating(terminate, status.metric_results)
+    tasks: list[MetricTask] = []
+    for metric in metrics:
+        if metric.name in in_flight:
+            continue
+        result = result_for(status, metric.name)
+        if result is not None and assess.completed(result.phase):
+            continue
+        unfinished = _unfinished(result)
+        if unfinished is not None:
+            if unfinished.resume_at is not None and unfinished.resume_at > now:
+                continue
+            tasks.append(MetricTask(metric, resume=True))
+            continue
+        if terminating:
+            continue
+        never_measured = result is None or not result.measurements
+        if never_measured and not metric.initial_delay:
+            tasks.append(MetricTask(metric))
+            continue
+        due = _next_due(metric, result, status.started_at, error_retry)
+        if due is not None and now >= due:
+            tasks.append(MetricTask(metric))
+    return tasks
+
+
+def next_wakeup(
+    metrics: Sequence[Metric],
+    status: AnalysisRunStatus,
+    now: datetime,
+    *,
+    terminate: bool = False,
+    in_flight: Collection[str] = (),
+    error_retry: timedelta = ERROR_RETRY_INTERVAL,
+) -> datetime | None:
+    """calculateNextReconcileTime: the earliest time a measurement falls due, if any."""
+    if assess.completed(status.phase):
+        return None
+    terminating = assess.is_terminating(terminate, status.metric_results)
+    earliest: datetime | None = None
+    for metric in metrics:
+        if metric.name in in_flight:
+            continue
+        result = result_for(status, metric.name)
+        if terminating and _unfinished(result) is None:
+            continue
+        candidate = _next_due(metric, result, status.started_at or now, error_retry)
+        if candidate is not None and (earliest is None or candidate < earliest):
+            earliest = candidate
+    return earliest
+
+
+def begin_measurement(
+    status: AnalysisRunStatus, task: MetricTask, *, dry_run: bool, now: datetime
+) -> Measurement:
+    """Record an in-flight measurement (phase Running, no finishedAt) for `task`."""
+    result = result_for(status, task.metric.name)
+    if result is None:
+        result = MetricResult(name=task.metric.name, phase="Running", dryRun=dry_run)
+        status.metric_results.append(result)
+    measurement = Measurement(phase="Running", startedAt=now)
+    if task.resume and _unfinished(result) is not None:
+        result.measurements[-1] = measurement
+    else:
+        result.measurements.append(measurement)
+    return measurement
+
+
+def finish_measurement(status: AnalysisRunStatus, name: str, measurement: Measurement) -> None:
+    """Replace the metric's in-flight measurement with the completed one; update counters."""
+    result = result_for(status, name)
+    if result is None:
+        raise KeyError(name)
+    if _unfinished(result) is not None:
+        result.measurements[-1] = measurement
+    else:
+        result.measurements.append(measurement)
+    assess.apply_counters(result, measurement.phase)
+
+
+def drop_unfinished(status: AnalysisRunStatus, name: str) -> None:
+    """Forget an in-flight measurement that was cancelled (it never completed)."""
+    result = result_for(status, name)
+    if result is not None and _unfinished(result) is not None:
+        result.measurements.pop()
+
+
+@dataclass(frozen=True, slots=True)
+class Reassessment:
+    previous_phase: str
+    phase: str
+    completed: bool
+
+
+def reassess(
+    status: AnalysisRunStatus,
+    metrics: Sequence[Metric],
+    *,
+    dry_run: frozenset[str],
+    retention: Mapping[str, int],
+    terminate: bool,
+    now: datetime,
+    hold: bool = False,
+) -> Reassessment:
+    """assessRunStatus until nothing moves, then trim history; sets phase and completedAt.
+
+    Argo re-reconciles right after a metric turns Failed (its status update wakes it),
+    which is what makes the failing metric stop its siblings; looping here does the same.
+    `hold` (measurements still in flight) keeps the run Running: Argo finishes every
+    measurement of a pass before it assesses, so a run never completes under one.
+    """
+    previous = status.phase
+    outcome = assess.RunAssessment(status.phase, status.message)
+    for _ in range(len(metrics) + 2):
+        before = [r.phase for r in status.metric_results]
+        outcome = assess.assess_run(status, metrics, dry_run, terminate, now)
+        if [r.phase for r in status.metric_results] == before:
+            break
+    if hold and assess.completed(outcome.phase):
+        outcome = assess.RunAssessment("Running", "")
+    if outcome.phase != status.phase:
+        status.phase = outcome.phase
+        status.message = outcome.message
+    done = assess.completed(status.phase)
+    if done and status.completed_at is None:
+        status.completed_at = now
+    assess.trim_measurements(status, retention)
+    return Reassessment(previous, status.phase, done)
