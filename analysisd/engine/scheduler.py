@@ -1,1 +1,378 @@
-"""The asyncio loop that runs many AnalysisRuns (to be built: see issue 3)."""
+"""The asyncio loop that runs many AnalysisRuns at once.
+
+Each run owns one timer (loop.call_at) set to its next wake-up, computed by
+engine.run.next_wakeup from the status alone; nothing polls. A wake-up starts the
+due measurements as tracked tasks under one global semaphore and a per-measurement
+timeout. When a measurement finishes, the run (under its own lock) records it,
+re-assesses, awaits the observer, and plans its next step, so the observer always
+sees every change of a run in order, before that run moves on.
+
+Shutdown (aclose) is a designed path: stop taking work, let in-flight measurements
+finish within a grace period, cancel the rest, fail the remaining waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from analysisd.engine import assess
+from analysisd.engine import run as lifecycle
+from analysisd.engine.measure import (
+    Decide,
+    MeasurementSource,
+    NoSecrets,
+    Prepare,
+    PreparedRun,
+    RunSetupError,
+    SecretLookupSource,
+    default_decide,
+    prepare_run,
+    take_measurement,
+)
+from analysisd.engine.observer import NewMeasurement, RunChange, RunObserver
+from analysisd.spec import AnalysisRun, AnalysisRunStatus, Measurement
+
+__all__ = ["MeasurementSource", "Scheduler", "SchedulerClosed", "utc_now"]
+
+log = logging.getLogger(__name__)
+RunKey = tuple[str, str]
+_COMPLETED_KEPT = 10_000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchedulerClosed(RuntimeError):
+    """The scheduler shut down before the run completed."""
+
+
+class _RunState:
+    """One active run: its model, resolved spec, in-flight measurements and timer."""
+
+    __slots__ = ("done", "key", "lock", "measuring", "prepared", "run", "timer")
+
+    def __init__(self, key: RunKey, run: AnalysisRun, done: asyncio.Future[AnalysisRun]) -> None:
+        self.key = key
+        self.run = run
+        self.done = done
+        self.lock = asyncio.Lock()
+        self.prepared: PreparedRun | None = None
+        self.measuring: dict[str, asyncio.Task[None]] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def status(self) -> AnalysisRunStatus:
+        assert self.run.status is not None
+        return self.run.status
+
+
+class Scheduler:
+    """Runs AnalysisRuns to completion; see the module docstring."""
+
+    def __init__(
+        self,
+        source: MeasurementSource,
+        observer: RunObserver,
+        *,
+        secrets: SecretLookupSource | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        max_concurrency: int = 1000,
+        measurement_timeout: float = 60.0,
+        error_retry: timedelta = lifecycle.ERROR_RETRY_INTERVAL,
+        prepare: Prepare = prepare_run,
+        decide: Decide = default_decide,
+    ) -> None:
+        # error_retry, prepare and decide exist so tests can shorten Argo's 10 s retry
+        # and run without the argument resolver / condition language.
+        self._source = source
+        self._observer = observer
+        self._secrets: SecretLookupSource = secrets if secrets is not None else NoSecrets()
+        self._clock = clock
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._timeout = measurement_timeout
+        self._error_retry = error_retry
+        self._prepare = prepare
+        self._decide = decide
+        self._runs: dict[RunKey, _RunState] = {}
+        self._completed: OrderedDict[RunKey, asyncio.Future[AnalysisRun]] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._closing = False
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        self._started = True
+
+    async def __aenter__(self) -> Scheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, grace: float = 30.0) -> None:
+        """Stop taking work, let measurements in flight finish within `grace`, cancel the rest."""
+        if self._closing:
+            return
+        self._closing = True
+        for state in self._runs.values():
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        pending = set(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for state in list(self._runs.values()):
+            if not state.done.done():
+                state.done.set_exception(SchedulerClosed(f"{state.key[0]}/{state.key[1]}"))
+                state.done.exception()  # retrieved here so an unawaited run does not warn
+        self._runs.clear()
+
+    # ---- public API ----
+
+    def submit(self, run: AnalysisRun) -> None:
+        """Start (or resume, from its stored status) a run."""
+        if self._closing:
+            raise SchedulerClosed("scheduler is shutting down")
+        key = (run.metadata.namespace or "default", run.metadata.name)
+        if key in self._runs:
+            raise ValueError(f"run {key[0]}/{key[1]} is already active")
+        run = run.model_copy(deep=True)
+        if run.status is None:
+            run.status = AnalysisRunStatus()
+        done: asyncio.Future[AnalysisRun] = asyncio.get_running_loop().create_future()
+        self._completed.pop(key, None)
+        state = _RunState(key, run, done)
+        self._runs[key] = state
+        self._spawn(self._begin(state))
+
+    def terminate(self, namespace: str, name: str) -> bool:
+        """Ask a run to stop: no new measurements, in-flight ones are cancelled and dropped."""
+        state = self._runs.get((namespace, name))
+        if state is None or state.done.done():
+            return False
+        state.run.spec.terminate = True
+        for task in state.measuring.values():
+            task.cancel()
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        self._spawn(self._advance(state))
+        return True
+
+    async def wait(self, namespace: str, name: str) -> AnalysisRun:
+        """The run once it reaches a completed phase."""
+        key = (namespace, name)
+        state = self._runs.get(key)
+        future = state.done if state is not None else self._completed.get(key)
+        if future is None:
+            raise KeyError(f"no run {namespace}/{name}")
+        return await asyncio.shield(future)
+
+    def active_runs(self) -> int:
+        return len(self._runs)
+
+    # ---- internals ----
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _begin(self, state: _RunState) -> None:
+        async with state.lock:
+            try:
+                if assess.completed(state.status.phase):
+                    self._finish(state)
+                    return
+                try:
+                    state.prepared = self._prepare(state.run.spec, self._secrets)
+                except RunSetupError as exc:
+                    await self._fail_setup(state, str(exc))
+                    return
+                await self._step(state, measurements=())
+            except Exception as exc:
+                self._abandon(state, exc)
+
+    async def _advance(self, state: _RunState) -> None:
+        """A timer fired or the run was terminated: start what is due, re-assess."""
+        async with state.lock:
+            if state.done.done() or state.prepared is None:
+                return
+            try:
+                await self._step(state, measurements=())
+            except Exception as exc:
+                self._abandon(state, exc)
+
+    def _on_timer(self, state: _RunState) -> None:
+        state.timer = None
+        if not self._closing and not state.done.done():
+            self._spawn(self._advance(state))
+
+    async def _fail_setup(self, state: _RunState, message: str) -> None:
+        status = state.status
+        previous = status.phase
+        status.phase = "Error"
+        status.message = message
+        status.completed_at = self._clock()
+        change = RunChange(previous_phase=previous, phase="Error", completed=True)
+        await self._observer.on_change(state.run, change)
+        self._finish(state)
+
+    async def _step(self, state: _RunState, measurements: tuple[NewMeasurement, ...]) -> None:
+        """Re-assess, tell the observer, then start due measurements and set the timer.
+
+        Called with the run's lock held.
+        """
+        prepared = state.prepared
+        assert prepared is not None
+        status = state.status
+        spec = state.run.spec
+        now = self._clock()
+        outcome = lifecycle.reassess(
+            status,
+            prepared.metrics,
+            dry_run=prepared.dry_run,
+            retention=prepared.retention,
+            terminate=spec.terminate,
+            now=now,
+            hold=bool(state.measuring),
+        )
+        if measurements or outcome.phase != outcome.previous_phase:
+            change = RunChange(
+                measurements=measurements,
+                previous_phase=outcome.previous_phase,
+                phase=outcome.phase,
+                completed=outcome.completed,
+            )
+            await self._observer.on_change(state.run, change)
+        if outcome.completed:
+            self._finish(state)
+            return
+        if self._closing:
+            return
+        self._start_due(state, now)
+        self._set_timer(state, now)
+
+    def _start_due(self, state: _RunState, now: datetime) -> None:
+        prepared = state.prepared
+        assert prepared is not None
+        status = state.status
+        spec = state.run.spec
+        tasks = lifecycle.due_tasks(
+            prepared.metrics,
+            status,
+            now,
+            terminate=spec.terminate,
+            in_flight=state.measuring.keys(),
+            error_retry=self._error_retry,
+        )
+        for task in tasks:
+            if task.resume and spec.terminate:
+                # Stored in flight, but the run was told to stop: it never completed.
+                lifecycle.drop_unfinished(status, task.metric.name)
+                continue
+            dry = task.metric.name in prepared.dry_run
+            lifecycle.begin_measurement(status, task, dry_run=dry, now=now)
+            measure = self._spawn(self._measure(state, task))
+            state.measuring[task.metric.name] = measure
+
+    def _set_timer(self, state: _RunState, now: datetime) -> None:
+        prepared = state.prepared
+        assert prepared is not None
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        wake = lifecycle.next_wakeup(
+            prepared.metrics,
+            state.status,
+            now,
+            terminate=state.run.spec.terminate,
+            in_flight=state.measuring.keys(),
+            error_retry=self._error_retry,
+        )
+        if wake is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (wake - now).total_seconds())
+        state.timer = loop.call_at(loop.time() + delay, self._on_timer, state)
+
+    async def _measure(self, state: _RunState, task: lifecycle.MetricTask) -> None:
+        prepared = state.prepared
+        assert prepared is not None
+        name = task.metric.name
+        measurement: Measurement | None
+        try:
+            async with self._limit:
+                measurement = await take_measurement(
+                    self._source,
+                    task.metric,
+                    secret_values=prepared.secret_values,
+                    clock=self._clock,
+                    timeout_seconds=self._timeout,
+                    decide=self._decide,
+                )
+        except asyncio.CancelledError:
+            if self._closing or not state.run.spec.terminate:
+                raise
+            measurement = None  # cancelled by terminate(): the measurement never happened
+        finally:
+            state.measuring.pop(name, None)
+        async with state.lock:
+            if state.done.done():
+                return
+            try:
+                if measurement is None:
+                    lifecycle.drop_unfinished(state.status, name)
+                    news: tuple[NewMeasurement, ...] = ()
+                else:
+                    lifecycle.finish_measurement(state.status, name, measurement)
+                    dry = name in prepared.dry_run
+                    news = (NewMeasurement(name, measurement, dry),)
+                await self._step(state, news)
+            except Exception as exc:
+                self._abandon(state, exc)
+
+    def _finish(self, state: _RunState) -> None:
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        for task in state.measuring.values():
+            task.cancel()
+        self._runs.pop(state.key, None)
+        if not state.done.done():
+            state.done.set_result(state.run)
+        self._completed[state.key] = state.done
+        while len(self._completed) > _COMPLETED_KEPT:
+            self._completed.popitem(last=False)
+
+    def _abandon(self, state: _RunState, exc: Exception) -> None:
+        """The observer (or a bug) failed: this run stops here; waiters get the error."""
+        log.error("run %s/%s stopped: %r", state.key[0], state.key[1], exc)
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        for task in state.measuring.values():
+            task.cancel()
+        self._runs.pop(state.key, None)
+        if not state.done.done():
+            state.done.set_exception(exc)
+            state.done.exception()

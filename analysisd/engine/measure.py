@@ -1,0 +1,172 @@
+"""Glue between a run and the outside world: set a run up, take one measurement.
+
+`prepare_run` does what Argo's reconcile does before measuring (resolve arguments,
+validate, match dryRun / measurementRetention rules) and turns each failure into
+the run-level Error message Argo writes. `take_measurement` asks the provider (or
+the judge) for a reading under a timeout, applies the conditions, and builds the
+Argo `Measurement`, with every secret value redacted from its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from analysisd import AnalysisdError
+from analysisd.spec import AnalysisRunSpec, Measurement, Metric, Phase
+from providers.base import ProviderError, Reading
+
+SPEC_INVALID = "Analysis spec invalid: "
+ARGS_UNRESOLVED = "Unable to resolve metric arguments: "
+REDACTED = "*****"
+
+
+class MeasurementSource(Protocol):
+    """Anything that takes one instant measurement for a provider block (ProviderRegistry)."""
+
+    async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading: ...
+
+
+class SecretLookupSource(Protocol):
+    def get(self, name: str, key: str) -> str | None: ...
+
+
+class Verdict(Protocol):
+    @property
+    def phase(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+# (successCondition, failureCondition, result) -> verdict; analysisd.expr.decide by default.
+Decide = Callable[[str, str, Any], Verdict]
+
+
+class RunSetupError(AnalysisdError):
+    """The run cannot start; str() is the message Argo puts in status.message."""
+
+    phase: Phase = "Error"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    """A run's metrics with arguments resolved, and the rules that apply to them."""
+
+    metrics: tuple[Metric, ...]
+    dry_run: frozenset[str]
+    retention: Mapping[str, int]
+    secret_values: frozenset[str]
+
+
+Prepare = Callable[[AnalysisRunSpec, SecretLookupSource], PreparedRun]
+
+
+class NoSecrets:
+    def get(self, name: str, key: str) -> str | None:
+        return None
+
+
+def prepare_run(spec: AnalysisRunSpec, secrets: SecretLookupSource) -> PreparedRun:
+    """Resolve and validate a run's spec in Argo's order; raise RunSetupError with its message."""
+    from analysisd.args import ArgsError, resolve_metrics
+    from analysisd.rules import dry_run_metrics, retention_limits
+    from analysisd.spec import validate_metrics
+
+    try:
+        resolved = resolve_metrics(spec, secrets)
+    except ArgsError as exc:
+        text = str(exc)
+        message = text if text.startswith(ARGS_UNRESOLVED) else ARGS_UNRESOLVED + text
+        raise RunSetupError(message) from exc
+    metrics = list(resolved.metrics)
+    try:
+        validate_metrics(metrics)
+        dry_run = frozenset(dry_run_metrics(spec.dry_run, metrics))
+        retention = dict(retention_limits(spec.measurement_retention, metrics))
+    except AnalysisdError as exc:
+        raise RunSetupError(SPEC_INVALID + str(exc)) from exc
+    return PreparedRun(tuple(metrics), dry_run, retention, frozenset(resolved.secret_values))
+
+
+def prepare_plain(spec: AnalysisRunSpec, secrets: SecretLookupSource) -> PreparedRun:
+    """A spec taken as written (no arguments, no rules): for tests and already-resolved runs."""
+    dry = frozenset(rule.metric_name for rule in spec.dry_run)
+    keep = {rule.metric_name: rule.limit for rule in spec.measurement_retention}
+    return PreparedRun(tuple(spec.metrics), dry, keep, frozenset())
+
+
+def default_decide(success: str, failure: str, result: Any) -> Verdict:
+    from analysisd.expr import decide
+
+    return decide(success, failure, result)
+
+
+def redact(text: str, secret_values: frozenset[str]) -> str:
+    for secret in secret_values:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def provider_block(metric: Metric) -> tuple[str, Mapping[str, Any]]:
+    if len(metric.provider) != 1:
+        raise ProviderError(f"metric {metric.name!r}: exactly one provider must be specified")
+    ((kind, config),) = metric.provider.items()
+    return kind, config if isinstance(config, Mapping) else {}
+
+
+async def read(source: MeasurementSource, kind: str, config: Mapping[str, Any]) -> Reading:
+    """One reading; kind "judge" goes to the Kayenta-style judge over the source's series."""
+    if kind == "judge":
+        from analysisd.judge.metric import JudgeMetric
+
+        reading: Reading = await JudgeMetric(source).measure(config)
+        return reading
+    return await source.measure(kind, config)
+
+
+async def take_measurement(
+    source: MeasurementSource,
+    metric: Metric,
+    *,
+    secret_values: frozenset[str],
+    clock: Callable[[], datetime],
+    timeout_seconds: float,
+    decide: Decide = default_decide,
+) -> Measurement:
+    """Measure once and judge the reading; every failure becomes an Error measurement."""
+    started = clock()
+    value = ""
+    metadata: dict[str, str] = {}
+    try:
+        kind, config = provider_block(metric)
+        async with asyncio.timeout(timeout_seconds):
+            reading = await read(source, kind, config)
+        value = reading.value
+        metadata = {str(k): str(v) for k, v in reading.metadata.items()}
+        if metric.success_condition or metric.failure_condition:
+            verdict = decide(metric.success_condition, metric.failure_condition, reading.result)
+            phase, message = verdict.phase, verdict.message
+        else:
+            phase, message = "Successful", ""
+    except TimeoutError:
+        phase = "Error"
+        message = f"{metric.name}: measurement timed out after {timeout_seconds:g}s"
+    except ProviderError as exc:
+        phase, message = "Error", str(exc)
+    except Exception as exc:  # a provider bug must not take the scheduler down with it
+        phase, message = "Error", f"{type(exc).__name__}: {exc}"
+    return Measurement.model_validate(
+        {
+            "phase": phase,
+            "message": redact(message, secret_values),
+            "startedAt": started,
+            "finishedAt": clock(),
+            "value": redact(value, secret_values),
+            "metadata": metadata,
+        }
+    )

@@ -1,0 +1,226 @@
+"""The asyncio scheduler end to end against a scripted provider (real loop, short intervals)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from analysisd.engine.measure import PreparedRun, RunSetupError, prepare_plain
+from analysisd.engine.scheduler import Scheduler, SchedulerClosed
+from analysisd.spec import AnalysisRun, AnalysisRunSpec
+from tests.unit.engine_fakes import RecordingObserver, ScriptedSource, fake_decide, make_run
+
+FAST = timedelta(milliseconds=1)
+
+
+def scheduler(source: ScriptedSource, observer: RecordingObserver, **kw: Any) -> Scheduler:
+    options: dict[str, Any] = {
+        "error_retry": FAST,
+        "prepare": prepare_plain,
+        "decide": fake_decide,
+        "measurement_timeout": 0.05,
+    }
+    options.update(kw)
+    return Scheduler(source, observer, **options)
+
+
+async def run_to_end(run: AnalysisRun, script: dict[str, str], **kw: Any) -> AnalysisRun:
+    async with scheduler(ScriptedSource(script), RecordingObserver(), **kw) as s:
+        s.submit(run)
+        return await asyncio.wait_for(s.wait("ns", "run"), 30)
+
+
+async def test_single_measurement_run_is_successful_and_observer_sees_it() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "S"}), observer) as s:
+        s.submit(make_run({"m": {}}))
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.phase == "Successful"
+    assert done.status.completed_at is not None
+    [result] = done.status.metric_results
+    assert (result.count, result.successful, result.phase) == (1, 1, "Successful")
+    assert [m.metric for c in observer.changes for m in c.measurements] == ["m"]
+    assert observer.changes[-1].completed
+    assert s.active_runs() == 0
+
+
+async def test_count_with_interval_takes_exactly_count_measurements() -> None:
+    source = ScriptedSource({"m": "S"})
+    async with scheduler(source, RecordingObserver()) as s:
+        s.submit(make_run({"m": {"count": 3, "interval": "1ms"}}))
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.metric_results[0].count == 3
+    assert source.calls == 3
+
+
+async def test_failed_metric_stops_an_indefinite_sibling() -> None:
+    script = {"bad": "SSF", "forever": "S"}
+    run = make_run({"bad": {"interval": "1ms"}, "forever": {"interval": "1ms"}})
+    done = await run_to_end(run, script)
+    assert done.status is not None
+    phases = {r.name: r.phase for r in done.status.metric_results}
+    assert phases == {"bad": "Failed", "forever": "Successful"}
+    assert done.status.phase == "Failed"
+    expected = 'Metric "bad" assessed Failed due to failed (1) > failureLimit (0)'
+    assert done.status.message == expected
+
+
+async def test_hanging_provider_times_out_into_errors_then_run_error() -> None:
+    done = await run_to_end(make_run({"m": {}}), {"m": "H"})
+    assert done.status is not None
+    [result] = done.status.metric_results
+    assert (result.error, result.consecutive_error, result.count) == (5, 5, 0)
+    assert "timed out" in result.measurements[-1].message
+    assert done.status.phase == "Error"
+
+
+async def test_provider_error_message_is_kept_on_the_measurement() -> None:
+    done = await run_to_end(make_run({"m": {}}), {"m": "ES"})
+    assert done.status is not None
+    [result] = done.status.metric_results
+    assert result.measurements[0].phase == "Error"
+    assert "returned 500: boom" in result.measurements[0].message
+    assert done.status.phase == "Successful"
+
+
+async def test_secret_values_are_redacted_from_messages() -> None:
+    def with_secret(spec: AnalysisRunSpec, secrets: Any) -> PreparedRun:
+        plain = prepare_plain(spec, secrets)
+        return PreparedRun(plain.metrics, plain.dry_run, plain.retention, frozenset({"s3cret"}))
+
+    done = await run_to_end(make_run({"m": {}}), {"m": "ES"}, prepare=with_secret)
+    assert done.status is not None
+    message = done.status.metric_results[0].measurements[0].message
+    assert "s3cret" not in message
+    assert "token=*****" in message
+
+
+async def test_terminate_ends_indefinite_run_successful_with_run_terminated() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "S"}), observer) as s:
+        s.submit(make_run({"m": {"interval": "5ms"}}))
+        await observer.measured.wait()
+        assert s.terminate("ns", "run")
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert (done.status.phase, done.status.message) == ("Successful", "Run Terminated")
+    assert done.status.metric_results[0].phase == "Successful"
+    assert not s.terminate("ns", "run")
+
+
+async def test_terminate_cancels_a_hanging_measurement_and_drops_it() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "H"}), observer, measurement_timeout=60) as s:
+        s.submit(make_run({"m": {"interval": "1s"}}))
+        await asyncio.sleep(0.01)
+        assert s.terminate("ns", "run")
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.phase == "Successful"
+    assert done.status.metric_results == [] or not done.status.metric_results[0].measurements
+
+
+async def test_initial_delay_runs_first_measurement_after_the_delay() -> None:
+    done = await run_to_end(make_run({"m": {"initialDelay": "20ms"}}), {"m": "S"})
+    assert done.status is not None and done.status.started_at is not None
+    first = done.status.metric_results[0].measurements[0]
+    assert first.started_at is not None
+    assert first.started_at - done.status.started_at >= timedelta(milliseconds=20)
+
+
+async def test_setup_error_puts_the_run_in_error_with_its_message() -> None:
+    def broken(spec: AnalysisRunSpec, secrets: Any) -> PreparedRun:
+        raise RunSetupError("Analysis spec invalid: metrics[0]: no provider specified")
+
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "S"}), observer, prepare=broken) as s:
+        s.submit(make_run({"m": {}}))
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.phase == "Error"
+    assert done.status.message == "Analysis spec invalid: metrics[0]: no provider specified"
+    assert observer.changes[-1].completed
+
+
+async def test_resumed_run_continues_from_its_stored_counters() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "S"}), observer) as s:
+        s.submit(make_run({"m": {"count": 4, "interval": "1ms"}}))
+        await s.wait("ns", "run")
+    stored = next(r for r in observer.snapshots if r.status and _count(r) == 2)
+    source = ScriptedSource({"m": "S"})
+    async with scheduler(source, RecordingObserver()) as s:
+        s.submit(stored)
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.metric_results[0].count == 4
+    assert source.calls == 2
+
+
+def _count(run: AnalysisRun) -> int:
+    assert run.status is not None
+    return run.status.metric_results[0].count if run.status.metric_results else 0
+
+
+async def test_stored_in_flight_measurement_is_taken_again() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "H"}), observer, measurement_timeout=60) as s:
+        s.submit(make_run({"m": {"count": 2, "interval": "1ms"}}))
+        await asyncio.sleep(0.01)
+        snapshot = s._runs[("ns", "run")].run.model_copy(deep=True)
+        await s.aclose(grace=0)
+    assert snapshot.status is not None
+    assert snapshot.status.metric_results[0].measurements[-1].finished_at is None
+    source = ScriptedSource({"m": "S"})
+    async with scheduler(source, RecordingObserver()) as s:
+        s.submit(snapshot)
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert [m.phase for m in done.status.metric_results[0].measurements] == ["Successful"] * 2
+    assert source.calls == 2
+
+
+async def test_observer_failure_stops_the_run_and_reaches_the_waiter() -> None:
+    observer = RecordingObserver(fail_after=0)
+    async with scheduler(ScriptedSource({"m": "S"}), observer) as s:
+        s.submit(make_run({"m": {"count": 3, "interval": "1ms"}}))
+        with pytest.raises(RuntimeError, match="store is down"):
+            await s.wait("ns", "run")
+        assert s.active_runs() == 0
+
+
+async def test_aclose_cancels_measurements_after_grace_and_fails_waiters() -> None:
+    s = scheduler(ScriptedSource({"m": "H"}), RecordingObserver(), measurement_timeout=60)
+    await s.start()
+    s.submit(make_run({"m": {}}))
+    waiter = asyncio.ensure_future(s.wait("ns", "run"))
+    await asyncio.sleep(0.01)
+    await s.aclose(grace=0.01)
+    with pytest.raises(SchedulerClosed):
+        await waiter
+    with pytest.raises(SchedulerClosed):
+        s.submit(make_run({"m": {}}, name="late"))
+
+
+async def test_global_concurrency_limit_bounds_measurements_in_flight() -> None:
+    source = ScriptedSource({"m": "S"})
+    async with scheduler(source, RecordingObserver(), max_concurrency=3) as s:
+        for i in range(20):
+            s.submit(make_run({"m": {"count": 2, "interval": "1ms"}}, name=f"r{i}"))
+        for i in range(20):
+            await s.wait("ns", f"r{i}")
+    assert source.calls == 40
+    assert 1 <= source.max_concurrent <= 3
+
+
+async def test_duplicate_active_run_is_rejected() -> None:
+    async with scheduler(ScriptedSource({"m": "H"}), RecordingObserver()) as s:
+        s.submit(make_run({"m": {}}))
+        with pytest.raises(ValueError, match="already active"):
+            s.submit(make_run({"m": {}}))
+        s.terminate("ns", "run")
