@@ -1,0 +1,92 @@
+"""Properties of the real scheduler under any provider behaviour (success, failure, error, hang)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysisd.engine.measure import prepare_plain
+from analysisd.engine.scheduler import Scheduler
+from analysisd.spec import AnalysisRun
+from tests.unit.engine_fakes import RecordingObserver, ScriptedSource, fake_decide, make_run
+
+SCRIPTS = st.text(alphabet="SFIEH", min_size=1, max_size=8)
+
+
+async def _run(
+    run: AnalysisRun, script: dict[str, str], start: dict[str, int] | None = None
+) -> tuple[AnalysisRun, RecordingObserver]:
+    observer = RecordingObserver()
+    source = ScriptedSource(script, start)
+    async with Scheduler(
+        source,
+        observer,
+        error_retry=timedelta(milliseconds=1),
+        measurement_timeout=0.005,
+        prepare=prepare_plain,
+        decide=fake_decide,
+    ) as s:
+        s.submit(run)
+        # A guard against a hang, not a timing assertion.
+        done = await asyncio.wait_for(s.wait("ns", "run"), 60)
+    return done, observer
+
+
+@st.composite
+def runs(draw: st.DrawFn, max_metrics: int = 2) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    names = ["a", "b"][: draw(st.integers(1, max_metrics))]
+    metrics: dict[str, dict[str, Any]] = {}
+    for name in names:
+        fields: dict[str, Any] = {"count": draw(st.integers(1, 4)), "interval": "1ms"}
+        if draw(st.booleans()):
+            fields["failureLimit"] = draw(st.integers(0, 2))
+        if draw(st.booleans()):
+            fields["consecutiveErrorLimit"] = draw(st.integers(0, 2))
+        metrics[name] = fields
+    return metrics, {name: draw(SCRIPTS) for name in names}
+
+
+@settings(max_examples=40, deadline=None)
+@given(runs())
+def test_any_provider_behaviour_ends_in_a_terminal_phase_with_consistent_counters(
+    case: tuple[dict[str, dict[str, Any]], dict[str, str]],
+) -> None:
+    metrics, script = case
+    done, observer = asyncio.run(_run(make_run(metrics), script))
+    assert done.status is not None
+    assert done.status.phase in {"Successful", "Failed", "Error", "Inconclusive"}
+    assert observer.changes[-1].completed
+    seen: dict[str, list[str]] = {}
+    for change in observer.changes:
+        for new in change.measurements:
+            seen.setdefault(new.metric, []).append(new.measurement.phase)
+    for result in done.status.metric_results:
+        phases = seen.get(result.name, [])
+        assert result.count == result.successful + result.failed + result.inconclusive
+        assert result.count == len([p for p in phases if p != "Error"])
+        assert result.error == phases.count("Error")
+        assert all(m.finished_at is not None for m in result.measurements)
+
+
+@settings(max_examples=30, deadline=None)
+@given(runs(max_metrics=1), st.data())
+def test_resuming_the_scheduler_from_any_observed_status_gives_the_same_phase(
+    case: tuple[dict[str, dict[str, Any]], dict[str, str]], data: st.DataObject
+) -> None:
+    metrics, script = case
+    done, observer = asyncio.run(_run(make_run(metrics), script))
+    assert done.status is not None
+    stored = data.draw(st.sampled_from(observer.snapshots))
+    assert stored.status is not None
+    # The scripted provider continues from where the stored status left off.
+    start = {r.name: r.count + r.error for r in stored.status.metric_results}
+    resumed, _ = asyncio.run(_run(stored, script, start))
+    assert resumed.status is not None
+    assert resumed.status.phase == done.status.phase
+    before = {r.name: (r.count, r.error, r.phase) for r in done.status.metric_results}
+    after = {r.name: (r.count, r.error, r.phase) for r in resumed.status.metric_results}
+    assert after == before
