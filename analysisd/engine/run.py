@@ -85,6 +85,15 @@ def _next_due(
     return last.finished_at + interval
 
 
+def metric_next_due(
+    metric: Metric,
+    status: AnalysisRunStatus,
+    error_retry: timedelta = ERROR_RETRY_INTERVAL,
+) -> datetime | None:
+    """When this metric's next measurement falls due, for display (None: not by a timer)."""
+    return _next_due(metric, result_for(status, metric.name), status.started_at, error_retry)
+
+
 def due_tasks(
     metrics: Sequence[Metric],
     status: AnalysisRunStatus,
