@@ -176,13 +176,15 @@ def assess_run(
     worst: Phase | None = None
     worst_message = RUN_TERMINATED_MESSAGE if terminate else ""
     everything_completed = True
-    summary = RunSummary()
-    dry_summary = RunSummary()
+    # [count, successful, failed, inconclusive, error] for wet and dry-run metrics;
+    # plain lists because this runs after every measurement of every run.
+    summary = [0, 0, 0, 0, 0]
+    dry_summary = [0, 0, 0, 0, 0]
     results = {r.name: r for r in status.metric_results}
     for metric in metrics:
         is_dry = metric.name in dry_run
         target = dry_summary if is_dry else summary
-        target.count += 1
+        target[0] += 1
         result = results.get(metric.name)
         if result is None:
             # Not started yet (initialDelay): the run cannot be complete.
@@ -211,9 +213,8 @@ def assess_run(
                 worst = "Successful"
             if limit_message:
                 result.message = f"Metric assessed {metric_phase} due to {limit_message}"
-        _count_phase(target, limit_phase)
-    status.run_summary = summary
-    status.dry_run_summary = dry_summary
+        target[_SUMMARY_SLOT.get(limit_phase, 1)] += 1
+    _store_summary(status, summary, dry_summary)
     worst_message = worst_message.strip()
     if terminating:
         return RunAssessment(worst or "Successful", worst_message)
@@ -222,16 +223,30 @@ def assess_run(
     return RunAssessment(worst, worst_message)
 
 
-def _count_phase(summary: RunSummary, limit_phase: str | None) -> None:
-    # Argo summarises by the limit that was exceeded; anything else counts as successful.
-    if limit_phase == "Error":
-        summary.error += 1
-    elif limit_phase == "Failed":
-        summary.failed += 1
-    elif limit_phase == "Inconclusive":
-        summary.inconclusive += 1
-    else:
-        summary.successful += 1
+# Argo summarises by the limit that was exceeded; anything else counts as successful.
+_SUMMARY_SLOT: dict[str | None, int] = {"Failed": 2, "Inconclusive": 3, "Error": 4}
+
+
+def _store_summary(status: AnalysisRunStatus, wet: list[int], dry: list[int]) -> None:
+    if _values(status.run_summary) != wet:
+        status.run_summary = _summary(wet)
+    if status.dry_run_summary is None or _values(status.dry_run_summary) != dry:
+        status.dry_run_summary = _summary(dry)
+
+
+def _values(s: RunSummary) -> list[int]:
+    return [s.count, s.successful, s.failed, s.inconclusive, s.error]
+
+
+def _summary(values: list[int]) -> RunSummary:
+    count, successful, failed, inconclusive, error = values
+    return RunSummary(
+        count=count,
+        successful=successful,
+        failed=failed,
+        inconclusive=inconclusive,
+        error=error,
+    )
 
 
 def trim_measurements(

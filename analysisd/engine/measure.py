@@ -22,6 +22,7 @@ from providers.base import ProviderError, Reading
 SPEC_INVALID = "Analysis spec invalid: "
 ARGS_UNRESOLVED = "Unable to resolve metric arguments: "
 REDACTED = "*****"
+_MEASUREMENT_PHASES = frozenset({"Successful", "Failed", "Inconclusive", "Error"})
 
 
 class MeasurementSource(Protocol):
@@ -160,13 +161,14 @@ async def take_measurement(
         phase, message = "Error", str(exc)
     except Exception as exc:  # a provider bug must not take the scheduler down with it
         phase, message = "Error", f"{type(exc).__name__}: {exc}"
-    return Measurement.model_validate(
-        {
-            "phase": phase,
-            "message": redact(message, secret_values),
-            "startedAt": started,
-            "finishedAt": clock(),
-            "value": redact(value, secret_values),
-            "metadata": metadata,
-        }
+    if phase not in _MEASUREMENT_PHASES:
+        phase, message = "Error", f"unexpected measurement phase {phase!r}: {message}"
+    # model_construct: every field is built here, and this runs for every measurement.
+    return Measurement.model_construct(
+        phase=phase,
+        message=redact(message, secret_values),
+        started_at=started,
+        finished_at=clock(),
+        value=redact(value, secret_values),
+        metadata=metadata,
     )

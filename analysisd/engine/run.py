@@ -165,9 +165,12 @@ def begin_measurement(
     """Record an in-flight measurement (phase Running, no finishedAt) for `task`."""
     result = result_for(status, task.metric.name)
     if result is None:
-        result = MetricResult(name=task.metric.name, phase="Running", dryRun=dry_run)
+        result = MetricResult.model_construct(
+            name=task.metric.name, phase="Running", dry_run=dry_run
+        )
         status.metric_results.append(result)
-    measurement = Measurement(phase="Running", startedAt=now)
+    # model_construct: trusted values, and this runs for every measurement of every run.
+    measurement = Measurement.model_construct(phase="Running", started_at=now)
     if task.resume and _unfinished(result) is not None:
         result.measurements[-1] = measurement
     else:
@@ -211,7 +214,7 @@ def reassess(
     now: datetime,
     hold: bool = False,
 ) -> Reassessment:
-    """assessRunStatus until nothing moves, then trim history; sets phase and completedAt.
+    """assessRunStatus (twice if it starts terminating), trim history; sets phase, completedAt.
 
     Argo re-reconciles right after a metric turns Failed (its status update wakes it),
     which is what makes the failing metric stop its siblings; looping here does the same.
@@ -219,12 +222,12 @@ def reassess(
     measurement of a pass before it assesses, so a run never completes under one.
     """
     previous = status.phase
-    outcome = assess.RunAssessment(status.phase, status.message)
-    for _ in range(len(metrics) + 2):
-        before = [r.phase for r in status.metric_results]
+    was_terminating = assess.is_terminating(terminate, status.metric_results)
+    outcome = assess.assess_run(status, metrics, dry_run, terminate, now)
+    # A second pass matters only when this one made the run start terminating;
+    # once terminating, a pass changes nothing further.
+    if not was_terminating and assess.is_terminating(terminate, status.metric_results):
         outcome = assess.assess_run(status, metrics, dry_run, terminate, now)
-        if [r.phase for r in status.metric_results] == before:
-            break
     if hold and assess.completed(outcome.phase):
         outcome = assess.RunAssessment("Running", "")
     if outcome.phase != status.phase:

@@ -154,9 +154,10 @@ class Scheduler:
         key = (run.metadata.namespace or "default", run.metadata.name)
         if key in self._runs:
             raise ValueError(f"run {key[0]}/{key[1]} is already active")
-        run = run.model_copy(deep=True)
-        if run.status is None:
-            run.status = AnalysisRunStatus()
+        # Our own copy: terminate() sets spec.terminate and the status is ours to change.
+        # Metrics are never mutated, so they are shared rather than deep-copied.
+        status = run.status.model_copy(deep=True) if run.status else AnalysisRunStatus()
+        run = run.model_copy(update={"spec": run.spec.model_copy(), "status": status})
         done: asyncio.Future[AnalysisRun] = asyncio.get_running_loop().create_future()
         self._completed.pop(key, None)
         state = _RunState(key, run, done)
