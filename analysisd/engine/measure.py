@@ -163,12 +163,11 @@ async def take_measurement(
         phase, message = "Error", f"{type(exc).__name__}: {exc}"
     if phase not in _MEASUREMENT_PHASES:
         phase, message = "Error", f"unexpected measurement phase {phase!r}: {message}"
-    # model_construct: every field is built here, and this runs for every measurement.
-    return Measurement.model_construct(
-        phase=phase,
+    return Measurement(
+        phase=phase,  # type: ignore[arg-type]  # checked against _MEASUREMENT_PHASES above
         message=redact(message, secret_values),
-        started_at=started,
-        finished_at=clock(),
+        startedAt=started,
+        finishedAt=clock(),
         value=redact(value, secret_values),
         metadata=metadata,
     )

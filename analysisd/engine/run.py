@@ -165,12 +165,10 @@ def begin_measurement(
     """Record an in-flight measurement (phase Running, no finishedAt) for `task`."""
     result = result_for(status, task.metric.name)
     if result is None:
-        result = MetricResult.model_construct(
-            name=task.metric.name, phase="Running", dry_run=dry_run
-        )
+        result = MetricResult(name=task.metric.name, phase="Running", dryRun=dry_run)
         status.metric_results.append(result)
     # model_construct: trusted values, and this runs for every measurement of every run.
-    measurement = Measurement.model_construct(phase="Running", started_at=now)
+    measurement = Measurement(phase="Running", startedAt=now)
     if task.resume and _unfinished(result) is not None:
         result.measurements[-1] = measurement
     else:

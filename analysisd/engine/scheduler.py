@@ -225,8 +225,17 @@ class Scheduler:
 
     def _on_timer(self, state: _RunState) -> None:
         state.timer = None
-        if not self._closing and not state.done.done():
+        if self._closing or state.done.done() or state.prepared is None:
+            return
+        if state.lock.locked():
+            # The run is busy (its observer is being awaited): go through the lock.
             self._spawn(self._advance(state))
+            return
+        # Fast path: time alone never changes an assessment, so a timer only has to
+        # start what fell due and set the next timer; no task, no lock needed.
+        now = self._clock()
+        self._start_due(state, now)
+        self._set_timer(state, now)
 
     async def _fail_setup(self, state: _RunState, message: str) -> None:
         status = state.status
