@@ -1,0 +1,206 @@
+"""NetflixACAJudge: transform, classify and score every metric of one canary judgement.
+
+Pure: series in, JudgeResult out. Per metric: NaN strategy (remove, or
+replace with 0), optional IQR outlier removal (factor from the config, R-7
+percentiles), descriptive statistics, then the Mann-Whitney classifier; a
+classifier failure becomes an Error result, as in Kayenta. Then the weighted
+group scores, forced zeros (critical failure, >= 50% Nodata) and thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analysisd.judge.classifier import Label, MetricClassification, NaNStrategy, classify
+from analysisd.judge.config import CanaryConfig, MetricConfig, check_thresholds
+from analysisd.judge.errors import JudgeError, SeriesError
+from analysisd.judge.scorer import GroupScore, ScoredMetric, ScoreLabel, classify_score, score
+from analysisd.judge.stats import Summary, summary
+from analysisd.judge.transforms import iqr_outliers, remove_flagged, remove_nans, replace_nans
+
+DEFAULT_PASS = 95.0
+DEFAULT_MARGINAL = 75.0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    """One metric's judgement with the evidence a user needs to trust it."""
+
+    name: str
+    groups: tuple[str, ...]
+    muted: bool
+    outcome: MetricClassification
+    canary_stats: Summary
+    baseline_stats: Summary
+    canary_points: int  # before NaN/outlier handling
+    baseline_points: int
+
+    @property
+    def classification(self) -> Label:
+        return self.outcome.classification
+
+    def as_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "classification": o.classification.value,
+            "reason": o.reason or "",
+            "critical": o.critical,
+            "muted": self.muted,
+            "groups": list(self.groups),
+            "stage": o.stage,
+            "deviation": _finite(o.deviation),
+            "effectSize": _finite(o.effect_size),
+            "interval": None if o.ci_lower is None else [o.ci_lower, o.ci_upper],
+            "estimate": o.estimate,
+            "pValue": o.p_value,
+            "bounds": None if o.lower_bound is None else [o.lower_bound, o.upper_bound],
+            "noiseAdded": o.noise_added,
+            "canaryCount": self.canary_stats.count,
+            "baselineCount": self.baseline_stats.count,
+            "canaryPoints": self.canary_points,
+            "baselinePoints": self.baseline_points,
+            "canaryStats": self.canary_stats.as_dict(),
+            "baselineStats": self.baseline_stats.as_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeResult:
+    """The summary score, its classification, group scores and every metric's result."""
+
+    score: float
+    classification: ScoreLabel
+    reason: str | None
+    pass_threshold: float
+    marginal_threshold: float
+    group_scores: tuple[GroupScore, ...]
+    metrics: tuple[MetricResult, ...]
+    warnings: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data: what conditions see as `result` and what is stored as metadata."""
+        return {
+            "score": self.score,
+            "classification": self.classification.value,
+            "reason": self.reason or "",
+            "pass": self.pass_threshold,
+            "marginal": self.marginal_threshold,
+            "groups": {g.name: g.score for g in self.group_scores},
+            "metrics": {m.name: m.as_dict() for m in self.metrics},
+            "warnings": list(self.warnings),
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def to_series(values: Sequence[Any], where: str) -> list[float]:
+    """Numbers (or "NaN"/None for missing points) -> floats; anything else is a SeriesError."""
+    out: list[float] = []
+    for i, value in enumerate(values):
+        if value is None or value == "NaN":
+            out.append(math.nan)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SeriesError(f"{where}[{i}]: expected a number, got {value!r}")
+        number = float(value)
+        if math.isinf(number):
+            raise SeriesError(f"{where}[{i}]: infinite value; the rank test needs finite numbers")
+        out.append(number)
+    return out
+
+
+def transform(values: Sequence[float], metric: MetricConfig) -> list[float]:
+    """NaN strategy, then (if configured) IQR outlier removal."""
+    if metric.nan_strategy is NaNStrategy.REPLACE:
+        data = replace_nans(values, 0.0)
+    else:
+        data = remove_nans(values)
+    if metric.remove_outliers:
+        data = remove_flagged(
+            data, iqr_outliers(data, metric.outlier_factor, reduce_sensitivity=True)
+        )
+    return data
+
+
+def classify_metric(
+    metric: MetricConfig, baseline: Sequence[float], canary: Sequence[float]
+) -> MetricResult:
+    control = transform(baseline, metric)
+    experiment = transform(canary, metric)
+    try:
+        outcome = classify(
+            control,
+            experiment,
+            settings=metric.classifier,
+            direction=metric.direction,
+            nan_strategy=metric.nan_strategy,
+            critical=metric.critical,
+            data_required=metric.must_have_data,
+            name=metric.name,
+        )
+    except JudgeError as exc:
+        outcome = MetricClassification(
+            Label.ERROR, f"Metric Classification Failed: {exc}", math.nan, metric.critical, "error"
+        )
+    return MetricResult(
+        name=metric.name,
+        groups=metric.groups,
+        muted=metric.muted,
+        outcome=outcome,
+        canary_stats=summary(experiment),
+        baseline_stats=summary(control),
+        canary_points=len(canary),
+        baseline_points=len(baseline),
+    )
+
+
+def judge(
+    config: CanaryConfig,
+    pairs: Mapping[str, tuple[Sequence[Any], Sequence[Any]]],
+    *,
+    pass_threshold: float | None = None,
+    marginal_threshold: float | None = None,
+) -> JudgeResult:
+    """Judge {metric name: (baseline values, canary values)} under `config`.
+
+    Thresholds default to the config's classifier.scoreThresholds, then 95/75.
+    A pair naming a metric the config lacks is an error (Kayenta's message).
+    """
+    pass_t = pass_threshold if pass_threshold is not None else config.pass_threshold
+    marginal_t = marginal_threshold if marginal_threshold is not None else config.marginal_threshold
+    pass_t = DEFAULT_PASS if pass_t is None else pass_t
+    marginal_t = DEFAULT_MARGINAL if marginal_t is None else marginal_t
+    check_thresholds(pass_t, marginal_t)
+
+    results = []
+    for name, (baseline, canary) in pairs.items():
+        metric = config.metric(name)
+        results.append(
+            classify_metric(
+                metric,
+                to_series(baseline, f"{name}: baseline"),
+                to_series(canary, f"{name}: canary"),
+            )
+        )
+    scores = score(
+        (
+            ScoredMetric(r.classification, r.groups, r.outcome.critical, r.muted, r.outcome.reason)
+            for r in results
+        ),
+        config.group_weights,
+    )
+    return JudgeResult(
+        score=scores.summary_score,
+        classification=classify_score(scores.summary_score, pass_t, marginal_t),
+        reason=scores.reason,
+        pass_threshold=pass_t,
+        marginal_threshold=marginal_t,
+        group_scores=scores.group_scores,
+        metrics=tuple(results),
+        warnings=config.warnings,
+    )
