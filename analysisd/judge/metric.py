@@ -1,0 +1,133 @@
+"""JudgeMetric: the `judge:` provider kind — fetch baseline/canary series, judge off the loop.
+
+The engine dispatches kind "judge" here. Series come from any object with
+ProviderRegistry's `series(kind, config, query, start, end, step)`; the CPU
+work runs in a worker thread (asyncio.to_thread) so the event loop keeps
+serving other runs.
+
+Engine contract without conditions: `verdict_for_score(reading.result)`
+gives the measurement phase (Argo's Kayenta mapping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from analysisd.judge.judge import JudgeResult, judge
+from analysisd.judge.spec import JudgeSpec, parse_judge_block
+from providers.base import Reading
+
+SUCCESSFUL, INCONCLUSIVE, FAILED = "Successful", "Inconclusive", "Failed"
+
+
+class SeriesSource(Protocol):
+    async def series(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        query: str,
+        start: datetime,
+        end: datetime,
+        step: float,
+    ) -> list[float]: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def verdict_for_score(result: Mapping[str, Any]) -> str:
+    """A judge result without conditions -> measurement phase: >= pass Successful,
+    >= marginal Inconclusive, else Failed (Argo's kayenta provider)."""
+    score = float(result["score"])
+    if score >= float(result["pass"]):
+        return SUCCESSFUL
+    if score >= float(result["marginal"]):
+        return INCONCLUSIVE
+    return FAILED
+
+
+def reading_from(result: JudgeResult) -> Reading:
+    """The judgement as a Reading: `result` for conditions, the score as `value`."""
+    data = result.as_dict()
+    per_metric = {
+        name: {
+            "classification": m["classification"],
+            "reason": m["reason"],
+            "critical": m["critical"],
+            "interval": m["interval"],
+            "estimate": m["estimate"],
+            "effectSize": m["effectSize"],
+            "baselineCount": m["baselineCount"],
+            "canaryCount": m["canaryCount"],
+        }
+        for name, m in data["metrics"].items()
+    }
+    metadata = {
+        "score": f"{result.score:g}",
+        "classification": result.classification.value,
+        "pass": f"{result.pass_threshold:g}",
+        "marginal": f"{result.marginal_threshold:g}",
+        "metrics": json.dumps(per_metric, sort_keys=True, allow_nan=False),
+    }
+    if result.reason:
+        metadata["reason"] = result.reason
+    if result.warnings:
+        metadata["warnings"] = "; ".join(result.warnings)
+    return Reading(result=data, value=f"{result.score:g}", metadata=metadata)
+
+
+class JudgeMetric:
+    """Measures a metric whose provider block is `judge: {...}` (see analysisd/judge/spec.py)."""
+
+    def __init__(
+        self,
+        source: SeriesSource,
+        *,
+        config_dir: str | Path | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        fetch_timeout: float = 60.0,
+    ) -> None:
+        self._source = source
+        self._config_dir = config_dir
+        self._clock = clock
+        self._fetch_timeout = fetch_timeout
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        spec = parse_judge_block(config, config_dir=self._config_dir)
+        pairs = await self._fetch(spec)
+        result = await asyncio.to_thread(
+            judge,
+            spec.canary_config,
+            pairs,
+            pass_threshold=spec.pass_threshold,
+            marginal_threshold=spec.marginal_threshold,
+        )
+        return reading_from(result)
+
+    async def _fetch(self, spec: JudgeSpec) -> dict[str, tuple[list[float], list[float]]]:
+        end = self._clock()
+        start = end - timedelta(seconds=spec.lookback_seconds)
+
+        async def one(query: str) -> list[float]:
+            return await self._source.series(
+                spec.source_kind, spec.source_config, query, start, end, spec.step_seconds
+            )
+
+        tasks: dict[str, tuple[asyncio.Task[list[float]], asyncio.Task[list[float]]]] = {}
+        async with asyncio.timeout(self._fetch_timeout), asyncio.TaskGroup() as group:
+            for name, queries in spec.queries.items():
+                tasks[name] = (
+                    group.create_task(one(queries.baseline)),
+                    group.create_task(one(queries.canary)),
+                )
+        # Config order, so results and scores read the way the config is written.
+        return {
+            m.name: (tasks[m.name][0].result(), tasks[m.name][1].result())
+            for m in spec.canary_config.metrics
+        }

@@ -1,0 +1,217 @@
+"""The `judge:` provider block of an AnalysisTemplate metric, parsed and checked (pure).
+
+provider:
+  judge:
+    source:                      # the provider the series come from (one key, as in Argo)
+      prometheus:
+        address: http://prometheus:9090
+    lookback: 30m                # window ending at measurement time
+    step: 1m
+    scopes:                      # what ${scope} becomes in each query
+      baseline: version="stable"
+      canary: version="canary"
+    queries:
+      error-rate: sum(rate(http_requests_total{status="500",${scope}}[1m]))
+      latency:                   # or separate queries
+        baseline: ...
+        canary: ...
+    canaryConfig: {...}          # a Kayenta canary config, inline
+    canaryConfigName: checkout   # ... or a file <config dir>/checkout.json|yaml
+    thresholds: {pass: 95, marginal: 75}
+    strict: false                # true: Kayenta's silent fallbacks become errors
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysisd.durations import DurationError, parse_seconds
+from analysisd.judge.config import (
+    CanaryConfig,
+    check_thresholds,
+    decode_config_text,
+    find_named_config,
+    parse_canary_config,
+)
+from analysisd.judge.errors import ConfigError
+
+SCOPE_PLACEHOLDER = "${scope}"
+SOURCE_KINDS = ("prometheus", "datadog", "cloudWatch", "web")
+_KNOWN_KEYS = {
+    "source",
+    "lookback",
+    "step",
+    "scopes",
+    "queries",
+    "canaryConfig",
+    "canaryConfigName",
+    "thresholds",
+    "strict",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQueries:
+    baseline: str
+    canary: str
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeSpec:
+    """Everything one judge measurement needs, validated."""
+
+    source_kind: str
+    source_config: Mapping[str, Any]
+    lookback_seconds: float
+    step_seconds: float
+    queries: Mapping[str, MetricQueries]
+    canary_config: CanaryConfig
+    pass_threshold: float
+    marginal_threshold: float
+
+
+def _seconds(value: Any, where: str, default: str | None) -> float:
+    if value is None:
+        if default is None:
+            raise ConfigError(f"{where}: required (a duration such as 30m)")
+        value = default
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = parse_seconds(value)
+        except DurationError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    else:
+        raise ConfigError(f"{where}: expected a duration, got {value!r}")
+    if seconds <= 0:
+        raise ConfigError(f"{where}: must be positive (got {value!r})")
+    return seconds
+
+
+def _source(block: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    source = block.get("source")
+    if not isinstance(source, Mapping) or len(source) != 1:
+        raise ConfigError(
+            "judge.source: required, one provider block such as {prometheus: {address: ...}}"
+            f" (one of {', '.join(SOURCE_KINDS)})"
+        )
+    ((kind, config),) = source.items()
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(
+            f"judge.source.{kind}: cannot fetch series from {kind!r};"
+            f" use one of {', '.join(SOURCE_KINDS)}"
+        )
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"judge.source.{kind}: expected an object of provider settings")
+    return str(kind), config
+
+
+def _queries(block: Mapping[str, Any], scopes: Mapping[str, str]) -> dict[str, MetricQueries]:
+    raw = block.get("queries")
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError("judge.queries: required, metric name -> query (with ${scope})")
+    out: dict[str, MetricQueries] = {}
+    for name, query in raw.items():
+        where = f"judge.queries.{name}"
+        if isinstance(query, str):
+            if SCOPE_PLACEHOLDER not in query:
+                raise ConfigError(
+                    f"{where}: no ${{scope}} placeholder, so baseline and canary would run the"
+                    " same query; add ${scope} or give separate baseline and canary queries"
+                )
+            if "baseline" not in scopes or "canary" not in scopes:
+                raise ConfigError(
+                    "judge.scopes: baseline and canary are required when a query uses ${scope}"
+                )
+            out[str(name)] = MetricQueries(
+                query.replace(SCOPE_PLACEHOLDER, scopes["baseline"]),
+                query.replace(SCOPE_PLACEHOLDER, scopes["canary"]),
+            )
+        elif isinstance(query, Mapping):
+            baseline, canary = query.get("baseline"), query.get("canary")
+            if not isinstance(baseline, str) or not isinstance(canary, str):
+                raise ConfigError(f"{where}: needs both baseline and canary queries (strings)")
+            out[str(name)] = MetricQueries(baseline, canary)
+        else:
+            raise ConfigError(f"{where}: expected a query string or {{baseline, canary}}")
+    return out
+
+
+def _canary_config(block: Mapping[str, Any], config_dir: Path | None, strict: bool) -> CanaryConfig:
+    inline, name = block.get("canaryConfig"), block.get("canaryConfigName")
+    if (inline is None) == (name is None):
+        raise ConfigError("judge: give exactly one of canaryConfig (inline) or canaryConfigName")
+    if inline is not None:
+        data = (
+            decode_config_text(inline, "judge.canaryConfig") if isinstance(inline, str) else inline
+        )
+        try:
+            return parse_canary_config(data, strict=strict)
+        except ConfigError as exc:
+            raise ConfigError(f"judge.canaryConfig.{exc}") from exc
+    if config_dir is None:
+        raise ConfigError("judge.canaryConfigName: no canary config directory is configured")
+    path = find_named_config(config_dir, str(name))
+    try:
+        data = decode_config_text(path.read_text(encoding="utf-8"), str(path))
+        return parse_canary_config(data, strict=strict)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read canary config: {exc.strerror}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> JudgeSpec:
+    """The resolved `provider.judge` mapping -> JudgeSpec; ConfigError names the field."""
+    if not isinstance(block, Mapping):
+        raise ConfigError("judge: expected an object")
+    for key in block:
+        if key not in _KNOWN_KEYS:
+            raise ConfigError(
+                f"judge.{key}: unknown setting (known: {', '.join(sorted(_KNOWN_KEYS))})"
+            )
+    strict = block.get("strict", False)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"judge.strict: expected true or false, got {strict!r}")
+    kind, source_config = _source(block)
+    scopes = block.get("scopes") or {}
+    if not isinstance(scopes, Mapping) or not all(isinstance(v, str) for v in scopes.values()):
+        raise ConfigError("judge.scopes: expected {baseline: <scope>, canary: <scope>} strings")
+    queries = _queries(block, scopes)
+    canary_config = _canary_config(block, Path(config_dir) if config_dir else None, strict)
+    known = {m.name for m in canary_config.metrics}
+    for name in queries:
+        if name not in known:
+            raise ConfigError(f"judge.queries.{name}: the canary config has no metric {name!r}")
+    for name in known - set(queries):
+        raise ConfigError(f"judge.queries: no query for canary config metric {name!r}")
+
+    thresholds = block.get("thresholds") or {}
+    if not isinstance(thresholds, Mapping):
+        raise ConfigError("judge.thresholds: expected {pass: N, marginal: N}")
+    pass_t = thresholds.get("pass", canary_config.pass_threshold)
+    marginal_t = thresholds.get("marginal", canary_config.marginal_threshold)
+    pass_f = 95.0 if pass_t is None else _number(pass_t, "judge.thresholds.pass")
+    marginal_f = 75.0 if marginal_t is None else _number(marginal_t, "judge.thresholds.marginal")
+    check_thresholds(pass_f, marginal_f)
+    lookback = _seconds(block.get("lookback"), "judge.lookback", None)
+    step = _seconds(block.get("step"), "judge.step", "1m")
+    if step > lookback:
+        raise ConfigError(f"judge.step ({step:g}s) is longer than judge.lookback ({lookback:g}s)")
+    return JudgeSpec(
+        kind, source_config, lookback, step, queries, canary_config, pass_f, marginal_f
+    )
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    return float(value)
