@@ -10,6 +10,7 @@ taken again, as Argo resumes an unfinished measurement.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +37,10 @@ def result_for(status: AnalysisRunStatus, name: str) -> MetricResult | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _duration(text: str) -> timedelta | None:
+    # Memoised: a pure function of a handful of distinct strings, asked several times
+    # per measurement of every run.
     try:
         return parse_duration(text)
     except DurationError:

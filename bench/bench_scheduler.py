@@ -1,0 +1,267 @@
+"""Scheduler benchmark: many concurrent runs through the Web provider vs a bare aiohttp loop.
+
+    python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 10]
+                                    [--source web|bare] [--gc default|tuned]
+
+Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint_server.py):
+1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`;
+2. saturation: `runs` runs x 2 metrics (interval 5 s, count 2), all due at once; the
+   first wave's measurements/s is compared with the baseline;
+3. steady state: `runs` runs x 2 metrics, interval 5 s, count 3, starts spread over one
+   interval (initialDelay), i.e. below saturation; reports p50/p99 scheduling lag
+   (measurement start - due time) and RSS per active run.
+
+`--source web` (default) measures through providers.registry.ProviderRegistry and the
+Web provider; `--source bare` through a minimal aiohttp MeasurementSource, which
+isolates the scheduler's own cost from the provider's. `--gc tuned` raises the
+garbage collector's thresholds for both the baseline and the scheduler (with ten
+thousand live runs, default full collections cost as much as the work itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analysisd.engine.measure import prepare_plain
+from analysisd.engine.observer import RunChange
+from analysisd.engine.scheduler import Scheduler
+from analysisd.spec import AnalysisRun, AnalysisRunSpec, ObjectMeta
+from providers.base import Reading
+
+INTERVAL = timedelta(seconds=5)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    import resource
+
+    return pages * resource.getpagesize()
+
+
+def start_endpoint() -> tuple[subprocess.Popen[str], str]:
+    server = Path(__file__).with_name("endpoint_server.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(server), "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    return proc, f"http://127.0.0.1:{line[1]}/metric"
+
+
+async def baseline(url: str, concurrency: int, seconds: float) -> float:
+    """Requests/s of bare aiohttp workers (one session, same concurrency)."""
+    done = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                async with session.get(url) as response:
+                    await response.json()
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return done / elapsed
+
+
+@dataclass
+class BenchObserver:
+    """An in-memory 'store' that also measures scheduling lag."""
+
+    metrics: Mapping[str, Any]
+    lags: list[float] = field(default_factory=list)
+    finished: int = 0
+    errors: int = 0
+    last_finish: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    first_wave_done: asyncio.Event = field(default_factory=asyncio.Event)
+    first_wave: int = 0
+
+    async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
+        assert run.status is not None
+        for new in change.measurements:
+            m = new.measurement
+            self.finished += 1
+            if m.phase == "Error":
+                self.errors += 1
+            key = (run.metadata.name, new.metric)
+            previous = self.last_finish.get(key)
+            if previous is not None:
+                due = previous + INTERVAL
+            else:
+                delay = self.metrics[run.metadata.name]
+                due = run.status.started_at + delay if run.status.started_at else None
+            if due is not None and m.started_at is not None:
+                self.lags.append((m.started_at - due).total_seconds())
+            if m.finished_at is not None:
+                self.last_finish[key] = m.finished_at
+            if self.finished == self.first_wave:
+                self.first_wave_done.set()
+
+
+def make_run(
+    name: str, url: str, count: int, initial_delay_ms: int | None, conditions: bool
+) -> AnalysisRun:
+    metrics = []
+    for metric in ("success-rate", "latency"):
+        fields: dict[str, Any] = {
+            "name": metric,
+            "interval": "5s",
+            "count": count,
+            "provider": {"web": {"url": url, "jsonPath": "{$.value}", "timeoutSeconds": 30}},
+        }
+        if conditions:
+            fields["successCondition"] = "result == 1"
+        if initial_delay_ms is not None:
+            fields["initialDelay"] = f"{initial_delay_ms}ms"
+        metrics.append(fields)
+    return AnalysisRun(
+        metadata=ObjectMeta(name=name, namespace="bench"),
+        spec=AnalysisRunSpec.model_validate({"metrics": metrics}),
+    )
+
+
+class BareSource:
+    """GET + JSON decode with one aiohttp session: the scheduler without a provider layer."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> BareSource:
+        connector = aiohttp.TCPConnector(limit=self._concurrency)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None
+        await self._session.close()
+
+    async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
+        assert self._session is not None
+        async with self._session.get(config["url"]) as response:
+            body = await response.json()
+        return Reading(result=body["value"], value=str(body["value"]))
+
+
+def make_source(kind: str, concurrency: int) -> Any:
+    if kind == "bare":
+        return BareSource(concurrency)
+    from providers.registry import ProviderRegistry
+
+    return ProviderRegistry(secrets=lambda name, key: None)
+
+
+async def scheduler_phase(
+    url: str, runs: int, concurrency: int, *, staggered: bool, source_kind: str
+) -> dict[str, float]:
+    count = 3 if staggered else 2
+    delays = {
+        f"r{i}": timedelta(milliseconds=(i * 5000 // runs) if staggered else 0) for i in range(runs)
+    }
+    observer = BenchObserver(delays)
+    observer.first_wave = runs * 2
+    # The bare source runs without the argument resolver and the condition language.
+    bare = source_kind == "bare"
+    options: dict[str, Any] = {"prepare": prepare_plain} if bare else {}
+    gc.collect()
+    rss_before = rss_bytes()
+    peak_rss = rss_before
+    async with (
+        make_source(source_kind, concurrency) as source,
+        Scheduler(source, observer, max_concurrency=concurrency, **options) as scheduler,
+    ):
+        start = time.perf_counter()
+        for i in range(runs):
+            delay = int(delays[f"r{i}"].total_seconds() * 1000) if staggered else None
+            scheduler.submit(make_run(f"r{i}", url, count, delay, conditions=not bare))
+        await observer.first_wave_done.wait()
+        first_wave_seconds = time.perf_counter() - start
+        peak_rss = max(peak_rss, rss_bytes())
+        active = scheduler.active_runs()
+        for i in range(runs):
+            await scheduler.wait("bench", f"r{i}")
+        total_seconds = time.perf_counter() - start
+    lags = sorted(observer.lags)
+    return {
+        "measurements": float(observer.finished),
+        "errors": float(observer.errors),
+        "first_wave_per_s": observer.first_wave / first_wave_seconds,
+        "total_seconds": total_seconds,
+        "lag_p50_ms": 1000 * statistics.median(lags),
+        "lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))],
+        "rss_per_run_kib": (peak_rss - rss_before) / 1024 / max(active, 1),
+        "active_at_peak": float(active),
+    }
+
+
+async def amain(args: argparse.Namespace) -> None:
+    if args.gc == "tuned":
+        gc.set_threshold(50_000, 50, 1000)
+    proc, url = start_endpoint()
+    try:
+        base = await baseline(url, args.concurrency, args.seconds)
+        print(
+            f"baseline bare aiohttp: {base:,.0f} req/s "
+            f"(concurrency {args.concurrency}, gc {args.gc})"
+        )
+        kind = args.source
+        burst = await scheduler_phase(
+            url, args.runs, args.concurrency, staggered=False, source_kind=kind
+        )
+        ratio = burst["first_wave_per_s"] / base
+        print(
+            f"scheduler ({kind} source), {args.runs} runs x 2 metrics all due at once: "
+            f"{burst['first_wave_per_s']:,.0f} measurements/s = {ratio:.0%} of baseline "
+            f"(errors {burst['errors']:.0f})"
+        )
+        steady = await scheduler_phase(
+            url, args.runs, args.concurrency, staggered=True, source_kind=kind
+        )
+        offered = args.runs * 2 / INTERVAL.total_seconds()
+        print(
+            f"steady state ({offered:,.0f} measurements/s offered, "
+            f"{steady['measurements']:.0f} measurements, errors {steady['errors']:.0f}): "
+            f"lag p50 {steady['lag_p50_ms']:.1f} ms, p99 {steady['lag_p99_ms']:.1f} ms; "
+            f"RSS {steady['rss_per_run_kib']:.1f} KiB per active run "
+            f"({steady['active_at_peak']:.0f} active)"
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--source", choices=("web", "bare"), default="web")
+    parser.add_argument("--gc", choices=("default", "tuned"), default="default")
+    asyncio.run(amain(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
