@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from analysisd import AnalysisdError
 from analysisd.spec import AnalysisRunSpec, Measurement, Metric, Phase
@@ -123,11 +123,20 @@ def provider_block(metric: Metric) -> tuple[str, Mapping[str, Any]]:
 async def read(source: MeasurementSource, kind: str, config: Mapping[str, Any]) -> Reading:
     """One reading; kind "judge" goes to the Kayenta-style judge over the source's series."""
     if kind == "judge":
-        from analysisd.judge.metric import JudgeMetric
+        from analysisd.judge.metric import JudgeMetric, SeriesSource
 
-        reading: Reading = await JudgeMetric(source).measure(config)
+        if not hasattr(source, "series"):
+            raise ProviderError("judge metrics need a measurement source with range queries")
+        reading: Reading = await JudgeMetric(cast(SeriesSource, source)).measure(config)
         return reading
     return await source.measure(kind, config)
+
+
+def judge_verdict(result: Any) -> str:
+    """A judge metric without conditions: the score against its pass/marginal thresholds."""
+    from analysisd.judge.metric import verdict_for_score
+
+    return verdict_for_score(result)
 
 
 async def take_measurement(
@@ -152,6 +161,8 @@ async def take_measurement(
         if metric.success_condition or metric.failure_condition:
             verdict = decide(metric.success_condition, metric.failure_condition, reading.result)
             phase, message = verdict.phase, verdict.message
+        elif kind == "judge":
+            phase, message = judge_verdict(reading.result), ""
         else:
             phase, message = "Successful", ""
     except TimeoutError:

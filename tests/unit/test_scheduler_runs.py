@@ -224,3 +224,59 @@ async def test_duplicate_active_run_is_rejected() -> None:
         with pytest.raises(ValueError, match="already active"):
             s.submit(make_run({"m": {}}))
         s.terminate("ns", "run")
+
+
+class SeriesOnlySource(ScriptedSource):
+    """Range data for the judge: the canary's error rate is far above the baseline's."""
+
+    async def series(
+        self, kind: str, config: Any, query: str, start: Any, end: Any, step: float
+    ) -> list[float]:
+        base = 10.0 if "canary" in query else 1.0
+        return [base + (i % 5) * 0.1 for i in range(30)]
+
+
+def judge_block(condition: str | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "provider": {
+            "judge": {
+                "source": {"prometheus": {"address": "http://127.0.0.1:9"}},
+                "lookback": "30m",
+                "step": "1m",
+                "scopes": {"baseline": "stable", "canary": "canary"},
+                "queries": {"errors": "errors{${scope}}"},
+                "canaryConfig": {
+                    "metrics": [
+                        {
+                            "name": "errors",
+                            "groups": ["g"],
+                            "analysisConfigurations": {
+                                "canary": {"direction": "increase", "critical": True}
+                            },
+                        }
+                    ],
+                    "classifier": {"groupWeights": {"g": 100}},
+                },
+                "thresholds": {"pass": 95, "marginal": 75},
+            }
+        }
+    }
+    if condition:
+        fields["successCondition"] = condition
+    return fields
+
+
+async def test_judge_metric_without_conditions_uses_the_score_thresholds() -> None:
+    run = make_run({"m": {}})
+    run.spec.metrics[0] = run.spec.metrics[0].model_copy(
+        update={"success_condition": "", "provider": judge_block(None)["provider"]}
+    )
+    source = SeriesOnlySource({"m": "S"})
+    async with scheduler(source, RecordingObserver(), measurement_timeout=30) as s:
+        s.submit(run)
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    [measurement] = done.status.metric_results[0].measurements
+    assert measurement.phase == "Failed", measurement.message
+    assert float(measurement.value) < 75
+    assert "score" in measurement.metadata
