@@ -8,3 +8,25 @@ Public API (stable; the engine and lint depend on it):
 - ``decide(success_condition, failure_condition, result) -> MeasurementVerdict``
 - ``format_value(result) -> str`` — the measurement's ``value`` string as Argo prints it.
 """
+
+from analysisd.expr.compiler import Program, compile_expr
+from analysisd.expr.conditions import (
+    MeasurementVerdict,
+    decide,
+    evaluate_condition,
+    format_value,
+)
+from analysisd.expr.errors import ExprError, ExprEvalError, ExprSyntaxError, ExprTypeError
+
+__all__ = [
+    "ExprError",
+    "ExprEvalError",
+    "ExprSyntaxError",
+    "ExprTypeError",
+    "MeasurementVerdict",
+    "Program",
+    "compile_expr",
+    "decide",
+    "evaluate_condition",
+    "format_value",
+]

@@ -1,0 +1,334 @@
+"""Built-in functions: the cheap expr-lang ones plus Argo's asInt, asFloat, isNaN, isInf, ...
+
+
+Each takes the evaluation environment and the evaluated arguments (isNil and default
+look at the whole `result`, exactly as Argo's helpers do, whatever argument they are given).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analysisd.expr.errors import ExprEvalError, ExprTypeError
+from analysisd.expr.values import (
+    INT64_MAX,
+    INT64_MIN,
+    format_go,
+    go_type,
+    is_array,
+    is_int,
+    is_number,
+    less,
+)
+
+Impl = Callable[[Mapping[str, Any], Sequence[Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    impl: Impl
+    min_args: int
+    max_args: int
+    returns: str  # static type: int, float, string, bool, array, map or any
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+_GO_FLOAT = re.compile(
+    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?i:inf|infinity|nan)"
+)
+
+
+def go_quote(text: str) -> str:
+    """Go's %q-ish quoting, for messages that echo strconv's."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def parse_int(text: str) -> int:
+    if not _GO_INT.fullmatch(text):
+        raise ExprEvalError(f"strconv.ParseInt: parsing {go_quote(text)}: invalid syntax")
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ExprEvalError(f"strconv.ParseInt: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+def parse_float(text: str) -> float:
+    if not _GO_FLOAT.fullmatch(text):
+        raise ExprEvalError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
+    value = float(text)
+    if math.isinf(value) and "inf" not in text.lower():
+        raise ExprEvalError(f"strconv.ParseFloat: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+def _float_arg(name: str, value: Any) -> float:
+    if is_number(value):
+        return float(value)
+    raise ExprTypeError(f"{name}: cannot use {go_type(value)} as float64")
+
+
+def _array_arg(name: str, value: Any) -> Sequence[Any]:
+    if is_array(value):
+        return value  # type: ignore[no-any-return]
+    raise ExprTypeError(f"{name}: expected array, got {go_type(value)}")
+
+
+def _str_arg(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ExprTypeError(f"{name}: expected string, got {go_type(value)}")
+
+
+def as_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
+    value = args[0]
+    if isinstance(value, bool) or value is None or not (is_number(value) or isinstance(value, str)):
+        raise ExprEvalError(f"asInt() not supported on {go_type(value)} {format_go(value)}")
+    if isinstance(value, str):
+        return parse_int(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ExprEvalError(f"asInt() cannot convert {format_go(value)} to int64")
+        return int(value)  # truncates toward zero, like Go's int64(f)
+    return int(value)
+
+
+def as_float(env: Mapping[str, Any], args: Sequence[Any]) -> float:
+    value = args[0]
+    if isinstance(value, str):
+        return parse_float(value)
+    if is_number(value):
+        return float(value)
+    raise ExprEvalError(f"asFloat() not supported on {go_type(value)} {format_go(value)}")
+
+
+def _result(env: Mapping[str, Any]) -> Any:
+    return env.get("result")
+
+
+def is_nil(env: Mapping[str, Any], args: Sequence[Any]) -> bool:
+    # Argo's isNil ignores its argument and asks whether the whole result is nil.
+    result = _result(env)
+    return result is None
+
+
+def default(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    # Argo's default ignores its first argument: the whole result, or the default if nil.
+    result = _result(env)
+    return args[1] if result is None else result
+
+
+def is_nan(env: Mapping[str, Any], args: Sequence[Any]) -> bool:
+    return math.isnan(_float_arg("isNaN", args[0]))
+
+
+def is_inf(env: Mapping[str, Any], args: Sequence[Any]) -> bool:
+    return math.isinf(_float_arg("isInf", args[0]))
+
+
+def length(env: Mapping[str, Any], args: Sequence[Any]) -> int:
+    value = args[0]
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))  # Go's len counts bytes
+    if is_array(value) or isinstance(value, Mapping):
+        return len(value)
+    raise ExprTypeError(f"invalid argument for len (type {go_type(value)})")
+
+
+def absolute(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    value = args[0]
+    if is_number(value):
+        return abs(value)
+    raise ExprTypeError(f"invalid argument for abs (type {go_type(value)})")
+
+
+def _numbers_of(name: str, args: Sequence[Any]) -> list[Any]:
+    items = list(args[0]) if len(args) == 1 and is_array(args[0]) else list(args)
+    for item in items:
+        if not is_number(item):
+            raise ExprTypeError(f"invalid argument for {name} (type {go_type(item)})")
+    return items
+
+
+def _extreme(name: str, op: str) -> Impl:
+    def pick(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+        items = _numbers_of(name, args)
+        if not items:
+            raise ExprEvalError(f"not enough arguments to call {name}")
+        best = items[0]
+        for item in items[1:]:
+            if less(op, item, best):
+                best = item
+        return best
+
+    return pick
+
+
+def total(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    items = _numbers_of("sum", [_array_arg("sum", args[0])])
+    if all(is_int(item) for item in items):
+        return sum(items)
+    return math.fsum(float(item) for item in items) if items else 0
+
+
+def mean(env: Mapping[str, Any], args: Sequence[Any]) -> float:
+    items = _numbers_of("mean", args)
+    return math.fsum(float(item) for item in items) / len(items) if items else 0.0
+
+
+def median(env: Mapping[str, Any], args: Sequence[Any]) -> float:
+    items = sorted(float(item) for item in _numbers_of("median", args))
+    if not items:
+        return 0.0
+    middle = len(items) // 2
+    if len(items) % 2:
+        return items[middle]
+    return (items[middle - 1] + items[middle]) / 2
+
+
+def to_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
+    value = args[0]
+    if isinstance(value, str):
+        return parse_int(value)
+    if is_number(value) and not (isinstance(value, float) and not math.isfinite(value)):
+        return int(value)
+    raise ExprTypeError(f"invalid operation: int({go_type(value)})")
+
+
+def to_float(env: Mapping[str, Any], args: Sequence[Any]) -> float:
+    value = args[0]
+    if isinstance(value, str):
+        return parse_float(value)
+    if is_number(value):
+        return float(value)
+    raise ExprTypeError(f"invalid operation: float({go_type(value)})")
+
+
+def _rounding(name: str, fn: Callable[[float], float]) -> Impl:
+    def apply(env: Mapping[str, Any], args: Sequence[Any]) -> float:
+        value = _float_arg(name, args[0])
+        return value if not math.isfinite(value) else float(fn(value))
+
+    return apply
+
+
+def _go_round(value: float) -> float:
+    # Go's math.Round rounds half away from zero (Python's round is banker's).
+    return math.copysign(math.floor(abs(value) + 0.5), value)
+
+
+def _strings(name: str, fn: Callable[[str], Any]) -> Impl:
+    def apply(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+        return fn(_str_arg(name, args[0]))
+
+    return apply
+
+
+def trim(env: Mapping[str, Any], args: Sequence[Any]) -> str:
+    text = _str_arg("trim", args[0])
+    return text.strip() if len(args) == 1 else text.strip(_str_arg("trim", args[1]))
+
+
+def split(env: Mapping[str, Any], args: Sequence[Any]) -> list[str]:
+    text, sep = _str_arg("split", args[0]), _str_arg("split", args[1])
+    return list(text) if sep == "" else text.split(sep)
+
+
+def join(env: Mapping[str, Any], args: Sequence[Any]) -> str:
+    items = _array_arg("join", args[0])
+    sep = _str_arg("join", args[1]) if len(args) > 1 else ""
+    return sep.join(_str_arg("join", item) for item in items)
+
+
+def _map_arg(name: str, value: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    raise ExprTypeError(f"{name}: expected map, got {go_type(value)}")
+
+
+def keys(env: Mapping[str, Any], args: Sequence[Any]) -> list[Any]:
+    return sorted(_map_arg("keys", args[0]))
+
+
+def values(env: Mapping[str, Any], args: Sequence[Any]) -> list[Any]:
+    mapping = _map_arg("values", args[0])
+    return [mapping[key] for key in sorted(mapping)]
+
+
+def first(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    items = _array_arg("first", args[0])
+    return items[0] if items else None
+
+
+def last(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    items = _array_arg("last", args[0])
+    return items[-1] if items else None
+
+
+def index_of(env: Mapping[str, Any], args: Sequence[Any]) -> int:
+    return _str_arg("indexOf", args[0]).find(_str_arg("indexOf", args[1]))
+
+
+def reverse(env: Mapping[str, Any], args: Sequence[Any]) -> list[Any]:
+    return list(reversed(_array_arg("reverse", args[0])))
+
+
+def type_name(env: Mapping[str, Any], args: Sequence[Any]) -> str:
+    value = args[0]
+    names = {"<nil>": "nil", "float64": "float", "[]interface {}": "array"}
+    return names.get(go_type(value), "map" if isinstance(value, Mapping) else go_type(value))
+
+
+BUILTINS: Mapping[str, Builtin] = {
+    "asInt": Builtin(as_int, 1, 1, "int"),
+    "asFloat": Builtin(as_float, 1, 1, "float"),
+    "isNaN": Builtin(is_nan, 1, 1, "bool"),
+    "isInf": Builtin(is_inf, 1, 1, "bool"),
+    "isNil": Builtin(is_nil, 1, 1, "bool"),
+    "default": Builtin(default, 2, 2, "any"),
+    "len": Builtin(length, 1, 1, "int"),
+    "abs": Builtin(absolute, 1, 1, "any"),
+    "max": Builtin(_extreme("max", ">"), 1, 1 << 16, "any"),
+    "min": Builtin(_extreme("min", "<"), 1, 1 << 16, "any"),
+    "sum": Builtin(total, 1, 1, "any"),
+    "mean": Builtin(mean, 1, 1 << 16, "float"),
+    "median": Builtin(median, 1, 1 << 16, "float"),
+    "int": Builtin(to_int, 1, 1, "int"),
+    "float": Builtin(to_float, 1, 1, "float"),
+    "string": Builtin(lambda env, args: format_go(args[0]), 1, 1, "string"),
+    "ceil": Builtin(_rounding("ceil", math.ceil), 1, 1, "float"),
+    "floor": Builtin(_rounding("floor", math.floor), 1, 1, "float"),
+    "round": Builtin(_rounding("round", _go_round), 1, 1, "float"),
+    "upper": Builtin(_strings("upper", str.upper), 1, 1, "string"),
+    "lower": Builtin(_strings("lower", str.lower), 1, 1, "string"),
+    "trim": Builtin(trim, 1, 2, "string"),
+    "trimPrefix": Builtin(
+        lambda env, args: _str_arg("trimPrefix", args[0]).removeprefix(
+            _str_arg("trimPrefix", args[1])
+        ),
+        2,
+        2,
+        "string",
+    ),
+    "trimSuffix": Builtin(
+        lambda env, args: _str_arg("trimSuffix", args[0]).removesuffix(
+            _str_arg("trimSuffix", args[1])
+        ),
+        2,
+        2,
+        "string",
+    ),
+    "split": Builtin(split, 2, 2, "array"),
+    "join": Builtin(join, 1, 2, "string"),
+    "keys": Builtin(keys, 1, 1, "array"),
+    "values": Builtin(values, 1, 1, "array"),
+    "first": Builtin(first, 1, 1, "any"),
+    "last": Builtin(last, 1, 1, "any"),
+    "indexOf": Builtin(index_of, 2, 2, "int"),
+    "reverse": Builtin(reverse, 1, 1, "array"),
+    "type": Builtin(type_name, 1, 1, "string"),
+}

@@ -1,0 +1,153 @@
+"""Argo's measurement verdict from successCondition / failureCondition, and the value string."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from analysisd.expr.compiler import Program, compile_expr
+from analysisd.expr.errors import ExprError, ExprEvalError
+from analysisd.expr.values import format_float, go_type, is_array
+
+Phase = Literal["Successful", "Failed", "Inconclusive", "Error"]
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementVerdict:
+    phase: Phase
+    message: str = ""
+
+
+def evaluate_condition(program: Program, result: Any) -> bool:
+    """Evaluate against ``result``; a non-bool outcome is an error, as in Argo."""
+    outcome = program.evaluate({"result": result})
+    if outcome is True or outcome is False:
+        return outcome
+    raise ExprEvalError(f"expected bool, but got {go_type(outcome)}")
+
+
+def _nil_or_empty(result: Any) -> bool:
+    return result is None or (is_array(result) and len(result) == 0)
+
+
+def _explain(result: Any, which: str, condition: str, error: ExprError) -> str:
+    if _nil_or_empty(result):
+        return (
+            "metric result is nil or empty: no data returned from the metric provider. "
+            f"{which} '{condition}' could not be evaluated: {error}"
+        )
+    return f"could not evaluate {which} '{condition}': {error}"
+
+
+def decide(success_condition: str, failure_condition: str, result: Any) -> MeasurementVerdict:
+    """Argo's EvaluateResult: failure wins, neither is Inconclusive, no conditions succeed."""
+    outcomes: dict[str, bool] = {}
+    for which, condition in (
+        ("successCondition", success_condition),
+        ("failureCondition", failure_condition),
+    ):
+        if not condition:
+            continue
+        try:
+            outcomes[which] = evaluate_condition(compile_expr(condition), result)
+        except ExprError as exc:
+            return MeasurementVerdict("Error", _explain(result, which, condition, exc))
+    if not outcomes:
+        return MeasurementVerdict("Successful")
+    success = outcomes.get("successCondition")
+    failure = outcomes.get("failureCondition")
+    if success is None:
+        success = not failure
+    if failure is None:
+        failure = not success
+    if failure:
+        return MeasurementVerdict("Failed")
+    if not success:
+        return MeasurementVerdict("Inconclusive")
+    return MeasurementVerdict("Successful")
+
+
+def _plain_float(value: float) -> str:
+    # Prometheus prints sample values with strconv 'f', -1: shortest digits, no exponent.
+    return format_float(value, e_small=-(10**6), e_large=10**6)
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _plain_float(value)
+    return None
+
+
+def _json_float(value: float) -> str:
+    if not math.isfinite(value):
+        return _plain_float(value)  # not JSON; Go would refuse, we print it readably
+    text = format_float(value, e_small=-6, e_large=21)
+    return text.replace("e-0", "e-").replace("e+0", "e+")
+
+
+def _go_json(value: Any) -> str:
+    """Go's encoding/json: sorted keys, compact, HTML-safe escaping, Go float format."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    if is_array(value):
+        return "[" + ",".join(_go_json(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda item: str(item[0]))
+        return "{" + ",".join(f"{_go_json(str(k))}:{_go_json(item)}" for k, item in items) + "}"
+    return _go_json(str(value))
+
+
+def _go_v(value: Any) -> str:
+    """fmt %v of nested float slices (the CloudWatch value shape)."""
+    if is_array(value):
+        return "[" + " ".join(_go_v(item) for item in value) + "]"
+    if isinstance(value, float):
+        return format_float(value)
+    return _scalar(value) or str(value)
+
+
+def _looks_like_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_value(result: Any) -> str:
+    """The measurement's ``value`` string, in the shape Argo's providers print.
+
+    nil -> "[]" (Datadog's empty series); numbers -> Prometheus' plain format; a list of
+    numbers -> "[a,b]"; a list of CloudWatch results -> "[[v v]]"; maps and lists of
+    anything else -> Go JSON; strings verbatim, except a string that is itself valid JSON
+    (it can only have come from a JSON string body) which is printed JSON-quoted.
+    """
+    if result is None:
+        return "[]"
+    scalar = _scalar(result)
+    if scalar is not None:
+        return scalar
+    if isinstance(result, str):
+        return _go_json(result) if _looks_like_json(result) else result
+    if is_array(result):
+        if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in result):
+            return "[" + ",".join(_scalar(item) or "" for item in result) + "]"
+        if result and all(isinstance(item, Mapping) and "Values" in item for item in result):
+            return _go_v([item["Values"] for item in result])
+    return _go_json(result)

@@ -1,0 +1,288 @@
+"""Operations on expr-lang values, with Go's typing: int vs float64, nil, arrays, maps.
+
+Python stands in for Go: int is Go int (wrapped to 64 bits), float is float64, str, bool,
+None is nil, list/tuple are arrays, Mapping is map[string]any.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from analysisd.expr.errors import ExprEvalError, ExprTypeError
+
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+
+
+def wrap_int(value: int) -> int:
+    """Go int64 arithmetic wraps around instead of growing."""
+    if INT64_MIN <= value <= INT64_MAX:
+        return value
+    return ((value - INT64_MIN) % (1 << 64)) + INT64_MIN
+
+
+def is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def is_number(value: Any) -> bool:
+    kind = type(value)
+    return kind is int or kind is float
+
+
+def is_array(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def go_type(value: Any) -> str:
+    """The Go type name expr-lang would print for this value."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if is_array(value):
+        return "[]interface {}"
+    if isinstance(value, Mapping):
+        return "map[string]interface {}"
+    return type(value).__name__
+
+
+def mismatch(op: str, left: Any, right: Any) -> ExprTypeError:
+    return ExprTypeError(
+        f"invalid operation: {op} (mismatched types {go_type(left)} and {go_type(right)})"
+    )
+
+
+def equal(left: Any, right: Any) -> bool:
+    """expr-lang's runtime equality: numbers across int/float, otherwise same type and value."""
+    if is_number(left) and is_number(right):
+        return bool(left == right)
+    if left is None or right is None:
+        return left is None and right is None
+    if type(left) is bool or type(right) is bool:
+        return type(left) is type(right) and left == right
+    if isinstance(left, str) or isinstance(right, str):
+        return isinstance(left, str) and isinstance(right, str) and left == right
+    if is_array(left) and is_array(right):
+        return len(left) == len(right) and all(
+            equal(a, b) for a, b in zip(left, right, strict=True)
+        )
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        if left.keys() != right.keys():
+            return False
+        return all(equal(left[key], right[key]) for key in left)
+    return False
+
+
+def less(op: str, left: Any, right: Any) -> bool:
+    """Ordering: numbers (NaN compares false) and strings; anything else is a type error."""
+    if is_number(left) and is_number(right):
+        if op == "<":
+            return bool(left < right)
+        if op == ">":
+            return bool(left > right)
+        if op == "<=":
+            return bool(left <= right)
+        return bool(left >= right)
+    if isinstance(left, str) and isinstance(right, str):
+        if op == "<":
+            return left < right
+        if op == ">":
+            return left > right
+        if op == "<=":
+            return left <= right
+        return left >= right
+    raise mismatch(op, left, right)
+
+
+def _numbers(op: str, left: Any, right: Any) -> None:
+    if not (is_number(left) and is_number(right)):
+        raise mismatch(op, left, right)
+
+
+def add(left: Any, right: Any) -> Any:
+    if is_int(left) and is_int(right):
+        return wrap_int(left + right)
+    if is_number(left) and is_number(right):
+        return float(left) + float(right)
+    if isinstance(left, str) and isinstance(right, str):
+        return left + right
+    if is_array(left) and is_array(right):
+        return [*left, *right]
+    raise mismatch("+", left, right)
+
+
+def subtract(left: Any, right: Any) -> Any:
+    _numbers("-", left, right)
+    if is_int(left) and is_int(right):
+        return wrap_int(left - right)
+    return float(left) - float(right)
+
+
+def multiply(left: Any, right: Any) -> Any:
+    _numbers("*", left, right)
+    if is_int(left) and is_int(right):
+        return wrap_int(left * right)
+    return float(left) * float(right)
+
+
+def divide(left: Any, right: Any) -> float:
+    """`/` always yields float64, as in expr-lang; division by zero follows IEEE 754."""
+    _numbers("/", left, right)
+    numerator, denominator = float(left), float(right)
+    if denominator == 0.0:
+        if numerator == 0.0 or math.isnan(numerator):
+            return math.nan
+        negative = (numerator < 0) != (math.copysign(1.0, denominator) < 0)
+        return -math.inf if negative else math.inf
+    return numerator / denominator
+
+
+def modulo(left: Any, right: Any) -> int:
+    if not (is_int(left) and is_int(right)):
+        raise mismatch("%", left, right)
+    if right == 0:
+        raise ExprEvalError("runtime error: integer divide by zero")
+    # Go's % truncates toward zero; Python's floors.
+    return int(math.fmod(left, right)) if abs(left) < 2**53 else left - right * int(left / right)
+
+
+def power(left: Any, right: Any) -> float:
+    """`**` / `^` is math.Pow: always float64, overflow to ±Inf instead of raising."""
+    if not (is_number(left) and is_number(right)):
+        raise mismatch("**", left, right)
+    base, exponent = float(left), float(right)
+    try:
+        return math.pow(base, exponent)
+    except ZeroDivisionError:
+        return math.inf
+    except (OverflowError, ValueError):
+        if math.isnan(base) or math.isnan(exponent):
+            return math.nan
+        if base < 0 and not exponent.is_integer():
+            return math.nan
+        negative = base < 0 and exponent.is_integer() and int(exponent) % 2 == 1
+        return -math.inf if negative else math.inf
+
+
+def negate(value: Any) -> Any:
+    if is_int(value):
+        return wrap_int(-value)
+    if isinstance(value, float):
+        return -value
+    raise ExprTypeError(f"invalid operation: - (mismatched type {go_type(value)})")
+
+
+def plus(value: Any) -> Any:
+    if is_number(value):
+        return value
+    raise ExprTypeError(f"invalid operation: + (mismatched type {go_type(value)})")
+
+
+def truth(op: str, value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise ExprTypeError(f"invalid operation: {op} (mismatched type {go_type(value)})")
+
+
+def fetch(container: Any, key: Any, *, optional: bool = False) -> Any:
+    """`a.b` / `a[b]`: map keys (missing is nil), array and string indexes (negative too)."""
+    if container is None:
+        if optional:
+            return None
+        raise ExprEvalError(f"cannot fetch {format_go(key)} from <nil>")
+    if isinstance(container, Mapping):
+        if not isinstance(key, str):
+            raise ExprTypeError(f"cannot use {go_type(key)} as map[string]interface {{}} key")
+        return container.get(key)
+    if is_array(container) or isinstance(container, str):
+        if not is_int(key):
+            raise ExprTypeError(f"cannot fetch {format_go(key)} from {go_type(container)}")
+        index = key + len(container) if key < 0 else key
+        if not 0 <= index < len(container):
+            raise ExprEvalError(f"index out of range: {key} (array length is {len(container)})")
+        return container[index]
+    raise ExprTypeError(f"cannot fetch {format_go(key)} from {go_type(container)}")
+
+
+def slice_of(container: Any, start: Any, stop: Any) -> Any:
+    """`a[i:j]`: bounds are clamped like expr-lang's runtime.Slice."""
+    if not (is_array(container) or isinstance(container, str)):
+        raise ExprTypeError(f"cannot slice {go_type(container)}")
+    size = len(container)
+    lo = 0 if start is None else start
+    hi = size if stop is None else stop
+    if not (is_int(lo) and is_int(hi)):
+        raise ExprTypeError("slice bounds must be int")
+    lo = max(lo + size if lo < 0 else lo, 0)
+    hi = min(hi + size if hi < 0 else hi, size)
+    lo = min(lo, hi)
+    part = container[lo:hi]
+    return list(part) if isinstance(part, tuple) else part
+
+
+def contained(needle: Any, haystack: Any) -> bool:
+    """`x in y`: array membership by equality, map key presence."""
+    if is_array(haystack):
+        return any(equal(needle, item) for item in haystack)
+    if isinstance(haystack, Mapping):
+        return isinstance(needle, str) and needle in haystack
+    if haystack is None:
+        return False
+    raise ExprTypeError(f"operator in not defined on {go_type(haystack)}")
+
+
+def format_float(value: float, *, e_small: int = -4, e_large: int = 6) -> str:
+    """Go's shortest float formatting; the exponent bounds pick %v (-4, 6), JSON or 'f'."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    text = repr(value)
+    mantissa, _, exp_text = text.partition("e")
+    digits = mantissa.lstrip("-").replace(".", "")
+    point = mantissa.lstrip("-").find(".")
+    point = len(mantissa.lstrip("-")) if point < 0 else point
+    exponent = (int(exp_text) if exp_text else 0) + point - 1
+    stripped = digits.lstrip("0")
+    exponent -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0") or "0"
+    sign = "-" if value < 0 else ""
+    if exponent < e_small or exponent >= e_large:
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    if len(digits) <= exponent + 1:
+        return f"{sign}{digits}{'0' * (exponent + 1 - len(digits))}"
+    return f"{sign}{digits[: exponent + 1]}.{digits[exponent + 1 :]}"
+
+
+def format_go(value: Any) -> str:
+    """Go's fmt %v of a value (what expr-lang's string() returns)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_float(value)
+    if isinstance(value, str):
+        return value
+    if is_array(value):
+        return "[" + " ".join(format_go(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda item: str(item[0]))
+        return "map[" + " ".join(f"{key}:{format_go(item)}" for key, item in items) + "]"
+    return str(value)
