@@ -104,8 +104,8 @@ def run_classifier(inputs: dict[str, Any]) -> MetricClassification:
     settings = ClassifierSettings(
         tolerance=cfg["tolerance"],
         conf_level=cfg["confLevel"],
-        effect_size_thresholds=tuple(cfg["effectSizeThresholds"]),  # type: ignore[arg-type]
-        critical_thresholds=tuple(cfg["criticalThresholds"]),  # type: ignore[arg-type]
+        effect_size_thresholds=tuple(cfg["effectSizeThresholds"]),
+        critical_thresholds=tuple(cfg["criticalThresholds"]),
         effect_size_measure=EffectSizeMeasure(cfg.get("effectSizeMeasure", "meanRatio")),
     )
     return classify(
@@ -273,13 +273,13 @@ def test_transforms(case: dict[str, Any]) -> None:
 def test_statistics(case: dict[str, Any]) -> None:
     op, i, expected = case["op"], case["inputs"], case["expected"]
     if op == "summary":
-        got = stats.summary(nums(i["values"])).as_dict()
+        summary = stats.summary(nums(i["values"])).as_dict()
         for key, value in expected.items():
-            assert close(float(got[key]), value, tol_for(case, key, 1e-12)), key
+            assert close(float(summary[key]), value, tol_for(case, key, 1e-12)), key
     elif op == "percentile_r7":
         got_list = [stats.percentile_r7(nums(i["values"]), p) for p in i["p"]]
-        for got, want in zip(got_list, expected["result"], strict=True):
-            assert close(got, want, tol_for(case, "result", 1e-12))
+        for one, want in zip(got_list, expected["result"], strict=True):
+            assert close(one, want, tol_for(case, "result", 1e-12))
     elif op == "mean_ratio":
         got = stats.mean_ratio(nums(i["control"]), nums(i["experiment"]))
         assert close(got, expected["result"], 1e-12)
@@ -336,8 +336,8 @@ def test_issue_cases(case: dict[str, Any]) -> None:
     settings = ClassifierSettings(
         tolerance=i["tolerance"],
         conf_level=i["confLevel"],
-        effect_size_thresholds=tuple(i["effectSizeThresholds"]),  # type: ignore[arg-type]
-        critical_thresholds=tuple(i["criticalThresholds"]),  # type: ignore[arg-type]
+        effect_size_thresholds=tuple(i["effectSizeThresholds"]),
+        critical_thresholds=tuple(i["criticalThresholds"]),
     )
     result = classify(
         nums(i["control"]),

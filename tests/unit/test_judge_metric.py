@@ -117,7 +117,7 @@ async def test_separate_baseline_and_canary_queries() -> None:
 
 async def test_judging_runs_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[int] = []
-    real_judge = metric_module.judge
+    real_judge = metric_module.judge  # type: ignore[attr-defined]
 
     def recording_judge(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.get_ident())
