@@ -1,0 +1,111 @@
+"""take_measurement: a reading becomes an Argo Measurement (real condition language)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from analysisd.engine.measure import take_measurement
+from analysisd.spec import Metric
+from providers.base import ProviderTimeout, Reading
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+class OneAnswer:
+    def __init__(self, answer: Reading | BaseException | None) -> None:
+        self.answer = answer
+        self.asked: list[tuple[str, Mapping[str, Any]]] = []
+
+    async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
+        self.asked.append((kind, config))
+        if self.answer is None:
+            await asyncio.Event().wait()
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        assert isinstance(self.answer, Reading)
+        return self.answer
+
+
+def metric(success: str = "", failure: str = "") -> Metric:
+    return Metric.model_validate(
+        {
+            "name": "rate",
+            "successCondition": success,
+            "failureCondition": failure,
+            "provider": {"web": {"url": "http://127.0.0.1/x"}},
+        }
+    )
+
+
+async def measure(source: OneAnswer, m: Metric, secrets: frozenset[str] = frozenset()) -> Any:
+    return await take_measurement(
+        source, m, secret_values=secrets, clock=Clock(), timeout_seconds=0.05
+    )
+
+
+@pytest.mark.parametrize(
+    ("success", "failure", "result", "phase"),
+    [
+        ("result >= 0.95", "", 0.99, "Successful"),
+        ("result >= 0.95", "", 0.5, "Failed"),
+        ("", "result < 0.5", 0.7, "Successful"),
+        ("result > 0.9", "result < 0.5", 0.7, "Inconclusive"),
+        ("result > 0.1", "result < 0.5", 0.3, "Failed"),
+        ("", "", 0.3, "Successful"),
+    ],
+)
+async def test_conditions_decide_the_phase(
+    success: str, failure: str, result: float, phase: str
+) -> None:
+    source = OneAnswer(Reading(result=result, value=str(result)))
+    m = await measure(source, metric(success, failure))
+    assert m.phase == phase
+    assert m.value == str(result)
+    assert source.asked == [("web", {"url": "http://127.0.0.1/x"})]
+    assert m.started_at is not None and m.finished_at is not None
+    assert m.finished_at > m.started_at
+
+
+async def test_condition_evaluation_error_is_an_error_measurement() -> None:
+    m = await measure(OneAnswer(Reading(result="text", value="text")), metric("result > 1"))
+    assert m.phase == "Error"
+    assert m.message
+
+
+async def test_provider_error_becomes_error_with_its_message_redacted() -> None:
+    err = ProviderTimeout("web: GET http://127.0.0.1/x?key=hunter2 timed out after 1s")
+    m = await measure(OneAnswer(err), metric("result > 1"), frozenset({"hunter2"}))
+    assert m.phase == "Error"
+    assert m.message == "web: GET http://127.0.0.1/x?key=***** timed out after 1s"
+
+
+async def test_hanging_provider_is_cut_off_by_the_timeout() -> None:
+    m = await measure(OneAnswer(None), metric())
+    assert m.phase == "Error"
+    assert m.message == "rate: measurement timed out after 0.05s"
+
+
+async def test_unexpected_exception_is_an_error_naming_its_type() -> None:
+    m = await measure(OneAnswer(KeyError("data")), metric())
+    assert m.phase == "Error"
+    assert m.message == "KeyError: 'data'"
+
+
+async def test_metadata_is_kept_as_strings() -> None:
+    reading = Reading(result=[1.0], value="[1]", metadata={"resultType": "vector"})
+    m = await measure(OneAnswer(reading), metric("result[0] == 1"))
+    assert (m.phase, m.value, m.metadata) == ("Successful", "[1]", {"resultType": "vector"})
