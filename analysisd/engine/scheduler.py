@@ -257,6 +257,12 @@ class Scheduler:
         status = state.status
         spec = state.run.spec
         now = self._clock()
+        if spec.terminate:
+            # Stored in flight (e.g. before a restart) but the run was told to stop:
+            # those measurements never completed and will not be taken.
+            for result in status.metric_results:
+                if result.name not in state.measuring:
+                    lifecycle.drop_unfinished(status, result.name)
         outcome = lifecycle.reassess(
             status,
             prepared.metrics,
@@ -296,10 +302,6 @@ class Scheduler:
             error_retry=self._error_retry,
         )
         for task in tasks:
-            if task.resume and spec.terminate:
-                # Stored in flight, but the run was told to stop: it never completed.
-                lifecycle.drop_unfinished(status, task.metric.name)
-                continue
             dry = task.metric.name in prepared.dry_run
             lifecycle.begin_measurement(status, task, dry_run=dry, now=now)
             measure = self._spawn(self._measure(state, task))

@@ -280,3 +280,20 @@ async def test_judge_metric_without_conditions_uses_the_score_thresholds() -> No
     assert measurement.phase == "Failed", measurement.message
     assert float(measurement.value) < 75
     assert "score" in measurement.metadata
+
+
+async def test_terminated_run_resumed_with_a_stored_in_flight_measurement_completes() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "H"}), observer, measurement_timeout=60) as s:
+        s.submit(make_run({"m": {"interval": "1s"}}))
+        await asyncio.sleep(0.01)
+        snapshot = s._runs[("ns", "run")].run.model_copy(deep=True)
+        await s.aclose(grace=0)
+    snapshot.spec.terminate = True
+    source = ScriptedSource({"m": "S"})
+    async with scheduler(source, RecordingObserver()) as s:
+        s.submit(snapshot)
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert (done.status.phase, done.status.message) == ("Successful", "Run Terminated")
+    assert source.calls == 0
