@@ -123,7 +123,10 @@ def _describe(exc: UnexpectedInput) -> str:
 
 
 def _column(exc: UnexpectedInput, source: str) -> tuple[int, int]:
-    line = getattr(exc, "line", None)
+    at_end = isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    )
+    line = None if at_end else getattr(exc, "line", None)
     column = getattr(exc, "column", None)
     if isinstance(line, int) and isinstance(column, int) and line > 0 and column > 0:
         return line, column

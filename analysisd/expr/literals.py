@@ -17,7 +17,10 @@ def parse_int_literal(text: str) -> int | None:
     """Decimal, 0x, 0o and 0b integers with `_` separators; None if out of int64 range."""
     digits = text.replace("_", "")
     lowered = digits.lower()
-    value = int(digits, 0) if lowered.startswith(("0x", "0o", "0b")) else int(digits, 10)
+    try:
+        value = int(digits, 0) if lowered.startswith(("0x", "0o", "0b")) else int(digits, 10)
+    except ValueError:  # a prefix with no digits, e.g. "0x_"
+        return None
     return value if value <= INT64_MAX else None
 
 

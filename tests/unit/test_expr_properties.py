@@ -1,0 +1,112 @@
+"""Properties of the condition language over arbitrary sources and arbitrary results."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysisd.expr import ExprError, compile_expr, decide, format_value
+
+# Deadlines are timing assertions; the evaluation budget is what bounds run time.
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+TOKENS = [
+    "result", "#", ".", "[", "]", "(", ")", "{", "}", ",", ":", "?", "??", "?.", "..",
+    "0", "1", "-1", "2.5", "1e3", "0x1F", "'a'", '"b"', "`c`", "true", "false", "nil",
+    "+", "-", "*", "/", "%", "**", "^", "==", "!=", "<", "<=", ">", ">=", "&&", "||",
+    "!", "and", "or", "not", "in", "not in", "matches", "contains", "startsWith",
+    "endsWith", "len", "all", "any", "none", "one", "filter", "map", "count", "max",
+    "min", "sum", "mean", "median", "abs", "int", "float", "string", "asInt", "asFloat",
+    "isNaN", "isInf", "isNil", "default", "keys", "values", "first", "last", "upper",
+    "split", "join", "a", "x", " ",
+]  # fmt: skip
+
+results = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["a", "x", "Values", "0"]), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+token_sources = st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14).map(" ".join)
+
+
+def _same(first: Any, second: Any) -> bool:
+    """Equality where NaN equals NaN (determinism, not arithmetic)."""
+    if isinstance(first, float) and isinstance(second, float):
+        return (math.isnan(first) and math.isnan(second)) or first == second
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(map(_same, first, second))
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(_same(first[k], second[k]) for k in first)
+    return type(first) is type(second) and first == second
+
+
+def _outcome(source: str, result: Any) -> tuple[str, Any]:
+    try:
+        return "value", compile_expr(source).evaluate({"result": result})
+    except ExprError as exc:
+        return type(exc).__name__, str(exc)
+
+
+@SETTINGS
+@given(st.text(max_size=60))
+def test_arbitrary_text_compiles_or_raises_expr_error(source: str) -> None:
+    # Anything but an ExprError (or a non-str outcome kind) escaping fails the test.
+    kind, _ = _outcome(source, None)
+    assert kind in {"value", "ExprSyntaxError", "ExprEvalError", "ExprTypeError"}
+
+
+@SETTINGS
+@given(token_sources, results)
+def test_token_soup_raises_only_expr_errors_and_is_deterministic(source: str, result: Any) -> None:
+    first = _outcome(source, result)
+    second = _outcome(source, result)
+    assert first[0] == second[0]
+    assert _same(first[1], second[1])
+
+
+@SETTINGS
+@given(
+    st.sampled_from(
+        [
+            "result >= 0.95",
+            "result[0] >= 0.95 && result[0] < 1",
+            "all(result, {# > 1})",
+            "len(result) == 0 || result[0] >= 0.95",
+            "isNaN(result) || result >= 0.95",
+            "default(result, 0) < 0.05",
+            "result.a > 0 && result.b",
+            "max(result) < 0.05",
+            "asInt(result) > 0",
+            "result == 'x'",
+        ]
+    ),
+    st.sampled_from(["", "result < 0.5", "isNil(result)"]),
+    results,
+)
+def test_decide_always_gives_a_phase_and_value_prints(
+    success: str, failure: str, result: Any
+) -> None:
+    verdict = decide(success, failure, result)
+    assert verdict.phase in {"Successful", "Failed", "Inconclusive", "Error"}
+    assert (verdict.phase == "Error") == bool(verdict.message)
+    assert isinstance(format_value(result), str)
+
+
+@SETTINGS
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_nan_fails_every_ordering_comparison(number: float) -> None:
+    nan_compares = [
+        compile_expr(f"result[0] {op} result[1]").evaluate({"result": [math.nan, number]})
+        for op in ("<", "<=", ">", ">=", "==")
+    ]
+    assert nan_compares == [False] * 5
