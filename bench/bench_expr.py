@@ -1,0 +1,75 @@
+"""Condition evaluation speed: compiled `result[0] >= 0.95 && result[0] < 1` vs a Python lambda.
+
+Run: python bench/bench_expr.py [iterations]. Prints both timings and the ratio (target <= 10x).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from analysisd.expr import compile_expr, evaluate_condition
+
+SOURCE = "result[0] >= 0.95 && result[0] < 1"
+RESULTS: list[list[float]] = [[0.97], [0.5], [1.0], [0.95]]
+
+
+def best_of(repeats: int, fn: Callable[[], None]) -> float:
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def main() -> None:
+    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    program = compile_expr(SOURCE)
+    baseline: Callable[[Any], bool] = lambda result: result[0] >= 0.95 and result[0] < 1  # noqa: E731
+    envs = [{"result": result} for result in RESULTS]
+    for env in envs:  # both sides agree before we time them
+        assert program.evaluate(env) == baseline(env["result"])
+
+    def run_lambda() -> None:
+        for i in range(iterations):
+            baseline(envs[i & 3]["result"])
+
+    def run_program() -> None:
+        evaluate = program.evaluate
+        for i in range(iterations):
+            evaluate(envs[i & 3])
+
+    def run_condition() -> None:
+        for i in range(iterations):
+            evaluate_condition(program, RESULTS[i & 3])
+
+    def run_compile_cached() -> None:
+        for _ in range(iterations):
+            compile_expr(SOURCE)
+
+    lam = best_of(5, run_lambda)
+    prog = best_of(5, run_program)
+    cond = best_of(5, run_condition)
+    cached = best_of(5, run_compile_cached)
+    start = time.perf_counter()
+    compile_expr.cache_clear()
+    compile_expr(SOURCE)
+    cold = time.perf_counter() - start
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    print(f"iterations: {iterations} (best of 5)")
+    print(f"python lambda:      {lam * 1e9 / iterations:8.0f} ns/eval")
+    print(f"Program.evaluate:   {prog * 1e9 / iterations:8.0f} ns/eval  ratio {prog / lam:5.2f}x")
+    print(f"evaluate_condition: {cond * 1e9 / iterations:8.0f} ns/eval  ratio {cond / lam:5.2f}x")
+    print(f"compile_expr cached: {cached * 1e9 / iterations:8.0f} ns/call")
+    print(f"compile_expr cold:   {cold * 1e3:8.2f} ms (parse + compile; LALR tables already built)")
+
+
+if __name__ == "__main__":
+    main()
