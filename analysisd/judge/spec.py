@@ -156,7 +156,9 @@ def _canary_config(block: Mapping[str, Any], config_dir: Path | None, strict: bo
         try:
             return parse_canary_config(data, strict=strict)
         except ConfigError as exc:
-            raise ConfigError(f"judge.canaryConfig.{exc}") from exc
+            text = str(exc).removeprefix("canary config: ")
+            joiner = ": " if text != str(exc) else "."
+            raise ConfigError(f"judge.canaryConfig{joiner}{text}") from exc
     if config_dir is None:
         raise ConfigError("judge.canaryConfigName: no canary config directory is configured")
     path = find_named_config(config_dir, str(name))
