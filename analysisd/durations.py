@@ -1,11 +1,12 @@
 """Go duration strings ("1m30s", "1.5h", "300ms"): Argo's interval and initialDelay format.
 
-There is no "d" unit, as in Go's time.ParseDuration.
+Parsed as Go's time.ParseDuration does (same accepted forms, same error texts), in
+integer nanoseconds so "1.1s" is exactly 1_100_000_000. There is no "d" unit.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from datetime import timedelta
 
 from analysisd import AnalysisdError
@@ -20,43 +21,69 @@ _UNITS_NS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _MAX_NS = (1 << 63) - 1
+_DIGITS = "0123456789"
 
 
 class DurationError(AnalysisdError, ValueError):
     pass
 
 
+def _quote(text: str) -> str:
+    # Go's strconv.Quote for the texts that matter here (ASCII, quotes, backslashes).
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _leading_digits(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _DIGITS:
+        pos += 1
+    return pos
+
+
 def parse_duration_ns(text: str) -> int:
     """Nanoseconds in a Go duration string; raises DurationError as Go would refuse it."""
-    original = text
-    sign = 1
-    if text and text[0] in "+-":
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    if text == "0":
+    invalid = DurationError(f"time: invalid duration {_quote(text)}")
+    pos, negative = 0, False
+    if text[:1] in ("-", "+"):
+        negative = text[0] == "-"
+        pos = 1
+    if text[pos:] == "0":
         return 0
-    if not text:
-        raise DurationError(f'time: invalid duration "{original}"')
-    total = 0.0
-    pos = 0
+    if pos == len(text):
+        raise invalid
+    total = 0
     while pos < len(text):
-        match = _PART.match(text, pos)
-        if match is None:
-            if re.match(r"(\d+\.?\d*|\.\d+)$", text[pos:]):
-                raise DurationError(f'time: missing unit in duration "{original}"')
-            unit = re.match(r"[\d.]*([^\d.]*)", text[pos:])
-            found = unit.group(1) if unit else ""
-            if found and re.match(r"[\d.]", text[pos]):
-                raise DurationError(f'time: unknown unit "{found}" in duration "{original}"')
-            raise DurationError(f'time: invalid duration "{original}"')
-        number, unit_name = match.groups()
-        total += float(number) * _UNITS_NS[unit_name]
-        pos = match.end()
-    if total > _MAX_NS:
-        raise DurationError(f'time: invalid duration "{original}"')
-    return sign * round(total)
+        if text[pos] not in _DIGITS and text[pos] != ".":
+            raise invalid
+        end = _leading_digits(text, pos)
+        whole = int(text[pos:end]) if end > pos else 0
+        had_whole = end > pos
+        fraction, had_fraction = "", False
+        pos = end
+        if pos < len(text) and text[pos] == ".":
+            end = _leading_digits(text, pos + 1)
+            fraction, had_fraction = text[pos + 1 : end], end > pos + 1
+            pos = end
+        if not had_whole and not had_fraction:
+            raise invalid
+        unit_end = pos
+        while unit_end < len(text) and text[unit_end] not in _DIGITS and text[unit_end] != ".":
+            unit_end += 1
+        if unit_end == pos:
+            raise DurationError(f"time: missing unit in duration {_quote(text)}")
+        unit = text[pos:unit_end]
+        if unit not in _UNITS_NS:
+            raise DurationError(f"time: unknown unit {_quote(unit)} in duration {_quote(text)}")
+        scale = _UNITS_NS[unit]
+        part = whole * scale
+        if fraction:
+            # Go truncates the fraction's contribution toward zero.
+            part += int(fraction) * scale // 10 ** len(fraction)
+        total += part
+        if total > _MAX_NS + (1 if negative else 0):
+            raise invalid
+        pos = unit_end
+    return -total if negative else total
 
 
 def parse_duration(text: str) -> timedelta:

@@ -8,16 +8,62 @@ Provider blocks are kept as plain mappings: each provider parses its own block
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from analysisd import AnalysisdError
+from analysisd.durations import DurationError, parse_duration_ns
 
 API_VERSION = "argoproj.io/v1alpha1"
 KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun")
 
-# Argo's intstr.IntOrString: an int, or a string that may hold "{{args.x}}".
-IntOrString = int | str
+
+def _int_or_string(value: Any) -> int | str:
+    # YAML booleans and floats are not intstr values; say so instead of coercing.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"must be an integer or a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+# Argo's intstr.IntOrString: an int, or a string that may hold "{{args.x}}" until
+# arguments are resolved (then it must parse as an int: see int_value).
+IntOrString = Annotated[int | str, BeforeValidator(_int_or_string)]
+
+
+def _scalar_to_string(value: Any) -> Any:
+    # Argument values are strings in Argo; YAML readers write `value: 9090` (an
+    # upstream example does), so plain scalars are taken as their YAML text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+# Provider kinds Argo Rollouts defines (all load); the ones analysisd runs.
+ARGO_PROVIDER_KINDS: frozenset[str] = frozenset(
+    {
+        "prometheus",
+        "kayenta",
+        "web",
+        "datadog",
+        "wavefront",
+        "newRelic",
+        "job",
+        "cloudWatch",
+        "graphite",
+        "influxdb",
+        "skywalking",
+        "plugin",
+    }
+)
+RUN_PROVIDER_KINDS: frozenset[str] = frozenset(
+    {"prometheus", "datadog", "cloudWatch", "web", "judge"}
+)
+KNOWN_PROVIDER_KINDS: frozenset[str] = ARGO_PROVIDER_KINDS | RUN_PROVIDER_KINDS
 
 Phase = Literal["Pending", "Running", "Successful", "Failed", "Error", "Inconclusive"]
 COMPLETED_PHASES: frozenset[str] = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
@@ -31,7 +77,7 @@ class Model(BaseModel):
 
 class SecretKeyRef(Model):
     name: str
-    key: str
+    key: str = ""
 
 
 class FieldRef(Model):
@@ -41,11 +87,13 @@ class FieldRef(Model):
 class ValueFrom(Model):
     secret_key_ref: SecretKeyRef | None = Field(default=None, alias="secretKeyRef")
     field_ref: FieldRef | None = Field(default=None, alias="fieldRef")
+    # "Stable" | "Latest": filled in by the Rollout controller before a run exists.
+    pod_template_hash_value: str | None = Field(default=None, alias="podTemplateHashValue")
 
 
 class Argument(Model):
     name: str
-    value: str | None = None
+    value: Annotated[str | None, BeforeValidator(_scalar_to_string)] = None
     value_from: ValueFrom | None = Field(default=None, alias="valueFrom")
 
 
@@ -72,7 +120,7 @@ class DryRun(Model):
 
 class MeasurementRetention(Model):
     metric_name: str = Field(alias="metricName")
-    limit: int
+    limit: int = 0
 
 
 class TemplateRef(Model):
@@ -193,3 +241,115 @@ class AnalysisRun(Model):
 
 AnyTemplate = AnalysisTemplate | ClusterAnalysisTemplate
 AnyObject = AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun
+
+
+# ---- validation (Argo's ValidateMetrics, message for message) ----
+
+
+class SpecError(AnalysisdError, ValueError):
+    """An invalid spec; str() is Argo's message, .field the YAML path below `spec`."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def is_placeholder(value: object) -> bool:
+    """True for a string still holding an unresolved `{{...}}` tag."""
+    return isinstance(value, str) and "{{" in value
+
+
+def int_value(value: int | str | None, field: str, default: int = 0) -> int:
+    """An intstr field as an int; a string must parse as one (after argument resolution)."""
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    try:
+        return int(text, 10)
+    except ValueError:
+        if is_placeholder(text):
+            raise SpecError(f"{field}: {value!r} is an unresolved argument", field) from None
+        raise SpecError(f"{field}: {value!r} is not an integer", field) from None
+
+
+def validate_metrics(metrics: Sequence[Metric], *, allow_placeholders: bool = False) -> None:
+    """Raise SpecError as Argo's ValidateMetrics would.
+
+    allow_placeholders (lint of a template before its arguments are known) skips the
+    checks of int and duration fields that still hold a `{{...}}` tag.
+    """
+    if not metrics:
+        raise SpecError("no metrics specified", "metrics")
+    seen: set[str] = set()
+    for index, metric in enumerate(metrics):
+        prefix = f"metrics[{index}]"
+        if metric.name in seen:
+            raise SpecError(f"{prefix}: duplicate name '{metric.name}'", f"{prefix}.name")
+        seen.add(metric.name)
+        try:
+            _validate_metric(metric, allow_placeholders)
+        except SpecError as exc:
+            field = f"{prefix}.{exc.field}" if exc.field else prefix
+            raise SpecError(f"{prefix}: {exc}", field) from None
+
+
+def _limit(metric: Metric, attr: str, alias: str, lenient: bool) -> int | None:
+    value = getattr(metric, attr)
+    if lenient and is_placeholder(value):
+        return None
+    return int_value(value, alias)
+
+
+def _validate_metric(metric: Metric, lenient: bool) -> None:
+    count = _limit(metric, "count", "count", lenient)
+    failure = _limit(metric, "failure_limit", "failureLimit", lenient)
+    inconclusive = _limit(metric, "inconclusive_limit", "inconclusiveLimit", lenient)
+    errors = _limit(metric, "consecutive_error_limit", "consecutiveErrorLimit", lenient)
+    successes = _limit(metric, "consecutive_success_limit", "consecutiveSuccessLimit", lenient)
+    if count is not None and count > 0:
+        if failure is not None and successes is not None:
+            if failure >= 0 and successes >= 0 and count < failure + successes:
+                raise SpecError(
+                    f"count ({count}) must be >= failureLimit + consecutiveSuccessLimit "
+                    f"({failure} + {successes}) if both >= 0",
+                    "count",
+                )
+            if failure < 0 and count < successes:
+                raise SpecError("count must be >= consecutiveSuccessLimit", "count")
+            if successes < 0 and count < failure:
+                raise SpecError("count must be >= failureLimit", "count")
+        if inconclusive is not None and count < inconclusive:
+            raise SpecError("count must be >= inconclusiveLimit", "count")
+    if count is not None and count > 1 and not metric.interval:
+        raise SpecError("interval must be specified when count > 1", "interval")
+    _check_duration(metric.interval, "invalid interval string", "interval", lenient)
+    _check_duration(metric.initial_delay, "invalid startDelay string", "initialDelay", lenient)
+    if inconclusive is not None and inconclusive < 0:
+        raise SpecError("inconclusiveLimit must be >= 0", "inconclusiveLimit")
+    if errors is not None and errors < 0:
+        raise SpecError("consecutiveErrorLimit must be >= 0", "consecutiveErrorLimit")
+    if successes is not None and successes < 0:
+        raise SpecError("consecutiveSuccessLimit must be >= 0", "consecutiveSuccessLimit")
+    _check_provider(metric.provider)
+
+
+def _check_duration(value: str | None, problem: str, field: str, lenient: bool) -> None:
+    if not value or (lenient and is_placeholder(value)):
+        return
+    try:
+        parse_duration_ns(value)
+    except DurationError as exc:
+        raise SpecError(f"{problem}: {exc}", field) from None
+
+
+def _check_provider(provider: dict[str, Any]) -> None:
+    if not provider:
+        raise SpecError("no provider specified", "provider")
+    if len(provider) > 1:
+        raise SpecError("multiple providers specified", "provider")
+    (kind,) = provider
+    if kind not in KNOWN_PROVIDER_KINDS:
+        known = ", ".join(sorted(KNOWN_PROVIDER_KINDS))
+        raise SpecError(f"unknown provider kind '{kind}' (known: {known})", f"provider.{kind}")

@@ -1,0 +1,250 @@
+"""YAML / JSON text -> typed Argo objects, with errors that name the file and field.
+
+Every problem is a LoadError whose message reads `source: where: problem`:
+`templates.yaml:3:5: mapping values are not allowed here` for YAML syntax, and
+`templates.yaml: spec.metrics[1].count: must be an integer or a string` for a
+document that parses but is not a valid AnalysisTemplate / ClusterAnalysisTemplate /
+AnalysisRun. Text over the size limit is refused before it is parsed, and alias
+expansion is bounded so a "billion laughs" document cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from analysisd import AnalysisdError
+from analysisd.spec import (
+    API_VERSION,
+    KINDS,
+    AnalysisRun,
+    AnalysisTemplate,
+    AnyObject,
+    ClusterAnalysisTemplate,
+)
+
+DEFAULT_MAX_BYTES = 1 << 20
+# Nodes a document may expand to through aliases; real templates have hundreds.
+MAX_EXPANDED_NODES = 100_000
+FRAGMENT_SUFFIX = ".fragment.yaml"
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "AnalysisTemplate": AnalysisTemplate,
+    "ClusterAnalysisTemplate": ClusterAnalysisTemplate,
+    "AnalysisRun": AnalysisRun,
+}
+
+
+class LoadError(AnalysisdError, ValueError):
+    """Input that is not a loadable Argo object; the message names file and field."""
+
+
+def _size_error(source: str, size: int, max_bytes: int) -> LoadError:
+    return LoadError(
+        f"{source}: document is {size} bytes, over the {max_bytes}-byte limit "
+        "(not parsed; raise the limit if this is intended)"
+    )
+
+
+# ---- YAML with bounded alias expansion ----
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int], limit: int) -> int:
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise ValueError("recursive alias (a node that contains itself)")
+    active.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            size += _expanded_size(child, memo, active, limit)
+            if size > limit:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            size += _expanded_size(k, memo, active, limit)
+            size += _expanded_size(v, memo, active, limit)
+            if size > limit:
+                break
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
+def _parse_yaml(text: str, source: str, max_nodes: int) -> list[Any]:
+    loader = yaml.SafeLoader(text)
+    docs: list[Any] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            try:
+                size = _expanded_size(node, {}, set(), max_nodes)
+            except ValueError as exc:
+                raise LoadError(f"{source} (document {len(docs) + 1}): {exc}") from None
+            if size > max_nodes:
+                raise LoadError(
+                    f"{source} (document {len(docs) + 1}): aliases expand to more than "
+                    f"{max_nodes} nodes (a YAML bomb?); refusing to load it"
+                )
+            docs.append(loader.construct_document(node))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise LoadError(f"{where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise LoadError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise LoadError(f"{source}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _parse_json(text: str, source: str) -> list[Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise LoadError(f"{source}: JSON nested too deeply") from None
+    return data if isinstance(data, list) else [data]
+
+
+# ---- documents -> typed objects ----
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as a YAML path: `spec.metrics[1].count`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _describe(error: Any) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def _typed(doc: Any, where: str) -> AnyObject:
+    if not isinstance(doc, dict):
+        raise LoadError(f"{where}: expected a mapping (an Argo object), got {type(doc).__name__}")
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if kind not in _MODELS:
+        raise LoadError(
+            f"{where}: kind: {kind!r} is not one of {', '.join(KINDS)}"
+            if kind is not None
+            else f"{where}: kind: required field is missing"
+        )
+    if api_version != API_VERSION:
+        raise LoadError(
+            f"{where}: apiVersion: {api_version!r} is not {API_VERSION}"
+            if api_version is not None
+            else f"{where}: apiVersion: required field is missing"
+        )
+    try:
+        obj = _MODELS[kind].model_validate(doc)
+    except ValidationError as exc:
+        problems = [
+            f"{where}: {field_path(e['loc']) or '(document)'}: {_describe(e)}" for e in exc.errors()
+        ]
+        raise LoadError("\n".join(problems)) from None
+    assert isinstance(obj, AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun)
+    return obj
+
+
+def _expand_lists(docs: list[Any]) -> list[Any]:
+    # `kubectl get -o yaml` wraps objects in a List; take its items.
+    out: list[Any] = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and "items" in doc:
+            out.extend(doc["items"] or [])
+        elif doc is not None:
+            out.append(doc)
+    return out
+
+
+def load_documents(
+    text: str,
+    *,
+    source: str = "<input>",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_nodes: int = MAX_EXPANDED_NODES,
+) -> list[AnyObject]:
+    """Every Argo object in a YAML (multi-document) or JSON text."""
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise _size_error(source, size, max_bytes)
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        raw = _parse_json(text, source)
+    else:
+        raw = _parse_yaml(text, source, max_nodes)
+    docs = _expand_lists(raw)
+    if not docs:
+        raise LoadError(f"{source}: no documents found")
+    many = len(docs) > 1
+    return [
+        _typed(doc, f"{source} (document {i + 1})" if many else source)
+        for i, doc in enumerate(docs)
+    ]
+
+
+def load_fragment(
+    text: str, *, source: str, name: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> AnalysisTemplate:
+    """A bare template spec body (dryRun, metrics, ...) as an AnalysisTemplate named `name`."""
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise _size_error(source, size, max_bytes)
+    docs = [d for d in _parse_yaml(text, source, MAX_EXPANDED_NODES) if d is not None]
+    if len(docs) != 1:
+        raise LoadError(f"{source}: a spec fragment must be exactly one document")
+    doc = {"apiVersion": API_VERSION, "kind": "AnalysisTemplate"}
+    obj = _typed({**doc, "metadata": {"name": name}, "spec": docs[0]}, source)
+    assert isinstance(obj, AnalysisTemplate)
+    return obj
+
+
+def is_fragment(path: Path | str) -> bool:
+    return str(path).endswith(FRAGMENT_SUFFIX)
+
+
+def load_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[AnyObject]:
+    """Every Argo object in a file; `*.fragment.yaml` files are template spec bodies."""
+    path = Path(path)
+    source = str(path)
+    try:
+        with path.open("rb") as fh:
+            # Read one byte past the limit: enough to know, without reading a huge file.
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise LoadError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise _size_error(source, path.stat().st_size, max_bytes)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    if is_fragment(path):
+        name = path.name.removesuffix(FRAGMENT_SUFFIX)
+        return [load_fragment(text, source=source, name=name, max_bytes=max_bytes)]
+    return load_documents(text, source=source, max_bytes=max_bytes)
