@@ -1,0 +1,634 @@
+"""Datadog provider: Argo-compatible measurements over the real datadog-api-client.
+
+Requests go through ``datadog_api_client.AsyncApiClient`` (aiosonic underneath)
+with its own retries off — the scheduler's limits and backoff decide — and
+its model decoding bypassed, so we read the raw body ourselves: the client's model
+layer accepts wrongly typed nested points silently, and we want every
+malformed answer to be a ProviderBadBody naming what came back.
+
+What conditions see (Argo Rollouts master):
+
+- ``apiVersion: v1`` (default) — ``GET /api/v1/query``: the last non-null point
+  of the first series (a float); no series or no points -> ``None`` (nil).
+- ``apiVersion: v2`` — ``POST /api/v2/query/scalar`` with the ``queries`` map
+  (or ``query`` as the single query named ``query``) and ``formula``: an
+  ungrouped answer is a float (``None`` when null/empty); a grouped answer
+  (``by {tag}``) is the list of non-null values, one per group, even a single one.
+
+The measurement ``value``: Go's FormatFloat for a float, ``[a,b]`` for a list and
+``[]`` for nil (Argo marshals the empty series).
+
+``series()`` uses ``POST /api/v2/query/timeseries`` for range data (any apiVersion).
+
+Keys come from the secret ``datadog`` (or ``secretRef.name``) keys ``api-key``,
+``app-key`` and optional ``address``; as in Argo, ``DD_API_KEY``, ``DD_APP_KEY``
+and ``DD_ADDRESS`` win when all three are set in the environment. Keys never
+appear in messages: any echo of them is replaced by ``*****``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import aiosonic.exceptions  # type: ignore[import-untyped]
+from datadog_api_client import AsyncApiClient, Configuration
+from datadog_api_client.exceptions import ApiException
+from datadog_api_client.v1.api.metrics_api import MetricsApi as MetricsApiV1
+from datadog_api_client.v2.api.metrics_api import MetricsApi as MetricsApiV2
+from datadog_api_client.v2.models import (
+    MetricsAggregator,
+    MetricsDataSource,
+    MetricsScalarQuery,
+    MetricsTimeseriesQuery,
+    QueryFormula,
+    ScalarFormulaQueryRequest,
+    ScalarFormulaRequest,
+    ScalarFormulaRequestAttributes,
+    ScalarFormulaRequestQueries,
+    ScalarFormulaRequestType,
+    TimeseriesFormulaQueryRequest,
+    TimeseriesFormulaRequest,
+    TimeseriesFormulaRequestAttributes,
+    TimeseriesFormulaRequestQueries,
+    TimeseriesFormulaRequestType,
+)
+
+from providers.base import (
+    ProviderAuthError,
+    ProviderBadBody,
+    ProviderConfigError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    Reading,
+    SecretLookup,
+    excerpt,
+)
+
+KIND = "datadog"
+PROVIDER = "datadog"
+DEFAULT_ADDRESS = "https://api.datadoghq.com"
+DEFAULT_SECRET = "datadog"
+DEFAULT_INTERVAL_S = 300.0  # Argo's CRD default "5m"
+DEFAULT_TIMEOUT_S = 10.0  # Argo's http.Client timeout for Datadog
+DEFAULT_AGGREGATOR = "last"
+REDACTED = "*****"
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go duration string ("5m", "1h30m"); ValueError otherwise."""
+    text = text.strip()
+    if text == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if match is None:
+            raise ValueError(f'invalid duration "{text}"')
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if not text:
+        raise ValueError('invalid duration ""')
+    return total
+
+
+def go_float(value: float) -> str:
+    """Go's strconv.FormatFloat(v, 'f', -1, 64)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def value_string(result: float | list[float] | None) -> str:
+    """The measurement value as Argo stores it."""
+    if result is None:
+        return "[]"
+    if isinstance(result, list):
+        return "[" + ",".join(go_float(v) for v in result) + "]"
+    return go_float(result)
+
+
+def interval_of(config: Mapping[str, Any]) -> float:
+    raw = config.get("interval") or "5m"
+    try:
+        seconds = duration_seconds(str(raw))
+    except ValueError as exc:
+        raise ProviderConfigError(f"datadog: interval: {exc}", provider=PROVIDER) from None
+    if seconds <= 0:
+        raise ProviderConfigError(f"datadog: interval: {raw!r} must be positive", provider=PROVIDER)
+    return seconds
+
+
+def timeout_of(config: Mapping[str, Any]) -> float:
+    raw = config.get("timeout", DEFAULT_TIMEOUT_S)
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        raise ProviderConfigError(
+            f"datadog: timeout: {raw!r} is not a number of seconds", provider=PROVIDER
+        ) from None
+    if seconds <= 0:
+        raise ProviderConfigError(f"datadog: timeout: {raw!r} must be positive", provider=PROVIDER)
+    return seconds
+
+
+def api_version_of(config: Mapping[str, Any]) -> str:
+    version = str(config.get("apiVersion") or "v1")
+    if version not in ("v1", "v2"):
+        raise ProviderConfigError(
+            f"datadog: apiVersion: {version!r} is not supported (use v1 or v2)", provider=PROVIDER
+        )
+    return version
+
+
+def queries_of(config: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    """The v2 (queries, formula): a lone ``query`` becomes the query named ``query``."""
+    raw_queries = config.get("queries")
+    query = config.get("query")
+    formula = config.get("formula")
+    if raw_queries and query:
+        raise ProviderConfigError(
+            "datadog: use either query or queries, not both", provider=PROVIDER
+        )
+    if raw_queries:
+        if not isinstance(raw_queries, Mapping):
+            raise ProviderConfigError(
+                "datadog: queries must be a map of name to query", provider=PROVIDER
+            )
+        queries = {str(k): str(v) for k, v in raw_queries.items()}
+    elif query:
+        queries = {"query": str(query)}
+    else:
+        raise ProviderConfigError("datadog: query or queries is required", provider=PROVIDER)
+    if formula:
+        return queries, str(formula)
+    if len(queries) == 1:
+        return queries, next(iter(queries))
+    raise ProviderConfigError(
+        "datadog: formula is required when more than one query is given", provider=PROVIDER
+    )
+
+
+def describe(queries: Mapping[str, str], formula: str) -> str:
+    """The query as a user wrote it, for messages."""
+    if len(queries) == 1 and formula in queries:
+        return queries[formula]
+    return formula + " with " + ", ".join(f"{k}={v}" for k, v in queries.items())
+
+
+def aggregator_of(config: Mapping[str, Any]) -> str:
+    aggregator = str(config.get("aggregator") or DEFAULT_AGGREGATOR)
+    allowed = sorted(str(v) for v in MetricsAggregator.allowed_values)
+    if aggregator not in allowed:
+        raise ProviderConfigError(
+            f"datadog: aggregator: {aggregator!r} is not one of {', '.join(allowed)}",
+            provider=PROVIDER,
+        )
+    return aggregator
+
+
+def credentials(config: Mapping[str, Any], secrets: SecretLookup) -> tuple[str, str, str]:
+    """(address, api key, app key) the way Argo finds them."""
+    env = {key: os.environ.get(f"DD_{key}") for key in ("API_KEY", "APP_KEY", "ADDRESS")}
+    if all(env.values()):
+        return str(env["ADDRESS"]), str(env["API_KEY"]), str(env["APP_KEY"])
+    ref = config.get("secretRef")
+    secret = DEFAULT_SECRET
+    if isinstance(ref, Mapping) and ref.get("name"):
+        secret = str(ref["name"])
+    api_key = secrets(secret, "api-key")
+    app_key = secrets(secret, "app-key")
+    if not api_key or not app_key:
+        raise ProviderAuthError(
+            f"datadog: API or App key not found (secret {secret!r}, keys 'api-key' and 'app-key')",
+            provider=PROVIDER,
+        )
+    address = secrets(secret, "address") or DEFAULT_ADDRESS
+    return address.rstrip("/"), api_key, app_key
+
+
+def _fingerprint(*parts: str) -> str:
+    # Keys identify a pool without being kept in plain text in keys or reprs.
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- the provider
+
+
+class _RawBodyApiClient(AsyncApiClient):
+    """The client with its request building, auth and status errors, minus model decoding.
+
+    Error statuses still raise ApiException with the body read (the client only
+    reads it when content is preloaded); a 2xx hands back the raw bytes so that
+    we validate every point ourselves.
+    """
+
+    async def _call_api(
+        self,
+        method: str,
+        url: str,
+        query_params: Any = None,
+        header_params: Any = None,
+        body: Any = None,
+        post_params: Any = None,
+        *_: Any,
+        **__: Any,
+    ) -> bytes:
+        response = await self.rest_client.request(
+            method,
+            url,
+            query_params=query_params,
+            headers=header_params,
+            post_params=post_params,
+            body=body,
+            preload_content=True,
+        )
+        return bytes(await response.content())
+
+
+class DatadogProvider:
+    """One AsyncApiClient per (address, keys); serves every Datadog metric using them."""
+
+    kind: ClassVar[str] = KIND
+
+    def __init__(self, address: str, api_key: str, app_key: str) -> None:
+        self.address = address
+        self._secrets = (api_key, app_key)
+        configuration = Configuration(  # type: ignore[no-untyped-call]
+            host=address,
+            api_key={"apiKeyAuth": api_key, "appKeyAuth": app_key},
+            enable_retry=False,
+        )
+        self._client: _RawBodyApiClient | None = None
+        self._configuration = configuration
+
+    # -- ProviderClass
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
+        address, api_key, app_key = credentials(config, secrets)
+        return (KIND, address, _fingerprint(api_key, app_key))
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> DatadogProvider:
+        return cls(*credentials(config, secrets))
+
+    @classmethod
+    def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        queries = config.get("queries")
+        return (
+            KIND,
+            str(config.get("apiVersion") or "v1"),
+            str(config.get("query") or ""),
+            tuple(sorted((str(k), str(v)) for k, v in queries.items()))
+            if isinstance(queries, Mapping)
+            else (),
+            str(config.get("formula") or ""),
+            str(config.get("aggregator") or ""),
+            str(config.get("interval") or ""),
+        )
+
+    # -- Provider
+
+    def _api_client(self) -> _RawBodyApiClient:
+        if self._client is None:
+            self._client = _RawBodyApiClient(self._configuration)
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        version = api_version_of(config)
+        interval = interval_of(config)
+        timeout = timeout_of(config)
+        now = int(time.time())
+        start = now - int(interval)
+        result: float | list[float] | None
+        if version == "v1":
+            query = str(config.get("query") or "")
+            if not query:
+                raise ProviderConfigError("datadog: query is required", provider=PROVIDER)
+            api_v1 = MetricsApiV1(self._api_client())  # type: ignore[no-untyped-call]
+            body = await self._call(
+                "/api/v1/query", query, timeout, api_v1.query_metrics(start, now, query)
+            )
+            result = self._decode(decode_v1, body, "/api/v1/query", query)
+        else:
+            queries, formula = queries_of(config)
+            aggregator = aggregator_of(config)
+            shown = describe(queries, formula)
+            request = scalar_request(queries, formula, aggregator, start, now)
+            api_v2 = MetricsApiV2(self._api_client())  # type: ignore[no-untyped-call]
+            body = await self._call(
+                "/api/v2/query/scalar", shown, timeout, api_v2.query_scalar_data(request)
+            )
+            result = self._decode(decode_scalar, body, "/api/v2/query/scalar", shown)
+        return Reading(result=result, value=value_string(result))
+
+    async def series(
+        self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
+    ) -> list[float]:
+        """Range data from /api/v2/query/timeseries; nulls become NaN, time order kept."""
+        if query:
+            queries, formula = {"query": query}, "query"
+        else:
+            queries, formula = queries_of(config)
+        timeout = timeout_of(config)
+        request = timeseries_request(
+            queries, formula, int(start.timestamp()), int(end.timestamp()), step
+        )
+        api_v2 = MetricsApiV2(self._api_client())  # type: ignore[no-untyped-call]
+        shown = describe(queries, formula)
+        body = await self._call(
+            "/api/v2/query/timeseries", shown, timeout, api_v2.query_timeseries_data(request)
+        )
+        values: list[float] = self._decode(
+            decode_timeseries, body, "/api/v2/query/timeseries", shown
+        )
+        return values
+
+    # -- I/O shell
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def _where(self, route: str, query: str) -> str:
+        return f"datadog {self.address}{route} (query {query!r})"
+
+    async def _call(self, route: str, query: str, limit_s: float, call: Any) -> bytes:
+        """Await one client call and return the raw body; map every failure."""
+        where = self._where(route, query)
+        try:
+            async with asyncio.timeout(limit_s):
+                return bytes(await call)
+        except TimeoutError:
+            raise ProviderTimeout(
+                f"{where}: no answer within {limit_s:g}s", provider=PROVIDER, address=self.address
+            ) from None
+        except ApiException as exc:
+            raise self._http_error(where, exc) from None
+        except aiosonic.exceptions.TimeoutException:
+            raise ProviderTimeout(
+                f"{where}: no answer within {limit_s:g}s", provider=PROVIDER, address=self.address
+            ) from None
+        except (OSError, aiosonic.exceptions.AiosonicError) as exc:
+            raise ProviderConnectionError(
+                self._redact(f"{where}: cannot connect: {type(exc).__name__}: {exc}"),
+                provider=PROVIDER,
+                address=self.address,
+            ) from None
+
+    def _http_error(self, where: str, exc: ApiException) -> ProviderError:
+        status = int(exc.status or 0)
+        raw = exc.body if isinstance(exc.body, str) else json.dumps(exc.body)
+        body = self._redact(excerpt(raw or ""))
+        errors = _top_level_errors(exc.body)
+        detail = f"; errors: {self._redact(errors)}" if errors else ""
+        message = f"{where}: HTTP {status}{detail}: {body}"
+        if status in (401, 403):
+            return ProviderAuthError(
+                f"{where}: HTTP {status}: Datadog rejected the API/App keys{detail}: {body}",
+                provider=PROVIDER,
+                address=self.address,
+            )
+        retry_after = _retry_after(exc.headers or {})
+        if status == 429 or (status == 503 and retry_after is not None):
+            return ProviderRateLimited(
+                f"{message} (rate limited; retry after {retry_after}s)",
+                status=status,
+                body=body,
+                retry_after=retry_after,
+                provider=PROVIDER,
+                address=self.address,
+            )
+        return ProviderHTTPError(
+            message, status=status, body=body, provider=PROVIDER, address=self.address
+        )
+
+    def _decode(self, decoder: Any, body: bytes, route: str, query: str) -> Any:
+        where = self._where(route, query)
+        shown = self._redact(excerpt(body))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise ProviderBadBody(
+                f"{where}: HTTP 200 but the body is not JSON: {shown!r}",
+                provider=PROVIDER,
+                address=self.address,
+            ) from None
+        errors = _top_level_errors(payload)
+        if errors:
+            raise ProviderBadBody(
+                f"{where}: HTTP 200 with errors: {self._redact(errors)}",
+                provider=PROVIDER,
+                address=self.address,
+            )
+        try:
+            return decoder(payload)
+        except ValueError as exc:
+            raise ProviderBadBody(
+                f"{where}: HTTP 200 but {exc}: {shown}", provider=PROVIDER, address=self.address
+            ) from None
+
+
+def _top_level_errors(payload: Any) -> str:
+    """Datadog's ``errors`` (v2, string or list), ``data.errors`` or v1's ``error``."""
+    if not isinstance(payload, Mapping):
+        return ""
+    found: list[str] = []
+    for raw in (
+        payload.get("errors"),
+        payload.get("error"),
+        payload.get("data", {}).get("errors") if isinstance(payload.get("data"), Mapping) else None,
+    ):
+        if isinstance(raw, str) and raw:
+            found.append(raw)
+        elif isinstance(raw, Sequence) and not isinstance(raw, str):
+            found.extend(str(item) for item in raw if item)
+    return "; ".join(found)
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    for name, value in headers.items():
+        if name.lower() in ("x-ratelimit-reset", "retry-after"):
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def scalar_request(
+    queries: Mapping[str, str], formula: str, aggregator: str, start: int, end: int
+) -> ScalarFormulaQueryRequest:
+    """The /api/v2/query/scalar body Argo master sends (times in ms)."""
+    return ScalarFormulaQueryRequest(
+        data=ScalarFormulaRequest(
+            type=ScalarFormulaRequestType.SCALAR_REQUEST,
+            attributes=ScalarFormulaRequestAttributes(
+                _from=start * 1000,
+                to=end * 1000,
+                formulas=[QueryFormula(formula=formula)],
+                queries=ScalarFormulaRequestQueries(  # type: ignore[no-untyped-call]
+                    [
+                        MetricsScalarQuery(
+                            aggregator=MetricsAggregator(aggregator),  # type: ignore[no-untyped-call]
+                            data_source=MetricsDataSource.METRICS,
+                            query=query,
+                            name=name,
+                        )
+                        for name, query in queries.items()
+                    ]
+                ),
+            ),
+        )
+    )
+
+
+def timeseries_request(
+    queries: Mapping[str, str], formula: str, start: int, end: int, step: float
+) -> TimeseriesFormulaQueryRequest:
+    """The /api/v2/query/timeseries body for range data (interval in ms)."""
+    return TimeseriesFormulaQueryRequest(
+        data=TimeseriesFormulaRequest(
+            type=TimeseriesFormulaRequestType.TIMESERIES_REQUEST,
+            attributes=TimeseriesFormulaRequestAttributes(
+                _from=start * 1000,
+                to=end * 1000,
+                interval=int(step * 1000),
+                formulas=[QueryFormula(formula=formula)],
+                queries=TimeseriesFormulaRequestQueries(  # type: ignore[no-untyped-call]
+                    [
+                        MetricsTimeseriesQuery(
+                            data_source=MetricsDataSource.METRICS, query=query, name=name
+                        )
+                        for name, query in queries.items()
+                    ]
+                ),
+            ),
+        )
+    )
+
+
+# ---------------------------------------------------------------- body decoding
+# Each decoder raises ValueError saying what is wrong; the caller adds context.
+
+
+def _number(raw: Any, where: str) -> float | None:
+    """A point value: a JSON number or null; bool and strings are malformed."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ValueError(f"{where} has a non-numeric value {raw!r}")
+    return float(raw)
+
+
+def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where} is not an object")
+    return raw
+
+
+def _list(raw: Any, where: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise ValueError(f"{where} is not a list")
+    return raw
+
+
+def decode_v1(payload: Any) -> float | None:
+    """/api/v1/query -> the last non-null point of the first series, or None."""
+    series = _list(_mapping(payload, "body").get("series", []), "series")
+    if not series:
+        return None
+    last: float | None = None
+    for index, entry in enumerate(series):
+        points = _list(_mapping(entry, f"series[{index}]").get("pointlist", []), "pointlist")
+        for number, point in enumerate(points):
+            where = f"series[{index}].pointlist[{number}]"
+            if not isinstance(point, list) or len(point) != 2:
+                raise ValueError(f"{where} is not a [timestamp, value] pair")
+            if _number(point[0], where) is None:
+                raise ValueError(f"{where} has no timestamp")
+            value = _number(point[1], where)
+            if index == 0 and value is not None:
+                last = value
+    return last
+
+
+def decode_scalar(payload: Any) -> float | list[float] | None:
+    """/api/v2/query/scalar -> float (ungrouped), list of non-null values (grouped), or None."""
+    data = _mapping(_mapping(payload, "body").get("data") or {}, "data")
+    attributes = _mapping(data.get("attributes") or {}, "data.attributes")
+    columns = _list(attributes.get("columns") or [], "data.attributes.columns")
+    grouped = False
+    numbers: list[Any] | None = None
+    for index, column in enumerate(columns):
+        column = _mapping(column, f"columns[{index}]")
+        kind = column.get("type")
+        if kind == "group":
+            grouped = True
+        elif kind == "number" and numbers is None:
+            numbers = _list(column.get("values") or [], f"columns[{index}].values")
+            where = f"columns[{index}].values"
+            numbers = [_number(v, where) for v in numbers]
+        elif kind not in ("group", "number"):
+            raise ValueError(f"columns[{index}] has unknown type {kind!r}")
+    if not numbers:
+        return None
+    if grouped:
+        return [v for v in numbers if v is not None]
+    first: float | None = numbers[0]
+    return first
+
+
+def decode_timeseries(payload: Any) -> list[float]:
+    """/api/v2/query/timeseries -> the one series' values in time order (null -> NaN)."""
+    data = _mapping(_mapping(payload, "body").get("data") or {}, "data")
+    attributes = _mapping(data.get("attributes") or {}, "data.attributes")
+    times = _list(attributes.get("times") or [], "data.attributes.times")
+    values = _list(attributes.get("values") or [], "data.attributes.values")
+    if not values:
+        return []
+    if len(values) > 1:
+        raise ValueError(
+            f"{len(values)} series came back; aggregate the query to one series to compare it"
+        )
+    row = _list(values[0], "data.attributes.values[0]")
+    if len(row) != len(times):
+        raise ValueError(f"{len(row)} values for {len(times)} times")
+    for index, stamp in enumerate(times):
+        if _number(stamp, f"times[{index}]") is None:
+            raise ValueError(f"times[{index}] is null")
+    points = [_number(v, f"values[0][{i}]") for i, v in enumerate(row)]
+    ordered = sorted(zip(times, points, strict=True), key=lambda pair: float(pair[0]))
+    return [math.nan if v is None else v for _, v in ordered]
