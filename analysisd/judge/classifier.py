@@ -75,6 +75,8 @@ class MetricClassification:
 
 def _noisy(values: Sequence[float]) -> list[float]:
     # Kayenta scales the noise to the (single) value so the shift stays visible.
+    # Each sample gets its own fixed-seed stream, so the noise depends on that
+    # sample alone and the same series always give the same judgement.
     return add_gaussian_noise(values, mean=0.0, stdev=values[0] * 1e-5)
 
 
