@@ -120,12 +120,20 @@ class JudgeMetric:
             )
 
         tasks: dict[str, tuple[asyncio.Task[list[float]], asyncio.Task[list[float]]]] = {}
-        async with asyncio.timeout(self._fetch_timeout), asyncio.TaskGroup() as group:
-            for name, queries in spec.queries.items():
-                tasks[name] = (
-                    group.create_task(one(queries.baseline)),
-                    group.create_task(one(queries.canary)),
-                )
+        try:
+            async with asyncio.timeout(self._fetch_timeout), asyncio.TaskGroup() as group:
+                for name, queries in spec.queries.items():
+                    tasks[name] = (
+                        group.create_task(one(queries.baseline)),
+                        group.create_task(one(queries.canary)),
+                    )
+        except ExceptionGroup as failed:
+            # The first provider error, unwrapped, carries the message a user can
+            # act on (query, address, status); the engine records it as is.
+            first: BaseException = failed
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
         # Config order, so results and scores read the way the config is written.
         return {
             m.name: (tasks[m.name][0].result(), tasks[m.name][1].result())

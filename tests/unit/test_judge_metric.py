@@ -15,6 +15,7 @@ from analysisd.judge import metric as metric_module
 from analysisd.judge.errors import ConfigError
 from analysisd.judge.metric import JudgeMetric, verdict_for_score
 from analysisd.judge.spec import parse_judge_block
+from providers.base import ProviderHTTPError
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 STABLE = [10.0, 11.0, 9.5, 10.2, 10.8, 9.9, 10.1, 10.4, 10.6, 9.7]
@@ -186,3 +187,27 @@ def test_a_config_metric_without_a_query_is_refused() -> None:
     }
     with pytest.raises(ConfigError, match="no query for canary config metric 'latency'"):
         parse_judge_block(block(canaryConfig=two_metrics))
+
+
+class FailingSource(SeriesByQuery):
+    async def series(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        query: str,
+        start: datetime,
+        end: datetime,
+        step: float,
+    ) -> list[float]:
+        if "canary" in query:
+            raise ProviderHTTPError(
+                f"prometheus: query {query} answered 503", status=503, provider="prometheus"
+            )
+        return await super().series(kind, config, query, start, end, step)
+
+
+async def test_a_failing_fetch_raises_the_provider_error_itself() -> None:
+    source = FailingSource(source_with(STABLE).answers)
+    with pytest.raises(ProviderHTTPError, match="answered 503") as caught:
+        await JudgeMetric(source, clock=lambda: NOW).measure(block())
+    assert caught.value.status == 503
