@@ -297,3 +297,46 @@ async def test_terminated_run_resumed_with_a_stored_in_flight_measurement_comple
     assert done.status is not None
     assert (done.status.phase, done.status.message) == ("Successful", "Run Terminated")
     assert source.calls == 0
+
+
+class DictSecrets:
+    def __init__(self, values: dict[tuple[str, str], str]) -> None:
+        self.values = values
+
+    def get(self, name: str, key: str) -> str | None:
+        return self.values.get((name, key))
+
+
+async def test_unresolved_argument_puts_the_run_in_error_with_argos_message() -> None:
+    run = make_run({"m": {}})
+    run.spec.metrics[0].provider = {"fake": {"metric": "m", "q": "{{args.missing}}"}}
+    async with Scheduler(ScriptedSource({"m": "S"}), RecordingObserver(), decide=fake_decide) as s:
+        s.submit(run)
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.phase == "Error"
+    assert done.status.message == (
+        "Unable to resolve metric arguments: failed to resolve {{args.missing}}"
+    )
+
+
+async def test_secret_argument_is_resolved_once_and_redacted_from_messages() -> None:
+    run = make_run(
+        {"m": {}},
+        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
+    )
+    run.spec.metrics[0].provider = {
+        "web": {"metric": "m", "url": "http://127.0.0.1/{{args.token}}"}
+    }
+    secrets = DictSecrets({("api", "token"): "s3cret"})
+    source = ScriptedSource({"m": "ES"})
+    async with Scheduler(
+        source, RecordingObserver(), secrets=secrets, decide=fake_decide, error_retry=FAST
+    ) as s:
+        s.submit(run)
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    assert done.status.phase == "Successful"
+    first = done.status.metric_results[0].measurements[0]
+    assert first.phase == "Error" and "token=*****" in first.message
+    assert "s3cret" not in done.model_dump_json()
