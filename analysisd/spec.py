@@ -275,7 +275,7 @@ def int_value(value: int | str | None, field: str, default: int = 0) -> int:
 
 
 def validate_metrics(metrics: Sequence[Metric], *, allow_placeholders: bool = False) -> None:
-    """Raise SpecError as Argo's ValidateMetrics would.
+    """Raise SpecError as Argo's ValidateMetrics would (the first problem, Argo's message).
 
     allow_placeholders (lint of a template before its arguments are known) skips the
     checks of int and duration fields that still hold a `{{...}}` tag.
@@ -288,11 +288,25 @@ def validate_metrics(metrics: Sequence[Metric], *, allow_placeholders: bool = Fa
         if metric.name in seen:
             raise SpecError(f"{prefix}: duplicate name '{metric.name}'", f"{prefix}.name")
         seen.add(metric.name)
-        try:
-            _validate_metric(metric, allow_placeholders)
-        except SpecError as exc:
+        problems = metric_problems(metric, allow_placeholders=allow_placeholders)
+        if problems:
+            exc = problems[0]
             field = f"{prefix}.{exc.field}" if exc.field else prefix
-            raise SpecError(f"{prefix}: {exc}", field) from None
+            raise SpecError(f"{prefix}: {exc}", field)
+
+
+def metric_problems(metric: Metric, *, allow_placeholders: bool = False) -> list[SpecError]:
+    """Every problem of one metric, in the order Argo's ValidateMetric checks them."""
+    problems: list[SpecError] = []
+    checks = (_check_counts, _check_durations, _check_limits, _check_provider)
+    for check in checks:
+        try:
+            check(metric, allow_placeholders)
+        except SpecError as exc:
+            # A bad intstr field fails every group that reads it; report it once.
+            if all((p.field, str(p)) != (exc.field, str(exc)) for p in problems):
+                problems.append(exc)
+    return problems
 
 
 def _limit(metric: Metric, attr: str, alias: str, lenient: bool) -> int | None:
@@ -302,37 +316,49 @@ def _limit(metric: Metric, attr: str, alias: str, lenient: bool) -> int | None:
     return int_value(value, alias)
 
 
-def _validate_metric(metric: Metric, lenient: bool) -> None:
+def _check_counts(metric: Metric, lenient: bool) -> None:
     count = _limit(metric, "count", "count", lenient)
     failure = _limit(metric, "failure_limit", "failureLimit", lenient)
     inconclusive = _limit(metric, "inconclusive_limit", "inconclusiveLimit", lenient)
-    errors = _limit(metric, "consecutive_error_limit", "consecutiveErrorLimit", lenient)
     successes = _limit(metric, "consecutive_success_limit", "consecutiveSuccessLimit", lenient)
-    if count is not None and count > 0:
-        if failure is not None and successes is not None:
-            if failure >= 0 and successes >= 0 and count < failure + successes:
-                raise SpecError(
-                    f"count ({count}) must be >= failureLimit + consecutiveSuccessLimit "
-                    f"({failure} + {successes}) if both >= 0",
-                    "count",
-                )
-            if failure < 0 and count < successes:
-                raise SpecError("count must be >= consecutiveSuccessLimit", "count")
-            if successes < 0 and count < failure:
-                raise SpecError("count must be >= failureLimit", "count")
-        if inconclusive is not None and count < inconclusive:
-            raise SpecError("count must be >= inconclusiveLimit", "count")
+    if count is None or count <= 0:
+        return
+    if failure is not None and successes is not None:
+        if failure >= 0 and successes >= 0 and count < failure + successes:
+            raise SpecError(
+                f"count ({count}) must be >= failureLimit + consecutiveSuccessLimit "
+                f"({failure} + {successes}) if both >= 0",
+                "count",
+            )
+        if failure < 0 and count < successes:
+            raise SpecError("count must be >= consecutiveSuccessLimit", "count")
+        if successes < 0 and count < failure:
+            raise SpecError("count must be >= failureLimit", "count")
+    if inconclusive is not None and count < inconclusive:
+        raise SpecError("count must be >= inconclusiveLimit", "count")
+
+
+def _check_durations(metric: Metric, lenient: bool) -> None:
+    try:
+        count = _limit(metric, "count", "count", lenient)
+    except SpecError:
+        count = None  # reported by _check_counts
     if count is not None and count > 1 and not metric.interval:
         raise SpecError("interval must be specified when count > 1", "interval")
     _check_duration(metric.interval, "invalid interval string", "interval", lenient)
     _check_duration(metric.initial_delay, "invalid startDelay string", "initialDelay", lenient)
+
+
+def _check_limits(metric: Metric, lenient: bool) -> None:
+    inconclusive = _limit(metric, "inconclusive_limit", "inconclusiveLimit", lenient)
+    errors = _limit(metric, "consecutive_error_limit", "consecutiveErrorLimit", lenient)
+    successes = _limit(metric, "consecutive_success_limit", "consecutiveSuccessLimit", lenient)
     if inconclusive is not None and inconclusive < 0:
         raise SpecError("inconclusiveLimit must be >= 0", "inconclusiveLimit")
     if errors is not None and errors < 0:
         raise SpecError("consecutiveErrorLimit must be >= 0", "consecutiveErrorLimit")
     if successes is not None and successes < 0:
         raise SpecError("consecutiveSuccessLimit must be >= 0", "consecutiveSuccessLimit")
-    _check_provider(metric.provider)
 
 
 def _check_duration(value: str | None, problem: str, field: str, lenient: bool) -> None:
@@ -344,7 +370,8 @@ def _check_duration(value: str | None, problem: str, field: str, lenient: bool) 
         raise SpecError(f"{problem}: {exc}", field) from None
 
 
-def _check_provider(provider: dict[str, Any]) -> None:
+def _check_provider(metric: Metric, lenient: bool) -> None:
+    provider = metric.provider
     if not provider:
         raise SpecError("no provider specified", "provider")
     if len(provider) > 1:
