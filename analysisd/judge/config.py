@@ -240,6 +240,9 @@ def parse_canary_config(
     if not isinstance(data, Mapping):
         raise ConfigError(f"canary config: expected an object, got {type(data).__name__}")
     reader = _Reader(strict)
+    judge_name = lookup(data, ["judge", "name"])
+    if judge_name is not None and judge_name != "NetflixACAJudge-v1.0":
+        reader.warn(f"judge.name: {judge_name!r}; analysisd judges as NetflixACAJudge-v1.0")
     metrics_raw = data.get("metrics")
     if not isinstance(metrics_raw, list) or not metrics_raw:
         raise ConfigError("metrics: required (a non-empty list of metric configs)")

@@ -31,6 +31,7 @@ from typing import Any
 from analysisd.durations import DurationError, parse_seconds
 from analysisd.judge.config import (
     CanaryConfig,
+    MetricConfig,
     check_thresholds,
     decode_config_text,
     find_named_config,
@@ -114,34 +115,61 @@ def _source(block: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     return str(kind), config
 
 
-def _queries(block: Mapping[str, Any], scopes: Mapping[str, str]) -> dict[str, MetricQueries]:
-    raw = block.get("queries")
-    if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError("judge.queries: required, metric name -> query (with ${scope})")
-    out: dict[str, MetricQueries] = {}
-    for name, query in raw.items():
-        where = f"judge.queries.{name}"
-        if isinstance(query, str):
-            if SCOPE_PLACEHOLDER not in query:
-                raise ConfigError(
-                    f"{where}: no ${{scope}} placeholder, so baseline and canary would run the"
-                    " same query; add ${scope} or give separate baseline and canary queries"
-                )
-            if "baseline" not in scopes or "canary" not in scopes:
-                raise ConfigError(
-                    "judge.scopes: baseline and canary are required when a query uses ${scope}"
-                )
-            out[str(name)] = MetricQueries(
-                query.replace(SCOPE_PLACEHOLDER, scopes["baseline"]),
-                query.replace(SCOPE_PLACEHOLDER, scopes["canary"]),
+def _scoped(query: Any, where: str, scopes: Mapping[str, str]) -> MetricQueries:
+    if isinstance(query, str):
+        if SCOPE_PLACEHOLDER not in query:
+            raise ConfigError(
+                f"{where}: no ${{scope}} placeholder, so baseline and canary would run the"
+                " same query; add ${scope} or give separate baseline and canary queries"
             )
-        elif isinstance(query, Mapping):
-            baseline, canary = query.get("baseline"), query.get("canary")
-            if not isinstance(baseline, str) or not isinstance(canary, str):
-                raise ConfigError(f"{where}: needs both baseline and canary queries (strings)")
-            out[str(name)] = MetricQueries(baseline, canary)
-        else:
-            raise ConfigError(f"{where}: expected a query string or {{baseline, canary}}")
+        if "baseline" not in scopes or "canary" not in scopes:
+            raise ConfigError(
+                "judge.scopes: baseline and canary are required when a query uses ${scope}"
+            )
+        return MetricQueries(
+            query.replace(SCOPE_PLACEHOLDER, scopes["baseline"]),
+            query.replace(SCOPE_PLACEHOLDER, scopes["canary"]),
+        )
+    if isinstance(query, Mapping):
+        baseline, canary = query.get("baseline"), query.get("canary")
+        if not isinstance(baseline, str) or not isinstance(canary, str):
+            raise ConfigError(f"{where}: needs both baseline and canary queries (strings)")
+        return MetricQueries(baseline, canary)
+    raise ConfigError(f"{where}: expected a query string or {{baseline, canary}}")
+
+
+def _inline_template(metric: MetricConfig) -> str | None:
+    """A Kayenta Prometheus query config's customInlineTemplate ("PromQL:..."), if any."""
+    query = metric.raw.get("query")
+    template = query.get("customInlineTemplate") if isinstance(query, Mapping) else None
+    if not isinstance(template, str) or not template.strip():
+        return None
+    return template.removeprefix("PromQL:").strip()
+
+
+def _queries(
+    block: Mapping[str, Any], scopes: Mapping[str, str], config: CanaryConfig
+) -> dict[str, MetricQueries]:
+    raw = block.get("queries") or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("judge.queries: expected metric name -> query (with ${scope})")
+    known = {m.name for m in config.metrics}
+    for name in raw:
+        if name not in known:
+            raise ConfigError(f"judge.queries.{name}: the canary config has no metric {name!r}")
+    out: dict[str, MetricQueries] = {}
+    for index, metric in enumerate(config.metrics):
+        if metric.name in raw:
+            out[metric.name] = _scoped(raw[metric.name], f"judge.queries.{metric.name}", scopes)
+            continue
+        template = _inline_template(metric)
+        if template is None:
+            raise ConfigError(
+                f"judge.queries: no query for canary config metric {metric.name!r} (give"
+                f" judge.queries.{metric.name} or query.customInlineTemplate in the config)"
+            )
+        where = f"canaryConfig.metrics[{index}].query.customInlineTemplate"
+        out[metric.name] = _scoped(template, where, scopes)
     return out
 
 
@@ -187,14 +215,8 @@ def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> Ju
     scopes = block.get("scopes") or {}
     if not isinstance(scopes, Mapping) or not all(isinstance(v, str) for v in scopes.values()):
         raise ConfigError("judge.scopes: expected {baseline: <scope>, canary: <scope>} strings")
-    queries = _queries(block, scopes)
     canary_config = _canary_config(block, Path(config_dir) if config_dir else None, strict)
-    known = {m.name for m in canary_config.metrics}
-    for name in queries:
-        if name not in known:
-            raise ConfigError(f"judge.queries.{name}: the canary config has no metric {name!r}")
-    for name in known - set(queries):
-        raise ConfigError(f"judge.queries: no query for canary config metric {name!r}")
+    queries = _queries(block, scopes, canary_config)
 
     thresholds = block.get("thresholds") or {}
     if not isinstance(thresholds, Mapping):

@@ -187,3 +187,8 @@ def test_weights_not_summing_to_100_warn() -> None:
     }
     parsed = parse_canary_config(data)
     assert any("weights sum to 60, not 100" in w for w in parsed.warnings)
+
+
+def test_another_kayenta_judge_name_warns() -> None:
+    parsed = parse_canary_config({**config(), "judge": {"name": "dredd-v1.0"}})
+    assert any("judge.name: 'dredd-v1.0'" in w for w in parsed.warnings)

@@ -153,7 +153,8 @@ def test_verdict_for_score_follows_argo_kayenta_mapping() -> None:
         ({"queries": {"errors": "sum(rate(errors[1m]))"}}, r"no \$\{scope\} placeholder"),
         ({"queries": {"errors": {"baseline": "b"}}}, "needs both baseline and canary"),
         ({"queries": {"latency": "x{${scope}}"}}, "the canary config has no metric 'latency'"),
-        ({"queries": {}}, "judge.queries: required"),
+        ({"queries": {}}, "no query for canary config metric 'errors'"),
+        ({"queries": ["x"]}, "judge.queries: expected metric name -> query"),
         ({"lookback": "10 minutes"}, "judge.lookback"),
         ({"lookback": None}, "judge.lookback: required"),
         ({"step": "20m"}, "longer than judge.lookback"),
@@ -211,3 +212,26 @@ async def test_a_failing_fetch_raises_the_provider_error_itself() -> None:
     with pytest.raises(ProviderHTTPError, match="answered 503") as caught:
         await JudgeMetric(source, clock=lambda: NOW).measure(block())
     assert caught.value.status == 503
+
+
+async def test_kayenta_inline_template_serves_as_the_query() -> None:
+    config = {
+        "judge": {"name": "NetflixACAJudge-v1.0"},
+        "metrics": [
+            {
+                "name": "errors",
+                "groups": ["service"],
+                "query": {
+                    "type": "prometheus",
+                    "customInlineTemplate": "PromQL:sum(rate(errors{${scope}}[1m]))",
+                },
+            }
+        ],
+    }
+    spec = block(canaryConfig=config)
+    del spec["queries"]
+    source = source_with(STABLE)
+    reading = await JudgeMetric(source, clock=lambda: NOW).measure(spec)
+    assert reading.result["classification"] == "Pass"
+    assert reading.result["warnings"] == []
+    assert len(source.calls) == 2
