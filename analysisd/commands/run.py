@@ -154,29 +154,11 @@ def _has_missing_refs(
 def _run_spec(
     primary: AnalysisTemplate | ClusterAnalysisTemplate, pool: list[Any], cli_args: list[Argument]
 ) -> Any:
-    from analysisd.args import ArgsError, build_run_spec
+    from analysisd.args import ArgsError, build_run_spec, expand_template_refs
 
-    templates = [primary] if isinstance(primary, AnalysisTemplate) else []
-    clusters = [primary] if isinstance(primary, ClusterAnalysisTemplate) else []
-    # Pull in referenced templates, recursively, from the same file or directory.
-    pending = list(primary.spec.templates)
-    seen = {(type(primary).__name__, primary.metadata.name)}
-    while pending:
-        ref = pending.pop(0)
-        kind = ClusterAnalysisTemplate if ref.cluster_scope else AnalysisTemplate
-        if (kind.__name__, ref.template_name) in seen:
-            continue
-        seen.add((kind.__name__, ref.template_name))
-        match = [d for d in pool if isinstance(d, kind) and d.metadata.name == ref.template_name]
-        if not match:
-            raise RunCommandError(f"{kind.__name__} {ref.template_name!r} not found")
-        found = match[0]
-        if isinstance(found, ClusterAnalysisTemplate):
-            clusters.append(found)
-        else:
-            templates.append(found)
-        pending.extend(found.spec.templates)
     try:
+        # The template plus every template it references, recursively, from the pool.
+        templates, clusters = expand_template_refs([primary], pool)
         return build_run_spec(templates, clusters, cli_args)
     except ArgsError as exc:
         raise RunCommandError(str(exc)) from exc

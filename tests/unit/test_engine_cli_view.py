@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ from analysisd.commands.run import (
     LiveView,
     ProgressLines,
     RunCommandError,
+    build_run,
     parse_args,
     render_table,
     write_output,
@@ -95,3 +97,60 @@ async def test_live_view_redraws_in_place() -> None:
     assert "\x1b[" in text  # cursor moved up over the previous drawing
     assert text.rstrip().splitlines()[-2].startswith("  METRIC")
     assert "Successful" in text.rstrip().splitlines()[-1]
+
+
+TEMPLATE = """
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: checkout}
+spec:
+  args: [{name: service}]
+  templates: [{templateName: shared-latency}]
+  metrics:
+  - name: success-rate
+    successCondition: result >= 0.95
+    provider: {web: {url: "http://127.0.0.1/{{args.service}}"}}
+"""
+SHARED = """
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: shared-latency}
+spec:
+  metrics:
+  - name: latency
+    provider: {web: {url: "http://127.0.0.1/latency"}}
+"""
+
+
+def test_template_run_pulls_referenced_templates_from_the_directory(tmp_path: Path) -> None:
+    (tmp_path / "checkout.yaml").write_text(TEMPLATE)
+    (tmp_path / "shared.yaml").write_text(SHARED)
+    (tmp_path / "broken.yaml").write_text("kind: [")
+    run = build_run(tmp_path / "checkout.yaml", ["service=cart"], None, "team-a")
+    assert (run.metadata.namespace, run.metadata.name) == ("team-a", "checkout")
+    assert [m.name for m in run.spec.metrics] == ["success-rate", "latency"]
+    assert [(a.name, a.value) for a in run.spec.args] == [("service", "cart")]
+    assert run.status is None
+
+
+def test_analysis_run_file_takes_arg_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        TEMPLATE.replace("kind: AnalysisTemplate", "kind: AnalysisRun")
+        .replace("  templates: [{templateName: shared-latency}]\n", "")
+        .replace("[{name: service}]", "[{name: service, value: web}]")
+    )
+    run = build_run(path, ["service=api"], "renamed", "default")
+    assert run.metadata.name == "renamed"
+    assert [(a.name, a.value) for a in run.spec.args] == [("service", "api")]
+
+
+def test_missing_referenced_template_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "checkout.yaml").write_text(TEMPLATE)
+    with pytest.raises(RunCommandError, match="shared-latency"):
+        build_run(tmp_path / "checkout.yaml", [], None, "default")
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RunCommandError, match=r"nope\.yaml"):
+        build_run(tmp_path / "nope.yaml", [], None, "default")
