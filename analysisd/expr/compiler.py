@@ -1,18 +1,16 @@
 """Parse tree -> nested Python closures, compiled once per source string.
 
-A compiled node is a function of one frame, a list ``[env, it, budget]``: the
-environment, the closure element ``#`` and the remaining iteration budget (which bounds
-ranges and closures so no expression can run away). Node types are tracked statically
-where literals and function results make them known, so mismatches Argo's checker
-rejects at compile time (``asFloat(result) == "1.1"``) are compile errors here too.
+Node types are tracked statically where literals and function results make them known,
+so mismatches Argo's checker rejects at compile time (``asFloat(result) == "1.1"``) are
+compile errors here too (see nodes.py). This module compiles literals, names, access and
+calls; operator_nodes.py the operators.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -27,30 +25,15 @@ from analysisd.expr.closures import (
     Fn,
     Frame,
     compile_closure_call,
-    spend,
 )
-from analysisd.expr.errors import ExprEvalError, ExprSyntaxError, ExprTypeError
+from analysisd.expr.errors import ExprEvalError, ExprSyntaxError
 from analysisd.expr.grammar import parse
 from analysisd.expr.literals import parse_float_literal, parse_int_literal, unquote
+from analysisd.expr.nodes import NO_CONST, Node, const, go_name
+from analysisd.expr.operator_nodes import OperatorNodes
 
 EVAL_BUDGET = 1_000_000
 NAMES = frozenset({"result"})
-_SAMPLES: Mapping[str, Any] = {
-    "int": 1,
-    "float": 1.0,
-    "string": "",
-    "bool": True,
-    "nil": None,
-    "array": [],
-    "map": {},
-}
-_ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    fn: Fn
-    type: str = "any"  # int, float, string, bool, nil, array, map or any
 
 
 class Program:
@@ -89,36 +72,8 @@ def compile_expr(source: str) -> Program:
     return Program(source, node)
 
 
-def _column(item: Tree[Token] | Token | None) -> int:
-    if isinstance(item, Token):
-        return item.column or 0
-    if isinstance(item, Tree) and not item.meta.empty:
-        return item.meta.column
-    return 0
-
-
-def _go_name(static: str) -> str:
-    return v.go_type(_SAMPLES[static])
-
-
-class Compiler:
+class Compiler(OperatorNodes):
     """One compilation; methods are named after the grammar's rule aliases."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.closure_depth = 0
-
-    def error(self, message: str, where: Tree[Token] | Token | None) -> ExprSyntaxError:
-        column = _column(where)
-        return ExprSyntaxError(message, source=self.source, column=column or 1)
-
-    def node(self, tree: Tree[Token] | Token) -> Node:
-        if isinstance(tree, Token):
-            raise self.error(f"unexpected token {str(tree)!r}", tree)
-        method: Callable[[Tree[Token]], Node] | None = getattr(self, f"n_{tree.data}", None)
-        if method is None:
-            raise self.error(f"unsupported syntax {tree.data!s}", tree)
-        return method(tree)
 
     # literals and names
 
@@ -128,12 +83,12 @@ class Compiler:
         value = parse_int_literal(str(token))
         if value is None:
             raise self.error(f"invalid integer literal {str(token)!r}", token)
-        return _const(value, "int")
+        return const(value, "int")
 
     def n_float_lit(self, tree: Tree[Token]) -> Node:
         token = tree.children[0]
         assert isinstance(token, Token)
-        return _const(parse_float_literal(str(token)), "float")
+        return const(parse_float_literal(str(token)), "float")
 
     def n_string_lit(self, tree: Tree[Token]) -> Node:
         token = tree.children[0]
@@ -141,16 +96,16 @@ class Compiler:
         text = unquote(str(token))
         if text is None:
             raise self.error(f"invalid string literal {token!s}", token)
-        return _const(text, "string")
+        return const(text, "string")
 
     def n_true_lit(self, tree: Tree[Token]) -> Node:
-        return _const(True, "bool")
+        return const(True, "bool")
 
     def n_false_lit(self, tree: Tree[Token]) -> Node:
-        return _const(False, "bool")
+        return const(False, "bool")
 
     def n_nil_lit(self, tree: Tree[Token]) -> Node:
-        return _const(None, "nil")
+        return const(None, "nil")
 
     def n_atom(self, tree: Tree[Token]) -> Node:
         raise self.error("unexpected token", tree.children[0])
@@ -165,7 +120,7 @@ class Compiler:
         def lookup(frame: Frame) -> Any:
             return frame[ENV].get(name)
 
-        return Node(lookup)
+        return Node(lookup, is_result=True)
 
     def n_pointer(self, tree: Tree[Token]) -> Node:
         if not self.closure_depth:
@@ -226,7 +181,7 @@ class Compiler:
         if target.type in ("int", "float", "bool", "nil") or (
             target.type == "array" and not v.is_int(key)
         ):
-            raise self.error(f"cannot fetch {v.format_go(key)} from {_go_name(target.type)}", where)
+            raise self.error(f"cannot fetch {v.format_go(key)} from {go_name(target.type)}", where)
 
     def n_index(self, tree: Tree[Token]) -> Node:
         return self._index(tree, optional=False)
@@ -238,8 +193,8 @@ class Compiler:
         target = self.node(tree.children[0])
         key_node = self.node(tree.children[1])
         get = target.fn
-        constant = getattr(key_node.fn, "constant", _NO_CONST)
-        if constant is not _NO_CONST:
+        constant = getattr(key_node.fn, "constant", NO_CONST)
+        if constant is not NO_CONST:
             self._static_fetch(target, constant, tree)
             key: Any = constant
             if v.is_int(key):
@@ -275,192 +230,6 @@ class Compiler:
         return Node(slice_fn)
 
     # operators
-
-    def n_logic_not(self, tree: Tree[Token]) -> Node:
-        operand = self.node(tree.children[1])
-        self._static_bool("!", operand, tree)
-        get = operand.fn
-        return Node(lambda frame: not v.truth("!", get(frame)), "bool")
-
-    def n_sign(self, tree: Tree[Token]) -> Node:
-        op = str(tree.children[0])
-        operand = self.node(tree.children[1])
-        apply = v.negate if op == "-" else v.plus
-        if operand.type != "any":
-            self._static_try(lambda: apply(_SAMPLES[operand.type]), tree)
-        get = operand.fn
-        return Node(lambda frame: apply(get(frame)), operand.type)
-
-    def n_logic_and(self, tree: Tree[Token]) -> Node:
-        return self._logic(tree, "&&", stop_at=False)
-
-    def n_logic_or(self, tree: Tree[Token]) -> Node:
-        return self._logic(tree, "||", stop_at=True)
-
-    def _logic(self, tree: Tree[Token], op: str, *, stop_at: bool) -> Node:
-        left = self.node(tree.children[0])
-        right = self.node(tree.children[2])
-        self._static_bool(op, left, tree)
-        self._static_bool(op, right, tree)
-        first, second = left.fn, right.fn
-
-        def logic_and(frame: Frame) -> bool:
-            value = first(frame)
-            if value is False:
-                return False
-            if value is not True:
-                raise v.mismatch(op, value, True)
-            outcome = second(frame)
-            if outcome is True or outcome is False:
-                return bool(outcome)
-            raise v.mismatch(op, True, outcome)
-
-        def logic_or(frame: Frame) -> bool:
-            value = first(frame)
-            if value is True:
-                return True
-            if value is not False:
-                raise v.mismatch(op, value, False)
-            outcome = second(frame)
-            if outcome is True or outcome is False:
-                return bool(outcome)
-            raise v.mismatch(op, False, outcome)
-
-        return Node(logic_or if stop_at else logic_and, "bool")
-
-    def _static_bool(self, op: str, operand: Node, where: Tree[Token]) -> None:
-        if operand.type not in ("any", "bool"):
-            raise self.error(
-                f"invalid operation: {op} (mismatched types {_go_name(operand.type)} and bool)",
-                where,
-            )
-
-    def _static_try(self, attempt: Callable[[], Any], where: Tree[Token]) -> None:
-        try:
-            attempt()
-        except ExprTypeError as exc:
-            raise self.error(str(exc), where) from None
-
-    def n_compare(self, tree: Tree[Token]) -> Node:
-        op = str(tree.children[1])
-        left = self.node(tree.children[0])
-        right = self.node(tree.children[2])
-        first, second = left.fn, right.fn
-        known = left.type != "any" and right.type != "any"
-        if op in ("==", "!="):
-            comparable = {left.type, right.type} <= {"int", "float"} or "nil" in (
-                left.type,
-                right.type,
-            )
-            if known and left.type != right.type and not comparable:
-                raise self.error(str(v.mismatch(op, *self._samples(left, right))), tree)
-            if op == "==":
-                return Node(lambda frame: v.equal(first(frame), second(frame)), "bool")
-            return Node(lambda frame: not v.equal(first(frame), second(frame)), "bool")
-        if op in _ORDER:
-            return self._ordering(op, left, right, tree)
-        test = _STRING_TESTS.get(op)
-        if test is not None:
-            if known:
-                self._static_try(lambda: test(op, *self._samples(left, right)), tree)
-            return Node(lambda frame: test(op, first(frame), second(frame)), "bool")
-        # op == "in"
-        if known:
-            self._static_try(lambda: v.contained(*self._samples(left, right)), tree)
-        return Node(lambda frame: v.contained(first(frame), second(frame)), "bool")
-
-    def n_not_in(self, tree: Tree[Token]) -> Node:
-        inner = self.n_compare(
-            Tree("compare", [tree.children[0], Token("CMP_OP", "in"), tree.children[1]], tree.meta)
-        )
-        get = inner.fn
-        return Node(lambda frame: not get(frame), "bool")
-
-    def _samples(self, left: Node, right: Node) -> tuple[Any, Any]:
-        return _SAMPLES[left.type], _SAMPLES[right.type]
-
-    def _ordering(self, op: str, left: Node, right: Node, tree: Tree[Token]) -> Node:
-        if left.type != "any" and right.type != "any":
-            self._static_try(lambda: v.less(op, *self._samples(left, right)), tree)
-        first, second = left.fn, right.fn
-        compare = _ORDER[op]
-        constant = getattr(second, "constant", _NO_CONST)
-        if v.is_number(constant):
-            bound: Any = constant
-
-            def against_constant(frame: Frame) -> bool:
-                value = first(frame)
-                kind = type(value)
-                if kind is float or kind is int:
-                    return bool(compare(value, bound))
-                return v.less(op, value, bound)
-
-            return Node(against_constant, "bool")
-
-        def ordering(frame: Frame) -> bool:
-            return v.less(op, first(frame), second(frame))
-
-        return Node(ordering, "bool")
-
-    def n_arith(self, tree: Tree[Token]) -> Node:
-        op = str(tree.children[1])
-        left = self.node(tree.children[0])
-        right = self.node(tree.children[2])
-        apply = _ARITH[op]
-        result_type = "any"
-        if left.type != "any" and right.type != "any":
-            self._static_try(lambda: apply(*self._samples(left, right)), tree)
-            result_type = _static_arith_type(op, left.type, right.type)
-        elif op in ("/", "**", "^"):
-            result_type = "float"
-        first, second = left.fn, right.fn
-        return Node(lambda frame: apply(first(frame), second(frame)), result_type)
-
-    def n_range(self, tree: Tree[Token]) -> Node:
-        low = self.node(tree.children[0])
-        high = self.node(tree.children[1])
-        for side in (low, high):
-            if side.type not in ("any", "int"):
-                raise self.error(
-                    f"invalid operation: .. (mismatched type {_go_name(side.type)})", tree
-                )
-        first, second = low.fn, high.fn
-
-        def make_range(frame: Frame) -> list[int]:
-            start, stop = first(frame), second(frame)
-            if not (v.is_int(start) and v.is_int(stop)):
-                raise v.mismatch("..", start, stop)
-            spend(frame, max(stop - start + 1, 0))
-            return list(range(start, stop + 1))
-
-        return Node(make_range, "array")
-
-    def n_coalesce(self, tree: Tree[Token]) -> Node:
-        first = self.node(tree.children[0]).fn
-        second = self.node(tree.children[1]).fn
-
-        def coalesce(frame: Frame) -> Any:
-            value = first(frame)
-            return second(frame) if value is None else value
-
-        return Node(coalesce)
-
-    def n_ternary(self, tree: Tree[Token]) -> Node:
-        condition = self.node(tree.children[0])
-        self._static_bool("?:", condition, tree)
-        yes = self.node(tree.children[1])
-        no = self.node(tree.children[2])
-        test, then, otherwise = condition.fn, yes.fn, no.fn
-
-        def ternary(frame: Frame) -> Any:
-            chosen = test(frame)
-            if chosen is True:
-                return then(frame)
-            if chosen is False:
-                return otherwise(frame)
-            raise ExprTypeError(f"non-bool expression (type {v.go_type(chosen)}) used as condition")
-
-        return Node(ternary, yes.type if yes.type == no.type else "any")
 
     def n_call(self, tree: Tree[Token]) -> Node:
         name_token = tree.children[0]
@@ -501,65 +270,3 @@ class Compiler:
         except ValueError as exc:
             raise self.error(str(exc), tree) from None
         return Node(fn, result_type)
-
-
-_NO_CONST = object()
-
-
-def _const(value: Any, static: str) -> Node:
-    def constant(frame: Frame) -> Any:
-        return value
-
-    constant.constant = value  # type: ignore[attr-defined]
-    return Node(constant, static)
-
-
-def _matches(op: str, text: Any, pattern: Any) -> bool:
-    if not (isinstance(text, str) and isinstance(pattern, str)):
-        raise v.mismatch(op, text, pattern)
-    try:
-        return _regex(pattern).search(text) is not None
-    except re.error as exc:
-        raise ExprEvalError(f"error parsing regexp: {exc}") from None
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _string_test(method: Callable[[str, str], bool]) -> Callable[[str, Any, Any], bool]:
-    def test(op: str, left: Any, right: Any) -> bool:
-        if not (isinstance(left, str) and isinstance(right, str)):
-            raise v.mismatch(op, left, right)
-        return method(left, right)
-
-    return test
-
-
-_STRING_TESTS: Mapping[str, Callable[[str, Any, Any], bool]] = {
-    "matches": _matches,
-    "contains": _string_test(lambda left, right: right in left),
-    "startsWith": _string_test(str.startswith),
-    "endsWith": _string_test(str.endswith),
-}
-
-_ARITH: Mapping[str, Callable[[Any, Any], Any]] = {
-    "+": v.add,
-    "-": v.subtract,
-    "*": v.multiply,
-    "/": v.divide,
-    "%": v.modulo,
-    "**": v.power,
-    "^": v.power,
-}
-
-
-def _static_arith_type(op: str, left: str, right: str) -> str:
-    if op in ("/", "**", "^"):
-        return "float"
-    if op == "%":
-        return "int"
-    if left == right:
-        return left
-    return "float" if {left, right} <= {"int", "float"} else "any"

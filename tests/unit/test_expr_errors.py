@@ -145,3 +145,35 @@ def test_syntax_error_in_failure_condition_is_an_error_verdict() -> None:
     verdict = decide("result > 1", "result <", 2.0)
     assert verdict.phase == "Error"
     assert "failureCondition" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("source", "result"),
+    [
+        ('result == "true"', True),
+        ("result == 1", [1.0]),
+        ("'x' != result", 2.0),
+    ],
+)
+def test_comparing_the_result_with_a_literal_of_another_type_is_a_type_error(
+    source: str, result: object
+) -> None:
+    # Argo's checker knows the result's Go type and rejects these; false would hide a typo.
+    with pytest.raises(ExprTypeError, match="mismatched types"):
+        compile_expr(source).evaluate({"result": result})
+
+
+def test_members_of_the_result_compare_unequal_across_types_like_expr_runtime() -> None:
+    assert compile_expr("result.a == 'x'").evaluate({"result": {"a": 1.0}}) is False
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a*)*", "(a|aa)*$", "(x+x+)+y", "(.*a){20}"])
+def test_backtracking_regexps_are_refused_instead_of_hanging(pattern: str) -> None:
+    program = compile_expr(f"result matches '{pattern}'")
+    with pytest.raises(ExprEvalError, match="backtrack"):
+        program.evaluate({"result": "a" * 64 + "!"})
+
+
+@pytest.mark.parametrize("pattern", ["^5\\\\d\\\\d$", "(GET)+", "[a+]+", "^(ab)?c+$"])
+def test_ordinary_regexps_still_match(pattern: str) -> None:
+    assert isinstance(compile_expr(f"result matches '{pattern}'").evaluate({"result": "x"}), bool)

@@ -1,0 +1,219 @@
+"""Compiling operators: logic, comparison, arithmetic, ranges, `??` and `?:`."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from lark import Token, Tree
+
+from analysisd.expr import values as v
+from analysisd.expr.closures import Frame, spend
+from analysisd.expr.errors import ExprTypeError
+from analysisd.expr.nodes import (
+    NO_CONST,
+    SAMPLES,
+    CompilerBase,
+    Node,
+    comparable,
+    go_name,
+    static_type_of,
+)
+from analysisd.expr.operators import ARITH, STRING_TESTS, static_arith_type
+
+_ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
+
+
+class OperatorNodes(CompilerBase):
+    """Node compilers for the operator rules of the grammar."""
+
+    def n_logic_not(self, tree: Tree[Token]) -> Node:
+        operand = self.node(tree.children[1])
+        self.static_bool("!", operand, tree)
+        get = operand.fn
+        return Node(lambda frame: not v.truth("!", get(frame)), "bool")
+
+    def n_sign(self, tree: Tree[Token]) -> Node:
+        op = str(tree.children[0])
+        operand = self.node(tree.children[1])
+        apply = v.negate if op == "-" else v.plus
+        if operand.type != "any":
+            self.static_try(lambda: apply(SAMPLES[operand.type]), tree)
+        get = operand.fn
+        return Node(lambda frame: apply(get(frame)), operand.type)
+
+    def n_logic_and(self, tree: Tree[Token]) -> Node:
+        return self._logic(tree, "&&", stop_at=False)
+
+    def n_logic_or(self, tree: Tree[Token]) -> Node:
+        return self._logic(tree, "||", stop_at=True)
+
+    def _logic(self, tree: Tree[Token], op: str, *, stop_at: bool) -> Node:
+        left = self.node(tree.children[0])
+        right = self.node(tree.children[2])
+        self.static_bool(op, left, tree)
+        self.static_bool(op, right, tree)
+        first, second = left.fn, right.fn
+
+        def logic_and(frame: Frame) -> bool:
+            value = first(frame)
+            if value is False:
+                return False
+            if value is not True:
+                raise v.mismatch(op, value, True)
+            outcome = second(frame)
+            if outcome is True or outcome is False:
+                return bool(outcome)
+            raise v.mismatch(op, True, outcome)
+
+        def logic_or(frame: Frame) -> bool:
+            value = first(frame)
+            if value is True:
+                return True
+            if value is not False:
+                raise v.mismatch(op, value, False)
+            outcome = second(frame)
+            if outcome is True or outcome is False:
+                return bool(outcome)
+            raise v.mismatch(op, False, outcome)
+
+        return Node(logic_or if stop_at else logic_and, "bool")
+
+    def n_compare(self, tree: Tree[Token]) -> Node:
+        op = str(tree.children[1])
+        left = self.node(tree.children[0])
+        right = self.node(tree.children[2])
+        first, second = left.fn, right.fn
+        known = left.type != "any" and right.type != "any"
+        if op in ("==", "!="):
+            return self._equality(op, left, right, tree)
+        if op in _ORDER:
+            return self._ordering(op, left, right, tree)
+        test = STRING_TESTS.get(op)
+        if test is not None:
+            if known:
+                self.static_try(lambda: test(op, *self.samples(left, right)), tree)
+            return Node(lambda frame: test(op, first(frame), second(frame)), "bool")
+        # op == "in"
+        if known:
+            self.static_try(lambda: v.contained(*self.samples(left, right)), tree)
+        return Node(lambda frame: v.contained(first(frame), second(frame)), "bool")
+
+    def n_not_in(self, tree: Tree[Token]) -> Node:
+        inner = self.n_compare(
+            Tree("compare", [tree.children[0], Token("CMP_OP", "in"), tree.children[1]], tree.meta)
+        )
+        get = inner.fn
+        return Node(lambda frame: not get(frame), "bool")
+
+    def _equality(self, op: str, left: Node, right: Node, tree: Tree[Token]) -> Node:
+        if not comparable(left.type, right.type):
+            raise self.error(str(v.mismatch(op, *self.samples(left, right))), tree)
+        first, second = left.fn, right.fn
+        negate = op == "!="
+        # Argo compiles with the result's concrete Go type, so `result == "x"` with a bool
+        # result is a type error there, not false: check the bare result's runtime type.
+        typed = (
+            (left, right.type)
+            if left.is_result
+            else (right, left.type)
+            if right.is_result
+            else None
+        )
+        if typed is not None and typed[1] not in ("any", "nil"):
+            result_first, other_type = left.is_result, typed[1]
+
+            def typed_equality(frame: Frame) -> bool:
+                a, b = first(frame), second(frame)
+                mine = static_type_of(a if result_first else b)
+                if not comparable(mine, other_type):
+                    raise v.mismatch(op, a, b)
+                return v.equal(a, b) is not negate
+
+            return Node(typed_equality, "bool")
+        if negate:
+            return Node(lambda frame: not v.equal(first(frame), second(frame)), "bool")
+        return Node(lambda frame: v.equal(first(frame), second(frame)), "bool")
+
+    def _ordering(self, op: str, left: Node, right: Node, tree: Tree[Token]) -> Node:
+        if left.type != "any" and right.type != "any":
+            self.static_try(lambda: v.less(op, *self.samples(left, right)), tree)
+        first, second = left.fn, right.fn
+        compare = _ORDER[op]
+        constant = getattr(second, "constant", NO_CONST)
+        if v.is_number(constant):
+            bound: Any = constant
+
+            def against_constant(frame: Frame) -> bool:
+                value = first(frame)
+                kind = type(value)
+                if kind is float or kind is int:
+                    return bool(compare(value, bound))
+                return v.less(op, value, bound)
+
+            return Node(against_constant, "bool")
+
+        def ordering(frame: Frame) -> bool:
+            return v.less(op, first(frame), second(frame))
+
+        return Node(ordering, "bool")
+
+    def n_arith(self, tree: Tree[Token]) -> Node:
+        op = str(tree.children[1])
+        left = self.node(tree.children[0])
+        right = self.node(tree.children[2])
+        apply = ARITH[op]
+        result_type = "any"
+        if left.type != "any" and right.type != "any":
+            self.static_try(lambda: apply(*self.samples(left, right)), tree)
+            result_type = static_arith_type(op, left.type, right.type)
+        elif op in ("/", "**", "^"):
+            result_type = "float"
+        first, second = left.fn, right.fn
+        return Node(lambda frame: apply(first(frame), second(frame)), result_type)
+
+    def n_range(self, tree: Tree[Token]) -> Node:
+        low = self.node(tree.children[0])
+        high = self.node(tree.children[1])
+        for side in (low, high):
+            if side.type not in ("any", "int"):
+                raise self.error(
+                    f"invalid operation: .. (mismatched type {go_name(side.type)})", tree
+                )
+        first, second = low.fn, high.fn
+
+        def make_range(frame: Frame) -> list[int]:
+            start, stop = first(frame), second(frame)
+            if not (v.is_int(start) and v.is_int(stop)):
+                raise v.mismatch("..", start, stop)
+            spend(frame, max(stop - start + 1, 0))
+            return list(range(start, stop + 1))
+
+        return Node(make_range, "array")
+
+    def n_coalesce(self, tree: Tree[Token]) -> Node:
+        first = self.node(tree.children[0]).fn
+        second = self.node(tree.children[1]).fn
+
+        def coalesce(frame: Frame) -> Any:
+            value = first(frame)
+            return second(frame) if value is None else value
+
+        return Node(coalesce)
+
+    def n_ternary(self, tree: Tree[Token]) -> Node:
+        condition = self.node(tree.children[0])
+        self.static_bool("?:", condition, tree)
+        yes = self.node(tree.children[1])
+        no = self.node(tree.children[2])
+        test, then, otherwise = condition.fn, yes.fn, no.fn
+
+        def ternary(frame: Frame) -> Any:
+            chosen = test(frame)
+            if chosen is True:
+                return then(frame)
+            if chosen is False:
+                return otherwise(frame)
+            raise ExprTypeError(f"non-bool expression (type {v.go_type(chosen)}) used as condition")
+
+        return Node(ternary, yes.type if yes.type == no.type else "any")
