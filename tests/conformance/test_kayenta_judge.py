@@ -108,12 +108,17 @@ def run_classifier(inputs: dict[str, Any]) -> MetricClassification:
         critical_thresholds=tuple(cfg["criticalThresholds"]),
         effect_size_measure=EffectSizeMeasure(cfg.get("effectSizeMeasure", "meanRatio")),
     )
+    nan_strategy = NaNStrategy(how["nanStrategy"])
+    # The classifier sees series after the judge's NaN strategy, as in Kayenta.
+    clean = (
+        transforms.replace_nans if nan_strategy is NaNStrategy.REPLACE else transforms.remove_nans
+    )
     return classify(
-        nums(inputs["control"]),
-        nums(inputs["experiment"]),
+        clean(nums(inputs["control"])),
+        clean(nums(inputs["experiment"])),
         settings=settings,
         direction=Direction(how["direction"]),
-        nan_strategy=NaNStrategy(how["nanStrategy"]),
+        nan_strategy=nan_strategy,
         critical=how["isCriticalMetric"],
         data_required=how["isDataRequired"],
         name="test-metric",
