@@ -51,8 +51,6 @@ def _each(name: str, items_fn: Fn, predicate: Fn, frame: Frame) -> Any:
 
 def _quantifier(name: str, items_fn: Fn, predicate: Fn) -> Fn:
     def run(frame: Frame) -> Any:
-        if name == "count" and predicate is _identity:
-            pass
         hits = 0
         for _, outcome in _each(name, items_fn, predicate, frame):
             passed = _truth(name, outcome)

@@ -129,8 +129,9 @@ def test_builtins(source: str, result: Any, expected: Any) -> None:
     assert run(source, result) == expected
 
 
-def test_compiled_programs_are_cached_per_source_string() -> None:
+def test_compiled_programs_are_cached_per_source_string_in_a_bounded_cache() -> None:
     assert compile_expr("result > 1") is compile_expr("result > 1")
+    assert compile_expr.cache_info().maxsize == 1024
 
 
 def test_a_program_can_be_reused_with_different_results() -> None:

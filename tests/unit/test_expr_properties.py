@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysisd.expr import ExprError, compile_expr, decide, format_value
+from analysisd.expr import ExprError, ExprSyntaxError, compile_expr, decide, format_value
 
 # Deadlines are timing assertions; the evaluation budget is what bounds run time.
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -63,6 +63,19 @@ def test_arbitrary_text_compiles_or_raises_expr_error(source: str) -> None:
     # Anything but an ExprError (or a non-str outcome kind) escaping fails the test.
     kind, _ = _outcome(source, None)
     assert kind in {"value", "ExprSyntaxError", "ExprEvalError", "ExprTypeError"}
+
+
+@SETTINGS
+@given(st.text(max_size=40))
+def test_syntax_errors_point_inside_the_source_or_just_past_it(source: str) -> None:
+    try:
+        compile_expr(source)
+    except ExprSyntaxError as exc:
+        lines = source.split("\n") or [""]
+        assert 1 <= exc.line <= len(lines)
+        assert 1 <= exc.column <= len(lines[exc.line - 1]) + 1
+    except ExprError:
+        pass
 
 
 @SETTINGS
