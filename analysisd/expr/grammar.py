@@ -7,6 +7,7 @@ unary `! not - +`; `** ^` (right-associative); `??`; member access, indexing and
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from lark import Lark, Token, Tree
@@ -99,6 +100,8 @@ NAME: /[A-Za-z_$][A-Za-z0-9_$]*/
 %ignore /\/\*(.|\n)*?\*\//
 """
 
+_PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][^{}]*\}\}")
+
 # Deeper trees are refused: compiling and evaluating them recurses once per level.
 MAX_DEPTH = 200
 
@@ -139,6 +142,15 @@ def parse(source: str) -> Tree[Token]:
     """Source text -> parse tree; ExprSyntaxError (with line/column) for anything invalid."""
     if not source.strip():
         raise ExprSyntaxError("empty expression", source=source, column=1)
+    placeholder = _PLACEHOLDER.search(source)
+    if placeholder is not None:
+        # Argo substitutes {{args.x}} before compiling; seeing one here means it was not.
+        raise ExprSyntaxError(
+            f"unresolved argument placeholder {placeholder.group(0)}",
+            source=source,
+            column=placeholder.start() - (source.rfind("\n", 0, placeholder.start()) + 1) + 1,
+            line=source.count("\n", 0, placeholder.start()) + 1,
+        )
     check_brackets(source)
     try:
         tree = parser().parse(source)

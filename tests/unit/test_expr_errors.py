@@ -177,3 +177,9 @@ def test_backtracking_regexps_are_refused_instead_of_hanging(pattern: str) -> No
 @pytest.mark.parametrize("pattern", ["^5\\\\d\\\\d$", "(GET)+", "[a+]+", "^(ab)?c+$"])
 def test_ordinary_regexps_still_match(pattern: str) -> None:
     assert isinstance(compile_expr(f"result matches '{pattern}'").evaluate({"result": "x"}), bool)
+
+
+def test_an_unsubstituted_argument_placeholder_is_named() -> None:
+    with pytest.raises(ExprSyntaxError, match="unresolved argument placeholder") as caught:
+        compile_expr("default(result, 0) > {{ args.max-restarts }}")
+    assert caught.value.column == 22
