@@ -78,10 +78,24 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int], limi
     return size
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose bad scalars (`2020-13-45` read as a date) are marked YAML errors."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid value: {exc}", node.start_mark
+            ) from None
+
+
 def _parse_yaml(text: str, source: str, max_nodes: int) -> list[Any]:
-    loader = yaml.SafeLoader(text)
     docs: list[Any] = []
+    loader: _Loader | None = None
     try:
+        # The reader checks the characters as it is built, so this is inside the try.
+        loader = _Loader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -101,12 +115,17 @@ def _parse_yaml(text: str, source: str, max_nodes: int) -> list[Any]:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = exc.problem or exc.context or "invalid YAML"
         raise LoadError(f"{where}: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        raise LoadError(
+            f"{source}: invalid YAML: {exc.reason} (character {exc.position})"
+        ) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{source}: invalid YAML: {exc}") from None
     except RecursionError:
         raise LoadError(f"{source}: YAML nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return docs
 
 

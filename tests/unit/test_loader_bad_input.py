@@ -187,3 +187,11 @@ def test_fragment_errors_name_the_spec_field(tmp_path: Path) -> None:
     with pytest.raises(LoadError) as caught:
         load_file(path)
     assert str(caught.value) == f"{path}: spec.metrics[0].name: required field is missing"
+
+
+def test_impossible_date_is_a_positioned_yaml_error() -> None:
+    assert error_of("a: 1\nb: 2020-13-45\n") == "t.yaml:2:4: invalid value: month must be in 1..12"
+
+
+def test_control_character_is_a_yaml_error() -> None:
+    assert error_of("a: \x1f\n").startswith("t.yaml: invalid YAML: special characters")
