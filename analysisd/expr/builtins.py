@@ -7,6 +7,7 @@ look at the whole `result`, exactly as Argo's helpers do, whatever argument they
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
+from analysisd.expr.strings import STRING_FUNCTIONS, str_arg
 from analysisd.expr.values import (
     INT64_MAX,
     INT64_MIN,
+    fetch,
     format_go,
     go_type,
     is_array,
@@ -76,12 +79,6 @@ def _array_arg(name: str, value: Any) -> Sequence[Any]:
     if is_array(value):
         return value  # type: ignore[no-any-return]
     raise ExprTypeError(f"{name}: expected array, got {go_type(value)}")
-
-
-def _str_arg(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    raise ExprTypeError(f"{name}: expected string, got {go_type(value)}")
 
 
 def as_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
@@ -146,42 +143,48 @@ def absolute(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
     raise ExprTypeError(f"invalid argument for abs (type {go_type(value)})")
 
 
-def _numbers_of(name: str, args: Sequence[Any]) -> list[Any]:
-    items = list(args[0]) if len(args) == 1 and is_array(args[0]) else list(args)
-    for item in items:
-        if not is_number(item):
+def _flatten(name: str, args: Sequence[Any]) -> list[Any]:
+    """Numbers from the arguments, descending into arrays (expr-lang's aggregate helpers)."""
+    numbers: list[Any] = []
+    pending = list(reversed(args))
+    while pending:
+        item = pending.pop()
+        if is_array(item):
+            pending.extend(reversed(item))
+        elif is_number(item):
+            numbers.append(item)
+        else:
             raise ExprTypeError(f"invalid argument for {name} (type {go_type(item)})")
-    return items
+    return numbers
 
 
 def _extreme(name: str, op: str) -> Impl:
     def pick(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
-        items = _numbers_of(name, args)
-        if not items:
-            raise ExprEvalError(f"not enough arguments to call {name}")
-        best = items[0]
-        for item in items[1:]:
-            if less(op, item, best):
+        if len(args) == 1 and not (is_array(args[0]) or is_number(args[0])):
+            return args[0]  # expr-lang hands a lone non-number back unchanged
+        best: Any = None
+        for item in _flatten(name, args):
+            if best is None or less(op, item, best):
                 best = item
-        return best
+        return best  # nil for an empty array
 
     return pick
 
 
 def total(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
-    items = _numbers_of("sum", [_array_arg("sum", args[0])])
+    items = _flatten("sum", [_array_arg("sum", args[0])])
     if all(is_int(item) for item in items):
         return sum(items)
-    return math.fsum(float(item) for item in items) if items else 0
+    return math.fsum(float(item) for item in items)
 
 
 def mean(env: Mapping[str, Any], args: Sequence[Any]) -> float:
-    items = _numbers_of("mean", args)
+    items = _flatten("mean", args)
     return math.fsum(float(item) for item in items) / len(items) if items else 0.0
 
 
 def median(env: Mapping[str, Any], args: Sequence[Any]) -> float:
-    items = sorted(float(item) for item in _numbers_of("median", args))
+    items = sorted(float(item) for item in _flatten("median", args))
     if not items:
         return 0.0
     middle = len(items) // 2
@@ -193,7 +196,10 @@ def median(env: Mapping[str, Any], args: Sequence[Any]) -> float:
 def to_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
     value = args[0]
     if isinstance(value, str):
-        return parse_int(value)
+        try:
+            return parse_int(value)
+        except ExprEvalError:
+            raise ExprEvalError(f"invalid operation: int({value})") from None
     if is_number(value) and not (isinstance(value, float) and not math.isfinite(value)):
         return int(value)
     raise ExprTypeError(f"invalid operation: int({go_type(value)})")
@@ -202,7 +208,10 @@ def to_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
 def to_float(env: Mapping[str, Any], args: Sequence[Any]) -> float:
     value = args[0]
     if isinstance(value, str):
-        return parse_float(value)
+        try:
+            return parse_float(value)
+        except ExprEvalError:
+            raise ExprEvalError(f"invalid operation: float({value})") from None
     if is_number(value):
         return float(value)
     raise ExprTypeError(f"invalid operation: float({go_type(value)})")
@@ -221,27 +230,19 @@ def _go_round(value: float) -> float:
     return math.copysign(math.floor(abs(value) + 0.5), value)
 
 
-def _strings(name: str, fn: Callable[[str], Any]) -> Impl:
-    def apply(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
-        return fn(_str_arg(name, args[0]))
-
-    return apply
-
-
-def trim(env: Mapping[str, Any], args: Sequence[Any]) -> str:
-    text = _str_arg("trim", args[0])
-    return text.strip() if len(args) == 1 else text.strip(_str_arg("trim", args[1]))
+def get(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    try:
+        return fetch(args[0], args[1])
+    except ExprEvalError:
+        return None  # get() never fails: a missing key or index is nil
 
 
-def split(env: Mapping[str, Any], args: Sequence[Any]) -> list[str]:
-    text, sep = _str_arg("split", args[0]), _str_arg("split", args[1])
-    return list(text) if sep == "" else text.split(sep)
-
-
-def join(env: Mapping[str, Any], args: Sequence[Any]) -> str:
-    items = _array_arg("join", args[0])
-    sep = _str_arg("join", args[1]) if len(args) > 1 else ""
-    return sep.join(_str_arg("join", item) for item in items)
+def from_json(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
+    try:
+        # Go decodes every JSON number into float64.
+        return json.loads(str_arg("fromJSON", args[0]), parse_int=float)
+    except ValueError as exc:
+        raise ExprEvalError(f"fromJSON: {exc}") from None
 
 
 def _map_arg(name: str, value: Any) -> Mapping[str, Any]:
@@ -260,17 +261,11 @@ def values(env: Mapping[str, Any], args: Sequence[Any]) -> list[Any]:
 
 
 def first(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
-    items = _array_arg("first", args[0])
-    return items[0] if items else None
+    return get(env, (args[0], 0))
 
 
 def last(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
-    items = _array_arg("last", args[0])
-    return items[-1] if items else None
-
-
-def index_of(env: Mapping[str, Any], args: Sequence[Any]) -> int:
-    return _str_arg("indexOf", args[0]).find(_str_arg("indexOf", args[1]))
+    return get(env, (args[0], -1))
 
 
 def reverse(env: Mapping[str, Any], args: Sequence[Any]) -> list[Any]:
@@ -303,32 +298,16 @@ BUILTINS: Mapping[str, Builtin] = {
     "ceil": Builtin(_rounding("ceil", math.ceil), 1, 1, "float"),
     "floor": Builtin(_rounding("floor", math.floor), 1, 1, "float"),
     "round": Builtin(_rounding("round", _go_round), 1, 1, "float"),
-    "upper": Builtin(_strings("upper", str.upper), 1, 1, "string"),
-    "lower": Builtin(_strings("lower", str.lower), 1, 1, "string"),
-    "trim": Builtin(trim, 1, 2, "string"),
-    "trimPrefix": Builtin(
-        lambda env, args: _str_arg("trimPrefix", args[0]).removeprefix(
-            _str_arg("trimPrefix", args[1])
-        ),
-        2,
-        2,
-        "string",
-    ),
-    "trimSuffix": Builtin(
-        lambda env, args: _str_arg("trimSuffix", args[0]).removesuffix(
-            _str_arg("trimSuffix", args[1])
-        ),
-        2,
-        2,
-        "string",
-    ),
-    "split": Builtin(split, 2, 2, "array"),
-    "join": Builtin(join, 1, 2, "string"),
+    "get": Builtin(get, 2, 2, "any"),
+    "fromJSON": Builtin(from_json, 1, 1, "any"),
     "keys": Builtin(keys, 1, 1, "array"),
     "values": Builtin(values, 1, 1, "array"),
     "first": Builtin(first, 1, 1, "any"),
     "last": Builtin(last, 1, 1, "any"),
-    "indexOf": Builtin(index_of, 2, 2, "int"),
     "reverse": Builtin(reverse, 1, 1, "array"),
     "type": Builtin(type_name, 1, 1, "string"),
+    **{
+        name: Builtin(impl, low, high, returns)
+        for name, (impl, low, high, returns) in STRING_FUNCTIONS.items()
+    },
 }

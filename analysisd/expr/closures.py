@@ -6,11 +6,12 @@ in turn; the slot is restored afterwards so closures nest.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
-from analysisd.expr.values import go_type, is_array
+from analysisd.expr.values import go_type, is_array, is_number
 
 Frame = list[Any]
 Fn = Callable[[Frame], Any]
@@ -92,6 +93,19 @@ def _map(items_fn: Fn, mapper: Fn) -> Fn:
     return run
 
 
+def _sum(items_fn: Fn, mapper: Fn) -> Fn:
+    def run(frame: Frame) -> Any:
+        outcomes = [outcome for _, outcome in _each("sum", items_fn, mapper, frame)]
+        for outcome in outcomes:
+            if not is_number(outcome):
+                raise ExprTypeError(f"invalid argument for sum (type {go_type(outcome)})")
+        if all(type(outcome) is int for outcome in outcomes):
+            return sum(outcomes)
+        return math.fsum(float(outcome) for outcome in outcomes)
+
+    return run
+
+
 def _finder(name: str, items_fn: Fn, predicate: Fn) -> Fn:
     want_index = name.endswith("Index")
     from_end = name.startswith("findLast")
@@ -140,4 +154,6 @@ def compile_closure_call(name: str, items_fn: Fn, predicates: list[Fn]) -> tuple
         return _filter(items_fn, predicate), "array"
     if name == "map":
         return _map(items_fn, predicate), "array"
+    if name == "sum":
+        return _sum(items_fn, predicate), "any"
     return _finder(name, items_fn, predicate), "int" if name.endswith("Index") else "any"

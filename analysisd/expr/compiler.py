@@ -237,7 +237,7 @@ class Compiler(OperatorNodes):
         name = str(name_token)
         args_tree = tree.children[1]
         arg_trees = list(args_tree.children) if isinstance(args_tree, Tree) else []
-        if name in CLOSURE_BUILTINS:
+        if name in CLOSURE_BUILTINS or (name == "sum" and len(arg_trees) == 2):
             return self._closure_call(name, arg_trees, tree)
         builtin = BUILTINS.get(name)
         if builtin is None:

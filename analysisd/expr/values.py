@@ -62,24 +62,27 @@ def mismatch(op: str, left: Any, right: Any) -> ExprTypeError:
 
 
 def equal(left: Any, right: Any) -> bool:
-    """expr-lang's runtime equality: numbers across int/float, otherwise same type and value."""
+    """expr-lang's runtime.Equal: numbers across int/float; otherwise reflect.DeepEqual."""
     if is_number(left) and is_number(right):
         return bool(left == right)
     if left is None or right is None:
         return left is None and right is None
-    if type(left) is bool or type(right) is bool:
-        return type(left) is type(right) and left == right
-    if isinstance(left, str) or isinstance(right, str):
-        return isinstance(left, str) and isinstance(right, str) and left == right
+    return deep_equal(left, right)
+
+
+def deep_equal(left: Any, right: Any) -> bool:
+    """Go's reflect.DeepEqual: same types all the way down (1 and 1.0 differ; NaN != NaN)."""
     if is_array(left) and is_array(right):
         return len(left) == len(right) and all(
-            equal(a, b) for a, b in zip(left, right, strict=True)
+            deep_equal(a, b) for a, b in zip(left, right, strict=True)
         )
     if isinstance(left, Mapping) and isinstance(right, Mapping):
         if left.keys() != right.keys():
             return False
-        return all(equal(left[key], right[key]) for key in left)
-    return False
+        return all(deep_equal(left[key], right[key]) for key in left)
+    if type(left) is not type(right):
+        return False
+    return bool(left == right)
 
 
 def less(op: str, left: Any, right: Any) -> bool:
@@ -115,8 +118,6 @@ def add(left: Any, right: Any) -> Any:
         return float(left) + float(right)
     if isinstance(left, str) and isinstance(right, str):
         return left + right
-    if is_array(left) and is_array(right):
-        return [*left, *right]
     raise mismatch("+", left, right)
 
 
@@ -178,13 +179,13 @@ def negate(value: Any) -> Any:
         return wrap_int(-value)
     if isinstance(value, float):
         return -value
-    raise ExprTypeError(f"invalid operation: - (mismatched type {go_type(value)})")
+    raise ExprTypeError(f"invalid operation: - {go_type(value)}")
 
 
 def plus(value: Any) -> Any:
     if is_number(value):
         return value
-    raise ExprTypeError(f"invalid operation: + (mismatched type {go_type(value)})")
+    raise ExprTypeError(f"invalid operation: + {go_type(value)}")
 
 
 def truth(op: str, value: Any) -> bool:
@@ -193,8 +194,17 @@ def truth(op: str, value: Any) -> bool:
     raise ExprTypeError(f"invalid operation: {op} (mismatched type {go_type(value)})")
 
 
+def to_index(key: Any, what: str) -> int:
+    """runtime.ToInt: ints as they are, floats truncated toward zero."""
+    if is_int(key):
+        return int(key)
+    if isinstance(key, float) and math.isfinite(key):
+        return int(key)
+    raise ExprTypeError(f"invalid operation: int({go_type(key)}) in {what}")
+
+
 def fetch(container: Any, key: Any, *, optional: bool = False) -> Any:
-    """`a.b` / `a[b]`: map keys (missing is nil), array and string indexes (negative too)."""
+    """`a.b` / `a[b]`: map keys (missing is nil), array indexes (negative too), string bytes."""
     if container is None:
         if optional:
             return None
@@ -204,12 +214,14 @@ def fetch(container: Any, key: Any, *, optional: bool = False) -> Any:
             raise ExprTypeError(f"cannot use {go_type(key)} as map[string]interface {{}} key")
         return container.get(key)
     if is_array(container) or isinstance(container, str):
-        if not is_int(key):
-            raise ExprTypeError(f"cannot fetch {format_go(key)} from {go_type(container)}")
-        index = key + len(container) if key < 0 else key
-        if not 0 <= index < len(container):
-            raise ExprEvalError(f"index out of range: {key} (array length is {len(container)})")
-        return container[index]
+        if isinstance(key, str):
+            raise ExprTypeError(f"cannot fetch {key} from {go_type(container)}")
+        items = container.encode("utf-8") if isinstance(container, str) else container
+        position = to_index(key, "index")
+        index = position + len(items) if position < 0 else position
+        if not 0 <= index < len(items):
+            raise ExprEvalError(f"index out of range: {index} (array length is {len(items)})")
+        return items[index]  # a string yields a byte (uint8), as in Go
     raise ExprTypeError(f"cannot fetch {format_go(key)} from {go_type(container)}")
 
 
@@ -218,12 +230,10 @@ def slice_of(container: Any, start: Any, stop: Any) -> Any:
     if not (is_array(container) or isinstance(container, str)):
         raise ExprTypeError(f"cannot slice {go_type(container)}")
     size = len(container)
-    lo = 0 if start is None else start
-    hi = size if stop is None else stop
-    if not (is_int(lo) and is_int(hi)):
-        raise ExprTypeError("slice bounds must be int")
+    lo = 0 if start is None else to_index(start, "slice")
+    hi = size if stop is None else to_index(stop, "slice")
     lo = max(lo + size if lo < 0 else lo, 0)
-    hi = min(hi + size if hi < 0 else hi, size)
+    hi = max(min(hi + size if hi < 0 else hi, size), 0)
     lo = min(lo, hi)
     part = container[lo:hi]
     return list(part) if isinstance(part, tuple) else part
@@ -237,7 +247,7 @@ def contained(needle: Any, haystack: Any) -> bool:
         return isinstance(needle, str) and needle in haystack
     if haystack is None:
         return False
-    raise ExprTypeError(f"operator in not defined on {go_type(haystack)}")
+    raise ExprTypeError(f'operator "in" not defined on {go_type(haystack)}')
 
 
 def format_float(value: float, *, e_small: int = -4, e_large: int = 6) -> str:
