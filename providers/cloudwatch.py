@@ -23,6 +23,7 @@ result's Values: ``[[0.1 0.2 0.3]]``. Server ``Messages`` go to metadata
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -276,7 +277,15 @@ class CloudWatchProvider:
                 "AWS_ACCESS_KEY_ID",
             )
         )
-        return (KIND, region, endpoint, attempts, env)
+        # Hold a fingerprint of the identity, not the access key id itself.
+        identity = hashlib.sha256("\0".join(env).encode()).hexdigest()[:16]
+        return (KIND, region, endpoint, attempts, identity)
+
+    @classmethod
+    def limit_address(cls, config: Mapping[str, Any]) -> str:
+        """What the registry's per-address rate limits apply to."""
+        region, endpoint, _ = cls._settings(config)
+        return endpoint or os.environ.get("AWS_ENDPOINT_URL") or f"cloudwatch:{region}"
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> CloudWatchProvider:

@@ -188,3 +188,14 @@ async def test_unusable_config_is_a_config_error(
 ) -> None:
     with pytest.raises(ProviderConfigError, match=problem):
         await provider.measure(config)
+
+
+async def test_registry_dispatches_cloudwatch_kind(aws_env: MotoServer) -> None:  # noqa: F811
+    registry_module = pytest.importorskip("providers.registry")
+    namespace = unique_namespace()
+    await put(namespace, "errors", {2: 7.0})
+    config = {"interval": "10m", "metricDataQueries": [stat_query("e", namespace, "errors")]}
+    async with registry_module.ProviderRegistry(secrets=no_secrets) as registry:
+        reading = await registry.measure("cloudWatch", config)
+        assert reading.result[0]["Values"] == [7.0]
+        assert registry.pooled() == 1
