@@ -34,12 +34,13 @@ def _nil_or_empty(result: Any) -> bool:
 
 
 def _explain(result: Any, which: str, condition: str, error: ExprError) -> str:
+    # Argo's formatEvalError: with no data the cause is the data, not the expression.
     if _nil_or_empty(result):
         return (
-            "metric result is nil or empty: no data returned from the metric provider. "
-            f"{which} '{condition}' could not be evaluated: {error}"
+            f'could not evaluate {which} "{condition}": metric result is nil or empty: '
+            "no data returned from the metric provider"
         )
-    return f"could not evaluate {which} '{condition}': {error}"
+    return f'could not evaluate {which} "{condition}": {error}'
 
 
 def decide(success_condition: str, failure_condition: str, result: Any) -> MeasurementVerdict:

@@ -141,7 +141,7 @@ def test_runtime_errors_are_expr_errors_with_clear_messages(
 def test_evaluation_error_becomes_an_error_verdict_naming_the_condition() -> None:
     verdict = decide("result.rate >= 0.9", "", {"rate": "high"})
     assert verdict.phase == "Error"
-    assert "could not evaluate successCondition 'result.rate >= 0.9'" in verdict.message
+    assert 'could not evaluate successCondition "result.rate >= 0.9": ' in verdict.message
     assert "mismatched types string and float64" in verdict.message
 
 
@@ -187,3 +187,11 @@ def test_an_unsubstituted_argument_placeholder_is_named() -> None:
     with pytest.raises(ExprSyntaxError, match="unresolved argument placeholder") as caught:
         compile_expr("default(result, 0) > {{ args.max-restarts }}")
     assert caught.value.column == 22
+
+
+def test_evaluation_error_with_no_data_blames_the_data_like_argo() -> None:
+    verdict = decide("result[0] >= 0.95", "", [])
+    assert verdict.message == (
+        'could not evaluate successCondition "result[0] >= 0.95": metric result is nil or '
+        "empty: no data returned from the metric provider"
+    )
