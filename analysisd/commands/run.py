@@ -168,9 +168,8 @@ async def execute(
     run: AnalysisRun, secrets_dir: str | None, view: RunView, measurement_timeout: float
 ) -> AnalysisRun:
     """Run to completion with the real providers; SIGINT terminates, a second one aborts."""
-    from providers.registry import ProviderRegistry
-
     from analysisd.engine.scheduler import Scheduler, SchedulerClosed
+    from providers.registry import ProviderRegistry
 
     secrets = _secret_source(secrets_dir)
     lookup = secrets.get if secrets is not None else (lambda name, key: None)
