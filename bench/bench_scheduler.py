@@ -169,9 +169,11 @@ class BareSource:
 def make_source(kind: str, concurrency: int) -> Any:
     if kind == "bare":
         return BareSource(concurrency)
-    from providers.registry import ProviderRegistry
+    from providers.registry import LimitsConfig, ProviderRegistry
 
-    return ProviderRegistry(secrets=lambda name, key: None)
+    # Rate limiting and coalescing off: they are policy, and would hide the cost measured.
+    limits = LimitsConfig(rate=0, concurrency=concurrency, coalesce_window=0)
+    return ProviderRegistry(secrets=lambda name, key: None, limits=limits)
 
 
 async def scheduler_phase(

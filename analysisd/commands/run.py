@@ -200,7 +200,9 @@ async def execute(
         try:
             final = await aborting
         except (asyncio.CancelledError, SchedulerClosed):
+            # Aborted (second Ctrl-C): do not wait for measurements in flight.
             final = view.latest or run
+            await scheduler.aclose(grace=0)
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
