@@ -24,6 +24,7 @@ from providers.base import (
 )
 from providers.cloudwatch import CloudWatchProvider, go_value
 from tests.rigs.moto import CloudWatchFake, FakeReply
+from tests.vectors import case_id, load_argo
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -226,3 +227,25 @@ def test_pool_key_separates_regions_and_endpoints() -> None:
 )
 def test_values_are_spelled_like_go_percent_v(value: float, text: str) -> None:
     assert go_value(value) == text
+
+
+def _cloudwatch_cases() -> list[Any]:
+    return [
+        pytest.param(case, id=case_id("argo-expr.json", "cases", case))
+        for case in load_argo("argo-expr.json")
+        if str(case.get("source", "")).startswith("metricproviders/cloudwatch")
+    ]
+
+
+@pytest.mark.parametrize("case", _cloudwatch_cases())
+async def test_cloudwatch_measurement_matches_argo_vector(case: dict[str, Any]) -> None:
+    expr = pytest.importorskip("analysisd.expr")
+    async with CloudWatchFake() as server:
+        values = case["result"][0]["Values"]
+        # CloudWatch answers newest first, so the first value is the latest point.
+        server.put("app", "m", [(NOW - timedelta(minutes=i + 1), v) for i, v in enumerate(values)])
+        reading = await measure(server, interval="10m", metricDataQueries=[stat("m", "m")])
+    assert reading.result[0]["Values"] == values
+    assert reading.value == case["expect_value_string"]
+    verdict = expr.decide(case["successCondition"], case["failureCondition"], reading.result)
+    assert verdict.phase == case["expect"]
