@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from analysisd.expr.errors import ExprEvalError, ExprTypeError
+from analysisd.expr.errors import ExprTypeError
 from analysisd.expr.values import go_type, is_array, is_int
 
 Impl = Callable[[Mapping[str, Any], Sequence[Any]], Any]
@@ -62,15 +62,6 @@ def replace(env: Mapping[str, Any], args: Sequence[Any]) -> str:
     return text.replace(old, new, count)
 
 
-def repeat(env: Mapping[str, Any], args: Sequence[Any]) -> str:
-    text, times = str_arg("repeat", args[0]), args[1]
-    if not is_int(times) or times < 0:
-        raise ExprEvalError(f"invalid argument for repeat (expected positive integer, got {times})")
-    if times * max(len(text), 1) > 1_000_000:
-        raise ExprEvalError("memory budget exceeded")
-    return str(text * times)
-
-
 def join(env: Mapping[str, Any], args: Sequence[Any]) -> str:
     items = _array_arg("join", args[0])
     sep = str_arg("join", args[1]) if len(args) > 1 else ""
@@ -106,7 +97,6 @@ STRING_FUNCTIONS: Mapping[str, tuple[Impl, int, int, str]] = {
     ),
     "split": (split, 2, 3, "array"),
     "replace": (replace, 3, 4, "string"),
-    "repeat": (repeat, 2, 2, "string"),
     "lastIndexOf": (
         lambda env, args: str_arg("lastIndexOf", args[0]).rfind(str_arg("lastIndexOf", args[1])),
         2,

@@ -130,7 +130,6 @@ def test_closures_and_member_access(source: str, result: Any, expected: Any) -> 
         ("fromJSON('{\"a\": [1, true]}')", None, {"a": [1.0, True]}),
         ("split('a,b,c', ',', 2)", None, ["a", "b,c"]),
         ("replace('aaa', 'a', 'b', 2)", None, "bba"),
-        ("repeat('ab', 2)", None, "abab"),
         ("trimPrefix(' x')", None, "x"),
         ("hasPrefix('abc', 'a') && hasSuffix('abc', 'c')", None, True),
         ("lastIndexOf('abab', 'b')", None, 3),
