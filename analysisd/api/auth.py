@@ -1,0 +1,56 @@
+"""API tokens scoped to namespaces (a namespace is a team).
+
+Configured as token -> namespaces; "*" grants every namespace and cluster-scoped
+writes. With no tokens configured the API is open (the zero-setup default).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+
+from analysisd.api.errors import ApiError, Handler
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+ALL = "*"
+
+
+def _find(tokens: Mapping[str, Sequence[str]], presented: str) -> Sequence[str] | None:
+    # Compare every token in constant time so response timing does not leak prefixes.
+    found: Sequence[str] | None = None
+    for token, namespaces in tokens.items():
+        if hmac.compare_digest(token.encode(), presented.encode()):
+            found = namespaces
+    return found
+
+
+def allowed(namespaces: Sequence[str], namespace: str | None, *, write: bool) -> bool:
+    if ALL in namespaces:
+        return True
+    if namespace is None:  # cluster-scoped: readable by any team, writable by admins only
+        return not write
+    return namespace in namespaces
+
+
+def auth_middleware(tokens: Mapping[str, Sequence[str]]) -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not tokens or request.path in PUBLIC_PATHS:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
+        namespaces = _find(tokens, presented.strip())
+        if namespaces is None:
+            raise ApiError(401, "unknown token")
+        namespace = request.match_info.get("namespace")
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        if not allowed(namespaces, namespace, write=write):
+            where = f'namespace "{namespace}"' if namespace else "cluster-scoped objects"
+            raise ApiError(403, f"this token may not {'change' if write else 'read'} {where}")
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,32 @@
+"""Liveness, readiness and the Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from analysisd.api.context import context
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ctx = context(request)
+    if not ctx.ready():
+        return web.json_response({"status": "starting"}, status=503)
+    try:
+        await ctx.store.schema_version()
+    except Exception:
+        return web.json_response({"status": "store unavailable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = context(request)
+    refresh = ctx.extra.get("refresh_metrics")
+    if refresh is not None:
+        await refresh()
+    body = generate_latest(ctx.metrics_registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,339 @@
+"""The OpenAPI 3 document of the REST API; tests hold it and the router together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NS = {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_ERRORS = {
+    "400": "Bad request (field named in details.field)",
+    "401": "Missing or unknown token",
+    "403": "Token not allowed in this namespace",
+    "404": "Not found",
+    "413": "Body too large",
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    ok: dict[str, dict[str, Any]],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: str | None = None,
+    errors: tuple[str, ...] = ("400", "401", "403", "404"),
+) -> dict[str, Any]:
+    responses: dict[str, Any] = dict(ok)
+    for code in errors:
+        responses[code] = _json(_ref("Status"), _ERRORS.get(code, "Error"))
+    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body:
+        schema = _ref(body)
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    return op
+
+
+def _template_paths(kind: str, plural: str, base: str, params: list[Any]) -> dict[str, Any]:
+    write_errors = ("400", "401", "403", "404", "413")
+    return {
+        base: {
+            "get": _op(
+                f"list{kind}s",
+                f"List {kind}s",
+                {"200": _json(_ref("ObjectList"), "List")},
+                params=params,
+            ),
+            "post": _op(
+                f"create{kind}",
+                f"Create a {kind}",
+                {"201": _json(_ref(kind), "Created")},
+                params=params,
+                body=kind,
+                errors=(*write_errors, "409"),
+            ),
+        },
+        base + "/{name}": {
+            "get": _op(
+                f"get{kind}",
+                f"Get a {kind}",
+                {"200": _json(_ref(kind), "The object")},
+                params=[*params, NAME],
+            ),
+            "put": _op(
+                f"replace{kind}",
+                f"Replace (or create) a {kind}",
+                {"200": _json(_ref(kind), "Replaced"), "201": _json(_ref(kind), "Created")},
+                params=[*params, NAME],
+                body=kind,
+                errors=write_errors,
+            ),
+            "delete": _op(
+                f"delete{kind}",
+                f"Delete a {kind}",
+                {"200": _json(_ref("Status"), "Deleted")},
+                params=[*params, NAME],
+            ),
+        },
+    }
+
+
+def _object(kind: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "example": "argoproj.io/v1alpha1"},
+            "kind": {"type": "string", "enum": [kind]},
+            "metadata": _ref("ObjectMeta"),
+            "spec": {"type": "object"},
+            **({"status": {"type": "object"}} if kind == "AnalysisRun" else {}),
+        },
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    runs = "/api/v1/namespaces/{namespace}/analysisruns"
+    run = runs + "/{name}"
+    paths: dict[str, Any] = {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness",
+                "responses": {"200": _json({"type": "object"}, "Alive")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness",
+                "responses": {
+                    "200": _json({"type": "object"}, "Ready"),
+                    "503": _json({"type": "object"}, "Not ready"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3")},
+            }
+        },
+        runs: {
+            "get": _op(
+                "listAnalysisRuns",
+                "List runs (labelSelector, phase filters)",
+                {"200": _json(_ref("ObjectList"), "List")},
+                params=[
+                    NS,
+                    {
+                        "name": "labelSelector",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "phase",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "enum": [
+                                "Pending",
+                                "Running",
+                                "Successful",
+                                "Failed",
+                                "Error",
+                                "Inconclusive",
+                            ],
+                        },
+                    },
+                ],
+            ),
+            "post": _op(
+                "createAnalysisRun",
+                "Create a run from a manifest, or from template references + args",
+                {"201": _json(_ref("AnalysisRun"), "Created")},
+                params=[NS],
+                body="AnalysisRunOrRequest",
+                errors=("400", "401", "403", "404", "409", "413", "429", "503"),
+            ),
+        },
+        run: {
+            "get": _op(
+                "getAnalysisRun",
+                "Get a run with its status",
+                {"200": _json(_ref("AnalysisRun"), "The run")},
+                params=[NS, NAME],
+            ),
+            "delete": _op(
+                "deleteAnalysisRun",
+                "Delete a run (terminating it first)",
+                {"200": _json(_ref("Status"), "Deleted")},
+                params=[NS, NAME],
+            ),
+        },
+        run + "/terminate": {
+            "post": _op(
+                "terminateAnalysisRun",
+                "Terminate a run",
+                {"202": _json(_ref("AnalysisRun"), "Terminating")},
+                params=[NS, NAME],
+            ),
+        },
+        run + "/events": {
+            "get": _op(
+                "watchAnalysisRun",
+                "Server-sent events: status, measurement, phase, completed",
+                {
+                    "200": {
+                        "description": "text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    }
+                },
+                params=[NS, NAME],
+            ),
+        },
+        run + "/deliveries": {
+            "get": _op(
+                "listDeliveries",
+                "Webhook delivery status of the run's events",
+                {"200": _json(_ref("ItemList"), "Deliveries")},
+                params=[NS, NAME],
+            ),
+        },
+        run + "/measurements": {
+            "get": _op(
+                "listMeasurements",
+                "Full measurement history",
+                {"200": _json(_ref("ItemList"), "Measurements")},
+                params=[NS, NAME],
+            ),
+        },
+    }
+    paths.update(
+        _template_paths(
+            "AnalysisTemplate",
+            "analysistemplates",
+            "/api/v1/namespaces/{namespace}/analysistemplates",
+            [NS],
+        )
+    )
+    paths.update(
+        _template_paths(
+            "ClusterAnalysisTemplate",
+            "clusteranalysistemplates",
+            "/api/v1/clusteranalysistemplates",
+            [],
+        )
+    )
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "analysisd",
+            "version": "1",
+            "description": "Argo Rollouts AnalysisRuns as a service. Bodies are Argo manifests (JSON or YAML).",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "ObjectMeta": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "generateName": {"type": "string"},
+                        "namespace": {"type": "string"},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "annotations": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                },
+                "AnalysisTemplate": _object("AnalysisTemplate"),
+                "ClusterAnalysisTemplate": _object("ClusterAnalysisTemplate"),
+                "AnalysisRun": _object("AnalysisRun"),
+                "RunRequest": {
+                    "type": "object",
+                    "required": ["templates"],
+                    "properties": {
+                        "metadata": _ref("ObjectMeta"),
+                        "templates": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "templateName": {"type": "string"},
+                                    "clusterScope": {"type": "boolean"},
+                                },
+                            },
+                        },
+                        "args": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "AnalysisRunOrRequest": {"oneOf": [_ref("AnalysisRun"), _ref("RunRequest")]},
+                "ObjectList": {
+                    "type": "object",
+                    "required": ["kind", "items"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "items": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "ItemList": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "kind": {"type": "string"},
+                        "items": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Status": {
+                    "type": "object",
+                    "required": ["kind", "status", "code", "message"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["Status"]},
+                        "status": {"type": "string"},
+                        "code": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "object"},
+                    },
+                },
+            },
+        },
+        "security": [{}, {"bearer": []}],
+        "paths": paths,
+    }

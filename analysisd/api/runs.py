@@ -1,0 +1,208 @@
+"""AnalysisRun handlers: create (manifest or template references), get, list, terminate, delete."""
+
+from __future__ import annotations
+
+import secrets as random_names
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field, ValidationError
+
+from analysisd.api.bodies import check_name, load_one, parse_plain, read_text
+from analysisd.api.context import ApiContext, context
+from analysisd.api.errors import ApiError, status_body
+from analysisd.api.selectors import SelectorError, matches, parse_selector
+from analysisd.args import ArgsError, build_run_spec, expand_template_refs
+from analysisd.engine.measure import RunSetupError, prepare_run
+from analysisd.engine.scheduler import SchedulerClosed
+from analysisd.loader import field_path
+from analysisd.outbox import public_rows
+from analysisd.spec import (
+    API_VERSION,
+    AnalysisRun,
+    AnalysisTemplate,
+    AnalysisTemplateSpec,
+    ClusterAnalysisTemplate,
+    Model,
+    ObjectMeta,
+)
+from analysisd.store import Conflict, LimitExceeded, RunRecord
+
+COMPLETED_PHASES = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+class RunRequest(Model):
+    """A run built the way a Rollout analysis step builds one: template references + args."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    templates: list[Any] = Field(default_factory=list)
+    args: list[Any] = Field(default_factory=list)
+    dry_run: list[Any] = Field(default_factory=list, alias="dryRun")
+    measurement_retention: list[Any] = Field(default_factory=list, alias="measurementRetention")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _generated(prefix: str) -> str:
+    return prefix + "".join(random_names.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+async def _from_templates(ctx: ApiContext, namespace: str, data: dict[str, Any]) -> AnalysisRun:
+    try:
+        request = RunRequest.model_validate(data)
+        root = AnalysisTemplate.model_validate(
+            {"metadata": {"name": ""}, "spec": {"templates": request.templates}}
+        )
+        spec_bits = AnalysisTemplateSpec.model_validate(
+            {
+                "args": request.args,
+                "dryRun": request.dry_run,
+                "measurementRetention": request.measurement_retention,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = field_path(first["loc"])
+        raise ApiError(400, f"{where}: {first['msg']}", field=where) from None
+    if not request.templates:
+        raise ApiError(400, "templates: at least one template reference", field="templates")
+    pool: list[Any] = [
+        AnalysisTemplate.model_validate(body)
+        for body in await ctx.store.list_templates("AnalysisTemplate", namespace)
+    ]
+    pool += [
+        ClusterAnalysisTemplate.model_validate(body)
+        for body in await ctx.store.list_templates("ClusterAnalysisTemplate", "")
+    ]
+    try:
+        templates, clusters = expand_template_refs([root], pool)
+        templates = [t for t in templates if t.metadata.name]  # drop the synthetic root
+        spec = build_run_spec(
+            templates,
+            clusters,
+            spec_bits.args,
+            dry_run=spec_bits.dry_run,
+            measurement_retention=spec_bits.measurement_retention,
+        )
+    except ArgsError as exc:
+        status = 404 if "not found" in str(exc) else 400
+        raise ApiError(status, str(exc), field="templates") from None
+    return AnalysisRun(metadata=request.metadata, spec=spec)
+
+
+async def create_run(request: web.Request) -> web.Response:
+    ctx = context(request)
+    namespace = request.match_info["namespace"]
+    text = await read_text(request)
+    if not text.strip():
+        raise ApiError(400, "body: empty; send an AnalysisRun manifest", field="body")
+    plain = parse_plain(text)
+    if "templates" in plain and "spec" not in plain:
+        run = await _from_templates(ctx, namespace, plain)
+    else:
+        run = load_one(text, AnalysisRun, ctx.settings.max_body_bytes)
+    meta = run.metadata
+    if meta.namespace not in (None, "", namespace):
+        raise ApiError(
+            400,
+            f"metadata.namespace: {meta.namespace!r} does not match the URL's {namespace!r}",
+            field="metadata.namespace",
+        )
+    if not meta.name and meta.generate_name:
+        meta.name = _generated(meta.generate_name)
+    check_name(meta.name)
+    try:
+        prepare_run(run.spec, ctx.secrets)
+    except RunSetupError as exc:
+        raise ApiError(400, str(exc), field="spec.metrics") from None
+    meta.namespace = namespace
+    meta.uid = str(uuid.uuid4())
+    meta.creation_timestamp = _now()
+    run.status = None
+    body = run.model_dump(mode="json", by_alias=True, exclude_none=True)
+    try:
+        await ctx.store.create_run(
+            namespace,
+            meta.name,
+            meta.uid,
+            body,
+            None,
+            "Pending",
+            dict(meta.labels),
+            body["metadata"]["creationTimestamp"],
+            max_active=ctx.settings.max_active_runs_per_namespace,
+        )
+    except LimitExceeded as exc:
+        raise ApiError(429, f"too many runs: {exc}", reason="TooManyRequests") from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc), field="metadata.name") from None
+    try:
+        ctx.driver.submit(run)
+    except SchedulerClosed:
+        raise ApiError(503, "shutting down; the run is stored and resumes on restart") from None
+    return web.json_response(body, status=201)
+
+
+async def _record(request: web.Request) -> RunRecord:
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    record = await context(request).store.get_run(namespace, name)
+    if record is None:
+        raise ApiError(404, f'AnalysisRun "{name}" not found in namespace "{namespace}"')
+    return record
+
+
+async def get_run(request: web.Request) -> web.Response:
+    return web.json_response((await _record(request)).manifest())
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    namespace = request.match_info["namespace"]
+    try:
+        selector = parse_selector(request.query.get("labelSelector", ""))
+    except SelectorError as exc:
+        raise ApiError(400, f"labelSelector: {exc}", field="labelSelector") from None
+    phase = request.query.get("phase") or None
+    records = await context(request).store.list_runs(namespace, phase)
+    items = [r.manifest() for r in records if matches(selector, r.labels)]
+    return web.json_response(
+        {"apiVersion": API_VERSION, "kind": "AnalysisRunList", "metadata": {}, "items": items}
+    )
+
+
+async def terminate_run(request: web.Request) -> web.Response:
+    ctx = context(request)
+    record = await _record(request)
+    if not record.completed:
+        body = dict(record.body)
+        body["spec"] = {**body.get("spec", {}), "terminate": True}
+        await ctx.store.mark_terminate(record.namespace, record.name, body)
+        ctx.driver.terminate(record.namespace, record.name)
+    fresh = await ctx.store.get_run(record.namespace, record.name)
+    return web.json_response((fresh or record).manifest(), status=202)
+
+
+async def delete_run(request: web.Request) -> web.Response:
+    ctx = context(request)
+    record = await _record(request)
+    ctx.driver.terminate(record.namespace, record.name)
+    await ctx.store.delete_run(record.namespace, record.name)
+    return web.json_response(status_body(200, f'AnalysisRun "{record.name}" deleted'))
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    record = await _record(request)
+    rows = await context(request).store.deliveries(record.namespace, record.name)
+    return web.json_response({"kind": "DeliveryList", "items": public_rows(rows)})
+
+
+async def list_measurements(request: web.Request) -> web.Response:
+    """The full measurement history (the status keeps only the retained tail)."""
+    record = await _record(request)
+    stored = await context(request).store.measurements(record.namespace, record.name)
+    items = [{"metric": m.metric, "dryRun": m.dry_run, **m.body} for m in stored]
+    return web.json_response({"kind": "MeasurementList", "items": items})

@@ -1,0 +1,73 @@
+"""`analysisd serve`: run the daemon until SIGTERM / SIGINT, then shut down gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+import structlog
+
+from analysisd.config import ConfigError, Settings, load_settings
+from analysisd.store import StoreError
+
+log = structlog.get_logger(__name__)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the analysis daemon (REST API, scheduler, webhooks)",
+        description="Every flag is also an environment variable: ANALYSISD_HOST, "
+        "ANALYSISD_PORT, ANALYSISD_STORE, ANALYSISD_SECRETS_DIR, ANALYSISD_CONFIG.",
+    )
+    parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
+    parser.add_argument(
+        "--store", default=None, help="sqlite:///PATH (default sqlite:///analysisd.db)"
+    )
+    parser.add_argument("--secrets-dir", default=None, help="DIR/<secret>/<key> files")
+    parser.add_argument("--config", default=None, help="YAML settings file")
+    parser.add_argument("--log-level", default="INFO")
+    parser.set_defaults(func=main)
+
+
+async def serve(settings: Settings) -> None:
+    from analysisd.daemon import Daemon
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    daemon = Daemon(settings)
+    await daemon.start()
+    try:
+        await stop.wait()
+        log.info("shutting down", grace=settings.shutdown_grace)
+    finally:
+        await daemon.aclose()
+
+
+def main(args: argparse.Namespace) -> int:
+    from analysisd.telemetry import configure_logging
+
+    configure_logging(args.log_level)
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "store": args.store,
+        "secrets_dir": args.secrets_dir,
+        "config": args.config,
+    }
+    try:
+        settings = load_settings(flags)
+        asyncio.run(serve(settings))
+    except (ConfigError, StoreError) as exc:
+        print(f"analysisd serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the port is taken, the store path is unwritable
+        print(f"analysisd serve: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,274 @@
+"""The app factory: store, providers, scheduler, API, outbox deliverer and telemetry.
+
+`Daemon` owns every piece and their order. Start: open the store, build the
+provider registry and scheduler, start the deliverer, resume every unfinished
+run from its stored status, then accept HTTP. Stop (SIGTERM): stop accepting
+HTTP, let the scheduler finish in-flight measurements within the grace period
+(each is persisted by the observer as it lands), stop the deliverer, close the
+providers, the HTTP runner and finally the store.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from analysisd.api.app import build_app
+from analysisd.api.context import ApiContext, EventHub
+from analysisd.config import Settings, Subscription
+from analysisd.engine.measure import MeasurementSource
+from analysisd.engine.observer import RunChange
+from analysisd.engine.scheduler import Scheduler
+from analysisd.outbox import Deliverer, DeliveryPolicy, events_for_change, targets_for
+from analysisd.secrets import (
+    ChainSecretSource,
+    DirectorySecretSource,
+    EnvSecretSource,
+    SecretSource,
+)
+from analysisd.spec import AnalysisRun
+from analysisd.store import RunRecord, SqliteStore, StoredMeasurement, open_store
+from analysisd.telemetry import DaemonMetrics
+
+log = structlog.get_logger(__name__)
+
+
+def build_secrets(settings: Settings) -> SecretSource:
+    if settings.secrets_dir:
+        return ChainSecretSource(DirectorySecretSource(settings.secrets_dir), EnvSecretSource())
+    return EnvSecretSource()
+
+
+def run_from_record(record: RunRecord) -> AnalysisRun:
+    return AnalysisRun.model_validate(record.manifest())
+
+
+class StoreObserver:
+    """RunObserver: one transaction per change (status, measurements, outbox), then publish."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        subscriptions: Iterable[Subscription],
+        source: str,
+        hub: EventHub,
+        metrics: DaemonMetrics,
+        on_committed: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._subscriptions = tuple(subscriptions)
+        self._source = source
+        self._hub = hub
+        self._metrics = metrics
+        self._on_committed = on_committed
+        self._clock = clock
+
+    async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
+        namespace = run.metadata.namespace or "default"
+        name = run.metadata.name
+        status = run.status
+        assert status is not None, "the scheduler reports runs with a status"
+        status_json = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        rows = events_for_change(
+            run,
+            change,
+            targets_for(run, self._subscriptions),
+            now=self._clock(),
+            source=self._source,
+        )
+        stored = [
+            StoredMeasurement(
+                new.metric,
+                new.measurement.phase,
+                new.dry_run,
+                new.measurement.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
+            for new in change.measurements
+        ]
+        written = await self._store.record_change(
+            namespace,
+            name,
+            status=status_json,
+            phase=status.phase,
+            completed=change.completed,
+            measurements=stored,
+            outbox=rows,
+        )
+        if not written:
+            return  # deleted while it ran; nothing to announce
+        if rows:
+            self._on_committed()
+        self._metrics.observe_change(run, change)
+        bound = log.bind(namespace=namespace, run=name)
+        for new, record in zip(change.measurements, stored, strict=True):
+            bound.info(
+                "measurement",
+                metric=new.metric,
+                phase=new.measurement.phase,
+                value=new.measurement.value,
+            )
+            self._hub.publish(namespace, name, "measurement", {"metric": new.metric, **record.body})
+        if change.phase is not None and change.phase != change.previous_phase:
+            bound.info("phase", phase=change.phase, previous=change.previous_phase)
+            self._hub.publish(
+                namespace,
+                name,
+                "phase",
+                {"phase": change.phase, "previousPhase": change.previous_phase},
+            )
+        if change.completed:
+            bound.info("completed", phase=status.phase, message=status.message)
+            self._hub.publish(namespace, name, "completed", status_json)
+
+
+def default_source(secrets: SecretSource, registry: CollectorRegistry) -> Any:
+    from providers.registry import ProviderRegistry
+
+    return ProviderRegistry(secrets=secrets.get, metrics_registry=registry)
+
+
+class Daemon:
+    """Everything `analysisd serve` runs, with one start and one stop path."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: MeasurementSource | None = None,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.instance = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
+        self.metrics = DaemonMetrics(self.registry)
+        self.secrets = build_secrets(settings)
+        self.hub = EventHub()
+        self.store = open_store(settings.store, owner=self.instance)
+        self._given_source = source
+        self._source: Any = None
+        self.scheduler: Scheduler | None = None
+        self.deliverer: Deliverer | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._ready = False
+        self.resumed = 0
+        self.port: int = settings.port
+
+    async def start(self) -> None:
+        await self.store.open()
+        try:
+            await self._start_rest()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _start_rest(self) -> None:
+        s = self.settings
+        self._source = self._given_source or default_source(self.secrets, self.registry)
+        self.deliverer = Deliverer(
+            self.store,
+            self.secrets,
+            policy=DeliveryPolicy(
+                timeout=s.webhook_timeout,
+                max_age=s.webhook_max_age,
+                backoff_base=s.webhook_backoff_base,
+                backoff_max=s.webhook_backoff_max,
+                poll_interval=s.webhook_poll_interval,
+            ),
+            telemetry=self.metrics,
+        )
+        observer = StoreObserver(
+            self.store,
+            subscriptions=s.subscriptions,
+            source=f"analysisd://{self.instance}",
+            hub=self.hub,
+            metrics=self.metrics,
+            on_committed=self.deliverer.notify,
+        )
+        self.scheduler = Scheduler(
+            self._source,
+            observer,
+            secrets=self.secrets,
+            max_concurrency=s.max_concurrency,
+            measurement_timeout=s.measurement_timeout,
+        )
+        await self.scheduler.start()
+        await self.deliverer.start()
+        self.resumed = await self.resume()
+        ctx = ApiContext(
+            settings=s,
+            store=self.store,
+            driver=self.scheduler,
+            secrets=self.secrets,
+            hub=self.hub,
+            metrics_registry=self.registry,
+            ready=lambda: self._ready,
+            extra={"refresh_metrics": self.refresh_metrics},
+        )
+        self._runner = web.AppRunner(build_app(ctx), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, s.host, s.port, shutdown_timeout=1.0)
+        await self._site.start()
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])  # the real port when 0 was asked for
+        self._ready = True
+        log.info(
+            "serving",
+            host=s.host,
+            port=self.port,
+            store=s.store.split("?")[0],
+            resumed=self.resumed,
+        )
+
+    async def resume(self) -> int:
+        """Hand every unfinished stored run back to the scheduler, exactly where it was."""
+        assert self.scheduler is not None
+        records = await self.store.unfinished_runs()
+        for record in records:
+            self.scheduler.submit(run_from_record(record))
+        return len(records)
+
+    async def refresh_metrics(self) -> None:
+        self.metrics.set_run_counts(await self.store.count_runs())
+        counts = await self.store.outbox_counts()
+        self.metrics.webhook_backlog.set(counts.get("pending", 0))
+        if self.scheduler is not None:
+            self.metrics.active_runs.set(self.scheduler.active_runs())
+
+    async def aclose(self) -> None:
+        """Stop accepting, drain measurements within the grace period, close in order."""
+        self._ready = False
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self.scheduler is not None:
+            await self.scheduler.aclose(grace=self.settings.shutdown_grace)
+            self.scheduler = None
+        if self.deliverer is not None:
+            await self.deliverer.aclose()
+            self.deliverer = None
+        if self._source is not None and self._given_source is None:
+            await self._source.aclose()
+        self._source = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.store.aclose()
+        log.info("stopped")
+
+    async def __aenter__(self) -> Daemon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,88 @@
+"""What the store holds, as plain typed records, and the store's errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analysisd import AnalysisdError
+
+
+class StoreError(AnalysisdError):
+    """The store cannot do what was asked."""
+
+
+class Conflict(StoreError):
+    """An object with that name already exists."""
+
+
+class NotFound(StoreError):
+    """No object with that name."""
+
+
+class UnsupportedStore(StoreError):
+    """The store URL names a backend this build does not offer."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    namespace: str
+    name: str
+    uid: str
+    body: dict[str, Any]  # manifest without status
+    status: dict[str, Any] | None
+    phase: str
+    completed: bool
+    labels: dict[str, str]
+    created_at: str
+    epoch: int
+
+    def manifest(self) -> dict[str, Any]:
+        """The AnalysisRun as Argo shows it: the manifest with its status."""
+        out = dict(self.body)
+        if self.status is not None:
+            out["status"] = self.status
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMeasurement:
+    metric: str
+    phase: str
+    dry_run: bool
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One event bound for one target; `body` is exactly what is signed and sent."""
+
+    event_id: str
+    target: str
+    secret_name: str | None
+    namespace: str
+    name: str
+    event_type: str
+    body: str
+    state: str = "pending"
+    attempts: int = 0
+    created_at: float = 0.0
+    next_attempt_at: float = 0.0
+    last_attempt_at: float | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The delivery status as the API shows it (never the secret's value, only its name)."""
+        return {
+            "id": self.event_id,
+            "type": self.event_type,
+            "target": self.target,
+            "state": self.state,
+            "attempts": self.attempts,
+            "createdAt": self.created_at,
+            "nextAttemptAt": self.next_attempt_at if self.state == "pending" else None,
+            "lastAttemptAt": self.last_attempt_at,
+            "lastStatus": self.last_status,
+            "lastError": self.last_error,
+        }
