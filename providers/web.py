@@ -1,0 +1,370 @@
+"""Argo's Web provider: call an HTTP endpoint, pick a value out of its JSON body.
+
+Config (the metric's ``provider.web`` block, arguments already substituted):
+``url``, ``method`` (GET | POST | PUT, default GET), ``headers`` [{key, value}],
+``body`` (string) or ``jsonBody`` (object; sets Content-Type application/json),
+``timeoutSeconds`` (default 10), ``jsonPath`` (Kubernetes style, default ``{$}``),
+``insecure`` (skip TLS verification), ``authentication.oauth2`` {tokenUrl,
+clientId, clientSecret, scopes}.
+
+Result shaping follows Argo master (metricproviders/webmetric/webmetric.go):
+numbers decode as float64; the first jsonPath match is the condition's `result`
+and its Go ``json.Marshal`` text is the measurement value (a string keeps its
+quotes). A body that is not JSON (or is empty) becomes the result and value as a
+plain string and the conditions decide (Argo PR #4770). Argo <= v1.9 instead
+marked such a measurement Successful without evaluating the conditions; set
+``nonJSONBody: successful`` in the block (an analysisd extension) to get that:
+the reading then carries metadata ``analysisd.io/phase: Successful``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import urllib.parse
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+import aiohttp
+
+from providers.base import (
+    ProviderBadBody,
+    ProviderConfigError,
+    ProviderError,
+    Reading,
+    SecretLookup,
+)
+from providers.http import map_client_error, raise_for_response
+from providers.jsonpath import JSONPath, JSONPathError, go_json
+from providers.oauth2 import OAuth2ClientCredentials
+
+KIND = "web"
+PROVIDER = "web"
+DEFAULT_TIMEOUT_S = 10.0
+METHODS = ("GET", "POST", "PUT")
+PHASE_METADATA_KEY = "analysisd.io/phase"  # set when the phase is decided without conditions
+NON_JSON_EVALUATE = "evaluate"  # Argo master (default)
+NON_JSON_SUCCESSFUL = "successful"  # Argo v1.9 and earlier
+# Query parameters whose values are hidden in error messages.
+_SECRET_PARAM_HINTS = ("key", "token", "secret", "password", "passwd", "auth", "sig", "credential")
+
+
+def _fingerprint(value: str) -> str:
+    # Keys must tell credentials apart without holding them.
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON literal {name}")  # Go rejects NaN/Infinity
+
+
+def decode_json(raw: bytes) -> tuple[bool, Any]:
+    """(is JSON?, value) with every number a float, as Go's json.Unmarshal into any."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        return True, json.loads(text, parse_int=float, parse_constant=_reject_constant)
+    except ValueError:
+        return False, text
+
+
+def shown_url(url: str) -> str:
+    """The URL for messages: no userinfo, secret-looking query values masked."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        masked = [
+            (k, "*****" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v)
+            for k, v in pairs
+        ]
+        query = urllib.parse.urlencode(masked, safe="*")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def origin_of(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname or ''}:{port or default}"
+
+
+def _headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for entry in config.get("headers") or []:
+        if not isinstance(entry, Mapping) or "key" not in entry:
+            raise ProviderConfigError("web: each of headers must be {key, value}", provider=KIND)
+        out.append((str(entry["key"]), str(entry.get("value", ""))))
+    return out
+
+
+def _oauth_block(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    auth = config.get("authentication") or {}
+    block = auth.get("oauth2") if isinstance(auth, Mapping) else None
+    return block if isinstance(block, Mapping) and block.get("tokenUrl") else None
+
+
+class WebRequest:
+    """One metric's request, validated (Argo's messages for Argo's errors)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        url = str(config.get("url") or "")
+        if not url:
+            raise ProviderConfigError("web: url is required", provider=KIND)
+        self.url = url
+        self.shown = shown_url(url)
+        self.method = str(config.get("method") or "GET").upper()
+        if self.method not in METHODS:
+            raise ProviderConfigError(
+                f"web: method {self.method!r} is not supported; use GET, POST or PUT",
+                provider=KIND,
+            )
+        body = str(config.get("body") or "")
+        json_body = config.get("jsonBody")
+        if body and json_body is not None:
+            raise ProviderConfigError(
+                "use either Body or JSONBody; both cannot exists for WebMetric payload",
+                provider=KIND,
+            )
+        if (body or json_body is not None) and self.method == "GET":
+            raise ProviderConfigError(
+                "Body/JSONBody can only be used with POST or PUT WebMetric Method types",
+                provider=KIND,
+            )
+        self.headers: dict[str, str] = {}
+        for key, value in _headers(config):
+            self.headers[key] = value  # later duplicates win, as Go's Header.Set
+        self.data: bytes | None = None
+        if json_body is not None:
+            self.data = json.dumps(json_body, separators=(",", ":")).encode()
+            self.headers = {k: v for k, v in self.headers.items() if k.lower() != "content-type"}
+            self.headers["Content-Type"] = "application/json"
+        elif body:
+            self.data = body.encode()
+        timeout = config.get("timeoutSeconds")
+        try:
+            seconds = float(timeout) if timeout is not None else 0.0
+        except (TypeError, ValueError):
+            raise ProviderConfigError(
+                f"web: timeoutSeconds must be a number, got {timeout!r}", provider=KIND
+            ) from None
+        self.timeout = seconds if seconds > 0 else DEFAULT_TIMEOUT_S
+        self.json_path = str(config.get("jsonPath") or "{$}")
+        mode = str(config.get("nonJSONBody") or NON_JSON_EVALUATE).lower()
+        if mode not in (NON_JSON_EVALUATE, NON_JSON_SUCCESSFUL):
+            raise ProviderConfigError(
+                f"web: nonJSONBody must be {NON_JSON_EVALUATE!r} or {NON_JSON_SUCCESSFUL!r}",
+                provider=KIND,
+            )
+        self.non_json = mode
+
+    def key(self) -> tuple[Any, ...]:
+        """Identity for coalescing: header values by fingerprint only."""
+        headers = tuple(sorted((k.lower(), _fingerprint(v)) for k, v in self.headers.items()))
+        data = _fingerprint(self.data.decode("utf-8", "replace")) if self.data else ""
+        return (self.method, self.url, headers, data, self.json_path, self.timeout, self.non_json)
+
+
+class WebProvider:
+    """One pooled aiohttp session per (origin, TLS verification, OAuth2 client)."""
+
+    kind: ClassVar[str] = KIND
+
+    def __init__(self, *, insecure: bool = False, oauth2: Mapping[str, Any] | None = None) -> None:
+        self._insecure = insecure
+        self._oauth_block = oauth2
+        self._oauth: OAuth2ClientCredentials | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._paths: dict[str, JSONPath] = {}
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
+        oauth = _oauth_block(config)
+        identity: tuple[str, ...] = ()
+        if oauth is not None:
+            identity = (
+                str(oauth.get("tokenUrl", "")),
+                str(oauth.get("clientId", "")),
+                _fingerprint(str(oauth.get("clientSecret", ""))),
+                " ".join(str(s) for s in oauth.get("scopes") or []),
+            )
+        return (
+            KIND,
+            origin_of(str(config.get("url") or "")),
+            bool(config.get("insecure")),
+            identity,
+        )
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> WebProvider:
+        return cls(insecure=bool(config.get("insecure")), oauth2=_oauth_block(config))
+
+    @classmethod
+    def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (*cls.pool_key(config, _no_secrets), *WebRequest(config).key())
+
+    @classmethod
+    def limit_address(cls, config: Mapping[str, Any]) -> str:
+        return origin_of(str(config.get("url") or ""))
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=not self._insecure)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    def _compiled(self, template: str) -> JSONPath:
+        found = self._paths.get(template)
+        if found is None:
+            try:
+                found = JSONPath(template)
+            except JSONPathError as exc:
+                raise ProviderConfigError(
+                    f"web: invalid jsonPath {template!r}: {exc}", provider=KIND
+                ) from None
+            self._paths[template] = found
+        return found
+
+    async def _auth_headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+        if self._oauth_block is None:
+            return {}
+        if self._oauth is None:
+            block = self._oauth_block
+            self._oauth = OAuth2ClientCredentials(
+                session,
+                str(block.get("tokenUrl", "")),
+                str(block.get("clientId", "")),
+                str(block.get("clientSecret", "")),
+                [str(s) for s in block.get("scopes") or []],
+            )
+        return {"Authorization": f"Bearer {await self._oauth.token()}"}
+
+    async def fetch(self, request: WebRequest, url: str | None = None) -> bytes:
+        """Send the request; the 2xx body, or a ProviderError naming URL and status."""
+        target = url or request.url
+        shown = shown_url(target)
+        session = self._get_session()
+        try:
+            async with asyncio.timeout(request.timeout):
+                headers = {**request.headers, **await self._auth_headers(session)}
+                async with session.request(
+                    request.method, target, headers=headers, data=request.data
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    response_headers = dict(response.headers)
+        except ProviderError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise map_client_error(exc, PROVIDER, shown, request.timeout) from None
+        if status == 401 and self._oauth is not None:
+            self._oauth.invalidate()  # the next measurement fetches a fresh token
+        raise_for_response(PROVIDER, shown, status, response_headers, raw)
+        return raw
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        request = WebRequest(config)
+        path = self._compiled(request.json_path)
+        raw = await self.fetch(request)
+        is_json, data = decode_json(raw)
+        if not is_json:
+            if request.non_json == NON_JSON_SUCCESSFUL:
+                return Reading(result=data, value=data, metadata={PHASE_METADATA_KEY: "Successful"})
+            return Reading(result=data, value=data)
+        try:
+            found, value = path.first(data)
+        except JSONPathError as exc:
+            raise ProviderBadBody(
+                f"web at {request.shown}: Could not find JSONPath in body: {exc}",
+                provider=PROVIDER,
+                address=request.shown,
+            ) from None
+        if not found:
+            raise ProviderBadBody(
+                f"web at {request.shown}: result of web metric produced no value "
+                f"(jsonPath {request.json_path})",
+                provider=PROVIDER,
+                address=request.shown,
+            )
+        return Reading(result=value, value=go_json(value))
+
+    async def series(
+        self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
+    ) -> list[float]:
+        """A JSON array of numbers (or jsonPath to one); see docs/providers.md for placeholders."""
+        request = WebRequest(config)
+        path = self._compiled(request.json_path)
+        values = {
+            "${query}": urllib.parse.quote(query, safe=""),
+            "${start}": f"{start.timestamp():g}",
+            "${end}": f"{end.timestamp():g}",
+            "${step}": f"{step:g}",
+        }
+        url = request.url
+        for placeholder, text in values.items():
+            url = url.replace(placeholder, text)
+        if request.data is not None:
+            body = request.data.decode()
+            for placeholder, text in values.items():
+                raw_text = query if placeholder == "${query}" else text
+                body = body.replace(placeholder, raw_text)
+            request.data = body.encode()
+        raw = await self.fetch(request, url)
+        is_json, data = decode_json(raw)
+        where = shown_url(url)
+        if not is_json:
+            raise ProviderBadBody(
+                f"web at {where}: series body is not JSON: {str(data)[:200]}",
+                provider=PROVIDER,
+                address=where,
+            )
+        try:
+            found, value = path.first(data)
+        except JSONPathError as exc:
+            raise ProviderBadBody(
+                f"web at {where}: Could not find JSONPath in body: {exc}",
+                provider=PROVIDER,
+                address=where,
+            ) from None
+        if not found or not isinstance(value, list):
+            raise ProviderBadBody(
+                f"web at {where}: series needs a JSON array of numbers, got {go_json(value)[:200]}",
+                provider=PROVIDER,
+                address=where,
+            )
+        return [_number(item, where) for item in value]
+
+
+def _number(item: Any, where: str) -> float:
+    if item is None:
+        return math.nan  # a gap; the judge's NaN strategy decides
+    if isinstance(item, bool):
+        raise ProviderBadBody(f"web at {where}: series value {item!r} is not a number")
+    if isinstance(item, (int, float)):
+        return float(item)
+    if isinstance(item, str):
+        try:
+            return float(item)
+        except ValueError:
+            pass
+    raise ProviderBadBody(f"web at {where}: series value {go_json(item)[:100]} is not a number")
+
+
+def _no_secrets(name: str, key: str) -> str | None:
+    return None
