@@ -214,9 +214,11 @@ class Daemon:
             ready=lambda: self._ready,
             extra={"refresh_metrics": self.refresh_metrics},
         )
-        self._runner = web.AppRunner(build_app(ctx), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            build_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, s.host, s.port, shutdown_timeout=1.0)
+        self._site = web.TCPSite(self._runner, s.host, s.port)
         await self._site.start()
         addresses = self._runner.addresses
         if addresses:
