@@ -24,7 +24,15 @@ from analysisd.secrets import (
     EnvSecretSource,
     env_variable,
 )
-from analysisd.spec import AnalysisRunSpec, AnalysisTemplate, Argument, Metric, ObjectMeta
+from analysisd.spec import (
+    AnalysisRunSpec,
+    AnalysisTemplate,
+    Argument,
+    ClusterAnalysisTemplate,
+    DryRun,
+    Metric,
+    ObjectMeta,
+)
 
 
 def exactly(message: str) -> str:
@@ -211,21 +219,25 @@ def test_nested_template_references_flatten_into_one_run() -> None:
     assert resolved[1].provider["web"]["url"] == "api:80"
 
 
-def test_building_a_run_needs_every_template_argument() -> None:
+def templates() -> list[AnalysisTemplate | ClusterAnalysisTemplate]:
     docs = load_documents(TEMPLATES)
+    return [d for d in docs if isinstance(d, AnalysisTemplate | ClusterAnalysisTemplate)]
+
+
+def test_building_a_run_needs_every_template_argument() -> None:
+    docs = templates()
     with pytest.raises(ArgsError, match=exactly("args.svc was not resolved")):
         build_run_spec([docs[0]], [], None)
 
 
 def test_missing_referenced_template_is_named() -> None:
-    docs = load_documents(TEMPLATES)
+    docs = templates()
     with pytest.raises(ArgsError, match=exactly('AnalysisTemplate "child" not found')):
         expand_template_refs([docs[0]], [docs[0]])
 
 
 def test_run_dry_run_rules_may_not_repeat_template_rules() -> None:
-    docs = load_documents(TEMPLATES)
-    from analysisd.spec import DryRun
+    docs = templates()
 
     with pytest.raises(ArgsError, match=exactly("two Dry-Run metric rules have the same name 'c'")):
         build_run_spec([], [docs[2]], None, dry_run=[DryRun(metricName="c")])
