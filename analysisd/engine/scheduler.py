@@ -14,8 +14,9 @@ finish within a grace period, cancel the rest, fail the remaining waiters.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -64,7 +65,8 @@ class _RunState:
         self.done = done
         self.lock = asyncio.Lock()
         self.prepared: PreparedRun | None = None
-        self.measuring: dict[str, asyncio.Task[None]] = {}
+        # Metric name -> its measurement task, or None while it waits for a slot.
+        self.measuring: dict[str, asyncio.Task[None] | None] = {}
         self.timer: asyncio.TimerHandle | None = None
 
     @property
@@ -95,7 +97,12 @@ class Scheduler:
         self._observer = observer
         self._secrets: SecretLookupSource = secrets if secrets is not None else NoSecrets()
         self._clock = clock
-        self._limit = asyncio.Semaphore(max_concurrency)
+        # A FIFO of due measurements and a count of running ones, instead of a semaphore:
+        # tens of thousands of waiters on asyncio.Semaphore cost O(waiters) per release,
+        # and a task per queued measurement costs memory for nothing.
+        self._max_concurrency = max_concurrency
+        self._queue: deque[tuple[_RunState, lifecycle.MetricTask]] = deque()
+        self._running = 0
         self._timeout = measurement_timeout
         self._error_retry = error_retry
         self._prepare = prepare
@@ -128,6 +135,7 @@ class Scheduler:
         if self._closing:
             return
         self._closing = True
+        self._queue.clear()
         for state in self._runs.values():
             if state.timer is not None:
                 state.timer.cancel()
@@ -171,7 +179,8 @@ class Scheduler:
             return False
         state.run.spec.terminate = True
         for task in state.measuring.values():
-            task.cancel()
+            if task is not None:
+                task.cancel()
         if state.timer is not None:
             state.timer.cancel()
             state.timer = None
@@ -304,8 +313,42 @@ class Scheduler:
         for task in tasks:
             dry = task.metric.name in prepared.dry_run
             lifecycle.begin_measurement(status, task, dry_run=dry, now=now)
+            state.measuring[task.metric.name] = None
+            self._queue.append((state, task))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start queued measurements while there are free slots (global concurrency limit)."""
+        while self._queue and self._running < self._max_concurrency and not self._closing:
+            state, task = self._queue.popleft()
+            if state.done.done():
+                continue
+            self._running += 1
             measure = self._spawn(self._measure(state, task))
+            # A done callback, not a finally: a task cancelled before it first runs
+            # never enters its body, and its slot must still come back.
+            measure.add_done_callback(functools.partial(self._slot_freed, state, task.metric.name))
             state.measuring[task.metric.name] = measure
+
+    def _slot_freed(self, state: _RunState, name: str, task: asyncio.Task[None]) -> None:
+        self._running -= 1
+        if state.measuring.get(name) is task:
+            # Cancelled before it ever ran (terminate() right after dispatch): its body,
+            # which records the outcome, never ran either.
+            del state.measuring[name]
+            if not self._closing and not state.done.done():
+                self._spawn(self._forget(state, name))
+        self._dispatch()
+
+    async def _forget(self, state: _RunState, name: str) -> None:
+        async with state.lock:
+            if state.done.done():
+                return
+            try:
+                lifecycle.drop_unfinished(state.status, name)
+                await self._step(state, ())
+            except Exception as exc:
+                self._abandon(state, exc)
 
     def _set_timer(self, state: _RunState, now: datetime) -> None:
         prepared = state.prepared
@@ -333,7 +376,9 @@ class Scheduler:
         name = task.metric.name
         measurement: Measurement | None
         try:
-            async with self._limit:
+            if state.run.spec.terminate:
+                measurement = None  # terminated while it waited for a slot
+            else:
                 measurement = await take_measurement(
                     self._source,
                     task.metric,
@@ -368,7 +413,8 @@ class Scheduler:
             state.timer.cancel()
             state.timer = None
         for task in state.measuring.values():
-            task.cancel()
+            if task is not None:
+                task.cancel()
         self._runs.pop(state.key, None)
         if not state.done.done():
             state.done.set_result(state.run)
@@ -383,7 +429,8 @@ class Scheduler:
             state.timer.cancel()
             state.timer = None
         for task in state.measuring.values():
-            task.cancel()
+            if task is not None:
+                task.cancel()
         self._runs.pop(state.key, None)
         if not state.done.done():
             state.done.set_exception(exc)

@@ -90,3 +90,30 @@ def test_resuming_the_scheduler_from_any_observed_status_gives_the_same_phase(
     before = {r.name: (r.count, r.error, r.phase) for r in done.status.metric_results}
     after = {r.name: (r.count, r.error, r.phase) for r in resumed.status.metric_results}
     assert after == before
+
+
+async def _terminate_after(steps: int, script: str) -> AnalysisRun:
+    source = ScriptedSource({"m": script})
+    async with Scheduler(
+        source,
+        RecordingObserver(),
+        error_retry=timedelta(milliseconds=1),
+        measurement_timeout=0.005,
+        prepare=prepare_plain,
+        decide=fake_decide,
+    ) as s:
+        s.submit(make_run({"m": {"interval": "1ms", "failureLimit": -1}}))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        s.terminate("ns", "run")
+        return await asyncio.wait_for(s.wait("ns", "run"), 60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 12), SCRIPTS)
+def test_terminate_at_any_moment_completes_the_run(steps: int, script: str) -> None:
+    done = asyncio.run(_terminate_after(steps, script))
+    assert done.status is not None
+    assert done.status.phase in {"Successful", "Error", "Inconclusive"}
+    results = done.status.metric_results
+    assert all(m.finished_at is not None for r in results for m in r.measurements)
