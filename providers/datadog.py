@@ -227,8 +227,11 @@ def credentials(config: Mapping[str, Any], secrets: SecretLookup) -> tuple[str, 
             f"datadog: API or App key not found (secret {secret!r}, keys 'api-key' and 'app-key')",
             provider=PROVIDER,
         )
-    address = secrets(secret, "address") or DEFAULT_ADDRESS
-    return address.rstrip("/"), api_key, app_key
+    address = (secrets(secret, "address") or DEFAULT_ADDRESS).strip().rstrip("/")
+    if "://" not in address:
+        # Users write the site ("api.datadoghq.eu"); the client needs a URL.
+        address = "https://" + address
+    return address, api_key, app_key
 
 
 def _fingerprint(*parts: str) -> str:

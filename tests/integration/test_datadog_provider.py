@@ -239,3 +239,9 @@ def test_value_is_spelled_like_go(value: float, text: str) -> None:
 def test_value_string_of_nil_and_list() -> None:
     assert value_string(None) == "[]"
     assert value_string([0.5, 2.0]) == "[0.5,2]"
+
+
+def test_address_without_scheme_is_https() -> None:
+    values = {"api-key": API_KEY, "app-key": APP_KEY, "address": "api.datadoghq.eu/"}
+    instance = DatadogProvider.create({}, lambda _s, key: values.get(key))
+    assert instance.address == "https://api.datadoghq.eu"
