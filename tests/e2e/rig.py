@@ -93,6 +93,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         body = await request.read()
         if rec.status >= 300:
             rec.refused += 1
+            rec.arrived.set()
             return web.Response(status=rec.status, text="down for maintenance")
         rec.deliveries.append(Delivery(dict(request.headers), body))
         rec.arrived.set()
