@@ -11,10 +11,12 @@ refresh. Errors never contain the secret or the token.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from urllib.parse import quote_plus
 
 import aiohttp
 
@@ -93,20 +95,21 @@ class OAuth2ClientCredentials:
         form = {"grant_type": "client_credentials"}
         if self._scopes:
             form["scope"] = " ".join(self._scopes)
-        auth: aiohttp.BasicAuth | None = None
+        headers = {"Accept": "application/json"}
         if in_params:
             form["client_id"] = self._client_id
             form["client_secret"] = self._client_secret
         else:
-            auth = aiohttp.BasicAuth(self._client_id, self._client_secret)
+            # RFC 6749 2.3.1: form-encode id and secret before Basic (as Go's oauth2 does).
+            pair = f"{quote_plus(self._client_id)}:{quote_plus(self._client_secret)}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         self.fetches += 1
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._session.post(
                     self._token_url,
                     data=form,
-                    auth=auth,
-                    headers={"Accept": "application/json"},
+                    headers=headers,
                 ) as response:
                     return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

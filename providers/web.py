@@ -34,6 +34,7 @@ from providers.base import (
     ProviderBadBody,
     ProviderConfigError,
     ProviderError,
+    ProviderHTTPError,
     Reading,
     SecretLookup,
 )
@@ -275,7 +276,11 @@ class WebProvider:
             raise map_client_error(exc, PROVIDER, shown, request.timeout) from None
         if status == 401 and self._oauth is not None:
             self._oauth.invalidate()  # the next measurement fetches a fresh token
-        raise_for_response(PROVIDER, shown, status, response_headers, raw)
+        try:
+            raise_for_response(PROVIDER, shown, status, response_headers, raw)
+        except ProviderError as err:
+            # Servers echo request headers in error pages; never pass them on.
+            raise _scrubbed(err, request.headers.values()) from None
         return raw
 
     async def measure(self, config: Mapping[str, Any]) -> Reading:
@@ -312,9 +317,9 @@ class WebProvider:
         path = self._compiled(request.json_path)
         values = {
             "${query}": urllib.parse.quote(query, safe=""),
-            "${start}": f"{start.timestamp():g}",
-            "${end}": f"{end.timestamp():g}",
-            "${step}": f"{step:g}",
+            "${start}": _seconds(start.timestamp()),
+            "${end}": _seconds(end.timestamp()),
+            "${step}": _seconds(step),
         }
         url = request.url
         for placeholder, text in values.items():
@@ -351,6 +356,10 @@ class WebProvider:
         return [_number(item, where) for item in value]
 
 
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _number(item: Any, where: str) -> float:
     if item is None:
         return math.nan  # a gap; the judge's NaN strategy decides
@@ -364,6 +373,26 @@ def _number(item: Any, where: str) -> float:
         except ValueError:
             pass
     raise ProviderBadBody(f"web at {where}: series value {go_json(item)[:100]} is not a number")
+
+
+def _scrubbed(err: ProviderError, secrets: Any) -> ProviderError:
+    """The error with every header value (4+ characters) masked in message and body."""
+    parts: set[str] = set()
+    for value in {str(v) for v in secrets}:
+        for part in {value, *value.split()}:  # "Bearer xyz": mask the token alone too
+            if len(part) >= 4 and part.lower() not in ("bearer", "basic"):
+                parts.add(part)
+
+    def mask(text: str) -> str:
+        for part in sorted(parts, key=len, reverse=True):
+            text = text.replace(part, "*****")
+        return text
+
+    if isinstance(err, ProviderHTTPError):
+        err.body = mask(err.body)
+    err.message = mask(err.message)
+    err.args = (err.message,)
+    return err
 
 
 def _no_secrets(name: str, key: str) -> str | None:
