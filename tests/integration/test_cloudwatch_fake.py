@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from providers.base import (
     ProviderAuthError,
@@ -24,7 +25,7 @@ from providers.base import (
 )
 from providers.cloudwatch import CloudWatchProvider, go_value
 from tests.rigs.moto import CloudWatchFake, FakeReply
-from tests.vectors import case_id, load_argo
+from tests.vectors import case_id, load_argo, shared_dir
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -249,3 +250,22 @@ async def test_cloudwatch_measurement_matches_argo_vector(case: dict[str, Any]) 
     assert reading.value == case["expect_value_string"]
     verdict = expr.decide(case["successCondition"], case["failureCondition"], reading.result)
     assert verdict.phase == case["expect"]
+
+
+async def test_argo_cloudwatch_template_decides_on_five_points() -> None:
+    expr = pytest.importorskip("analysisd.expr")
+    path = shared_dir() / "argo-templates" / "13-cloudwatch.yaml"
+    (metric,) = yaml.safe_load(path.read_text())["spec"]["metrics"]
+    block = metric["provider"]["cloudWatch"]
+    async with CloudWatchFake() as server:
+        for minutes in (3, 8, 13, 18, 23):  # one point per 5-minute bucket of the 30m window
+            stamp = datetime.now(UTC) - timedelta(minutes=minutes)
+            server.put("app", "errors", [(stamp, 0.5)])
+            server.put("app", "requests", [(stamp, 100.0)])
+        reading = await measure(server, **block)
+        assert reading.result[0]["Values"] == [0.005] * 5
+        verdict = expr.decide(metric["successCondition"], "", reading.result)
+        assert verdict.phase == "Successful", reading.value
+        server.put("app", "errors", [(datetime.now(UTC) - timedelta(minutes=13), 9.0)])
+        reading = await measure(server, **block)
+    assert expr.decide(metric["successCondition"], "", reading.result).phase == "Failed"
