@@ -76,6 +76,7 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
+from providers.http import parse_retry_after
 
 KIND = "datadog"
 PROVIDER = "datadog"
@@ -482,12 +483,11 @@ def _top_level_errors(payload: Any) -> str:
 
 
 def _retry_after(headers: Mapping[str, Any]) -> float | None:
-    for name, value in headers.items():
-        if name.lower() in ("x-ratelimit-reset", "retry-after"):
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
+    """Datadog's X-RateLimit-Reset (seconds until the window resets), else Retry-After."""
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    for name in ("x-ratelimit-reset", "retry-after"):
+        if name in lowered:
+            return parse_retry_after(lowered[name])
     return None
 
 
