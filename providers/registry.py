@@ -205,7 +205,8 @@ class ProviderRegistry:
             "series",
             kind,
             _hashable(pool_key),
-            _hashable(cls.request_key(config)),
+            # Not request_key(): a source block for range data has no instant query of its own.
+            _hashable(dict(config)),
             query,
             start.isoformat(),
             end.isoformat(),
