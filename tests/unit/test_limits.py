@@ -1,0 +1,263 @@
+"""Token bucket, backoff and per-address concurrency, on an injected clock (no real sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from providers.base import ProviderRateLimited, Reading, SecretLookup
+from providers.limits import (
+    KindLimits,
+    LimitsConfig,
+    TokenBucket,
+    backoff_delay,
+)
+from providers.registry import ProviderRegistry
+
+# -- token bucket -------------------------------------------------------------------
+
+
+def test_burst_is_served_at_once_then_callers_queue_at_the_rate() -> None:
+    bucket = TokenBucket(rate=10.0, burst=3.0, now=100.0)
+    waits = [bucket.reserve(100.0) for _ in range(6)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3:] == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_tokens_refill_with_time_up_to_burst() -> None:
+    bucket = TokenBucket(rate=2.0, burst=4.0, now=0.0)
+    for _ in range(4):
+        assert bucket.reserve(0.0) == 0.0
+    assert bucket.available(1.0) == pytest.approx(2.0)
+    assert bucket.available(1000.0) == pytest.approx(4.0)  # never above burst
+
+
+def test_reservation_after_refill_does_not_wait() -> None:
+    bucket = TokenBucket(rate=1.0, burst=1.0, now=0.0)
+    assert bucket.reserve(0.0) == 0.0
+    assert bucket.reserve(0.0) == pytest.approx(1.0)
+    assert bucket.reserve(5.0) == 0.0
+
+
+def test_pause_holds_every_caller_until_retry_after() -> None:
+    bucket = TokenBucket(rate=100.0, burst=100.0, now=0.0)
+    bucket.pause(10.0, 5.0)
+    assert bucket.reserve(11.0) == pytest.approx(4.0)
+    assert bucket.reserve(15.0) == 0.0
+
+
+def test_zero_rate_means_unlimited() -> None:
+    bucket = TokenBucket(rate=0.0, burst=1.0, now=0.0)
+    assert all(bucket.reserve(0.0) == 0.0 for _ in range(1000))
+
+
+# -- backoff ------------------------------------------------------------------------
+
+
+def test_backoff_honours_retry_after_with_small_jitter_and_cap() -> None:
+    rng = random.Random(7)
+    for _ in range(100):
+        delay = backoff_delay(1, 3.0, base=0.5, cap=30.0, rng=rng)
+        assert 3.0 <= delay <= 3.3
+    assert backoff_delay(1, 600.0, base=0.5, cap=30.0, rng=rng) == 30.0
+
+
+def test_backoff_without_retry_after_grows_exponentially_with_jitter() -> None:
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (10, 30.0)]:
+        delay = backoff_delay(attempt, None, base=0.5, cap=30.0, rng=rng)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+# -- config -------------------------------------------------------------------------
+
+
+def test_per_kind_overrides_apply_only_to_that_kind() -> None:
+    config = LimitsConfig(rate=50, burst=60, per_kind={"datadog": KindLimits(rate=5, burst=10)})
+    assert config.for_kind("datadog") == (5, 10, config.concurrency)
+    assert config.for_kind("prometheus") == (50, 60, config.concurrency)
+
+
+def test_limits_from_mapping_reads_documented_keys() -> None:
+    config = LimitsConfig.from_mapping(
+        {
+            "rate": 20,
+            "burst": 40,
+            "concurrency": 8,
+            "coalesceWindowSeconds": 2,
+            "maxAttempts": 2,
+            "perKind": {"datadog": {"rate": 1, "concurrency": 2}},
+        }
+    )
+    assert config.for_kind("datadog") == (1.0, 40.0, 2)
+    assert config.coalesce_window == 2.0 and config.max_attempts == 2
+
+
+def test_invalid_limits_are_rejected_with_the_field_named() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        LimitsConfig(concurrency=0)
+    with pytest.raises(ValueError, match="max_attempts"):
+        LimitsConfig(max_attempts=0)
+
+
+# -- through the registry -------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+class BlockingProvider:
+    """Measures block on a shared gate; counts what is in flight per address."""
+
+    kind: ClassVar[str] = "blocking"
+    gate: ClassVar[asyncio.Event]
+    in_flight: ClassVar[dict[str, int]] = {}
+    peak: ClassVar[dict[str, int]] = {}
+    entered: ClassVar[asyncio.Queue[str]]
+    refusals: ClassVar[int] = 0
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.gate = asyncio.Event()
+        cls.in_flight = {}
+        cls.peak = {}
+        cls.entered = asyncio.Queue()
+        cls.refusals = 0
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
+        return ("blocking", str(config["address"]))
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> BlockingProvider:
+        return cls(str(config["address"]))
+
+    @classmethod
+    def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (config["query"],)
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        cls = type(self)
+        if cls.refusals > 0:
+            cls.refusals -= 1
+            raise ProviderRateLimited("slow down", retry_after=4.0)
+        cls.in_flight[self.address] = cls.in_flight.get(self.address, 0) + 1
+        cls.peak[self.address] = max(cls.peak.get(self.address, 0), cls.in_flight[self.address])
+        cls.entered.put_nowait(self.address)
+        try:
+            await cls.gate.wait()
+        finally:
+            cls.in_flight[self.address] -= 1
+        return Reading(result=1.0, value="1")
+
+    async def series(
+        self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
+    ) -> list[float]:
+        return []
+
+    async def aclose(self) -> None:
+        pass
+
+
+CLASSES = {"blocking": f"{__name__}:BlockingProvider"}
+
+
+def _registry(limits: LimitsConfig, clock: FakeClock | None = None) -> ProviderRegistry:
+    clock = clock or FakeClock()
+    return ProviderRegistry(
+        secrets=lambda n, k: None,
+        limits=limits,
+        metrics_registry=CollectorRegistry(),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(0),
+        classes=CLASSES,
+    )
+
+
+async def test_concurrency_per_address_is_capped_and_addresses_are_independent() -> None:
+    BlockingProvider.reset()
+    registry = _registry(LimitsConfig(concurrency=3, rate=0))
+    calls = [
+        registry.measure("blocking", {"address": address, "query": f"q{i}"})
+        for address in ("http://a", "http://b")
+        for i in range(10)
+    ]
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    for _ in range(6):  # three from each address get in ...
+        await BlockingProvider.entered.get()
+    for _ in range(20):  # ... and, however long we let the loop run, no more
+        await asyncio.sleep(0)
+    assert BlockingProvider.in_flight == {"http://a": 3, "http://b": 3}
+    BlockingProvider.gate.set()
+    await asyncio.gather(*tasks)
+    assert BlockingProvider.peak == {"http://a": 3, "http://b": 3}
+    await registry.aclose()
+
+
+async def test_rate_limit_spreads_a_burst_over_time_on_the_injected_clock() -> None:
+    BlockingProvider.reset()
+    BlockingProvider.gate.set()
+    clock = FakeClock()
+    limits = LimitsConfig(rate=10, burst=2, coalesce_window=0)
+    async with _registry(limits, clock) as registry:
+        for i in range(5):
+            await registry.measure("blocking", {"address": "http://a", "query": f"q{i}"})
+    # The clock only moves when the registry sleeps: two free tokens, then 1/rate each.
+    assert clock.waits == pytest.approx([0.1, 0.1, 0.1])
+
+
+async def test_per_kind_budget_applies_to_that_kind() -> None:
+    BlockingProvider.reset()
+    BlockingProvider.gate.set()
+    clock = FakeClock()
+    limits = LimitsConfig(rate=1000, burst=1000, per_kind={"blocking": KindLimits(rate=1, burst=1)})
+    async with _registry(limits, clock) as registry:
+        for i in range(3):
+            await registry.measure("blocking", {"address": "http://a", "query": f"q{i}"})
+    assert clock.waits == pytest.approx([1.0, 1.0])
+
+
+async def test_retry_after_pauses_the_address_then_retries() -> None:
+    BlockingProvider.reset()
+    BlockingProvider.gate.set()
+    BlockingProvider.refusals = 2
+    clock = FakeClock()
+    metrics = CollectorRegistry()
+    registry = ProviderRegistry(
+        secrets=lambda n, k: None,
+        limits=LimitsConfig(rate=0),
+        metrics_registry=metrics,
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(0),
+        classes=CLASSES,
+    )
+    reading = await registry.measure("blocking", {"address": "http://a", "query": "q"})
+    assert reading.value == "1"
+    assert len(clock.waits) == 2 and all(4.0 <= w <= 4.4 for w in clock.waits)
+    labels = {"provider": "blocking"}
+    assert metrics.get_sample_value("analysisd_provider_requests_total", labels) == 3
+    errors = {"provider": "blocking", "kind": "ProviderRateLimited"}
+    assert metrics.get_sample_value("analysisd_provider_errors_total", errors) == 2
+    assert metrics.get_sample_value("analysisd_provider_rate_limit_waits_total", labels) == 2
+    await registry.aclose()
