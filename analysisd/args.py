@@ -107,8 +107,14 @@ def resolve_args(template: str, args: Sequence[Argument] | None) -> str:
 
 def resolve_metric(metric: Metric, args: Sequence[Argument] | None) -> Metric:
     """Argo's ResolveMetricArgs: substitute JSON-escaped values into the metric's JSON."""
+    return _resolve_quoted(metric, _values(args, quoted=True))
+
+
+def _resolve_quoted(metric: Metric, quoted: Mapping[str, str]) -> Metric:
     text = json.dumps(metric.model_dump(mode="json", by_alias=True, exclude_none=True))
-    resolved = substitute(text, _values(args, quoted=True))
+    if OPEN_TAG not in text:
+        return metric.model_copy(deep=True)  # nothing to substitute: skip the re-parse
+    resolved = substitute(text, quoted)
     try:
         return Metric.model_validate(json.loads(resolved))
     except ValueError as exc:
@@ -185,7 +191,8 @@ def resolve_metrics(
 ) -> ResolvedMetrics:
     """Every metric of a run with its arguments substituted (Argo's resolveArgs)."""
     args, secret_values = resolve_values(spec.args, secrets, meta)
-    metrics = [resolve_metric(metric, args) for metric in spec.metrics]
+    quoted = _values(args, quoted=True)  # once per run, not per metric
+    metrics = [_resolve_quoted(metric, quoted) for metric in spec.metrics]
     values = {a.name: a.value for a in args if a.value is not None}
     return ResolvedMetrics(metrics, secret_values, values)
 
