@@ -371,12 +371,16 @@ def _check_duration(value: str | None, problem: str, field: str, lenient: bool) 
 
 
 def _check_provider(metric: Metric, lenient: bool) -> None:
-    provider = metric.provider
+    # `prometheus: null` is an unset pointer in Argo: no provider at all.
+    provider = {kind: config for kind, config in metric.provider.items() if config is not None}
     if not provider:
         raise SpecError("no provider specified", "provider")
     if len(provider) > 1:
         raise SpecError("multiple providers specified", "provider")
-    (kind,) = provider
+    ((kind, config),) = provider.items()
+    if not isinstance(config, dict):
+        name = type(config).__name__
+        raise SpecError(f"provider.{kind} must be a mapping, got {name}", f"provider.{kind}")
     if kind not in KNOWN_PROVIDER_KINDS:
         known = ", ".join(sorted(KNOWN_PROVIDER_KINDS))
         raise SpecError(f"unknown provider kind '{kind}' (known: {known})", f"provider.{kind}")

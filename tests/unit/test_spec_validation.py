@@ -124,3 +124,15 @@ def test_models_dump_back_to_argo_field_names() -> None:
     dumped = m.model_dump(by_alias=True, exclude_none=True)
     assert dumped["failureLimit"] == 3
     assert dumped["successCondition"] == "result[0] > 1"
+
+
+def test_null_provider_block_counts_as_no_provider() -> None:
+    assert str(error_of([metric(provider={"prometheus": None})])) == (
+        "metrics[0]: no provider specified"
+    )
+
+
+def test_provider_block_must_be_a_mapping() -> None:
+    exc = error_of([metric(provider={"web": "http://x"})])
+    assert str(exc) == "metrics[0]: provider.web must be a mapping, got str"
+    assert exc.field == "metrics[0].provider.web"
