@@ -30,10 +30,7 @@ async def read_text(request: web.Request) -> str:
 def parse_plain(text: str) -> Any:
     """A JSON or YAML mapping that is not an Argo object (run requests)."""
     try:
-        if text.lstrip().startswith("{"):
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
+        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ApiError(400, f"body: malformed JSON/YAML: {exc}", field="body") from None
     if not isinstance(data, dict):
@@ -52,6 +49,12 @@ def load_one(text: str, kind: type[T], max_bytes: int) -> T:
         raise ApiError(400, message, field=match.group(1) if match else "body") from None
     except RecursionError:
         raise ApiError(400, "body: nested too deeply", field="body") from None
+    except (TypeError, ValueError, AttributeError):
+        # The loader expects strings where fuzzers send objects (e.g. "kind": {}); whatever
+        # it trips on, the caller sent a malformed manifest, not a server fault.
+        raise ApiError(
+            400, "body: not a valid manifest (check apiVersion, kind, metadata)", field="kind"
+        ) from None
     if len(docs) != 1:
         raise ApiError(400, f"body: expected one object, found {len(docs)}", field="body")
     doc = docs[0]

@@ -261,7 +261,8 @@ def build_openapi() -> dict[str, Any]:
         "info": {
             "title": "analysisd",
             "version": "1",
-            "description": "Argo Rollouts AnalysisRuns as a service. Bodies are Argo manifests (JSON or YAML).",
+            "description": "Argo Rollouts AnalysisRuns as a service."
+            " Bodies are Argo manifests (JSON or YAML).",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

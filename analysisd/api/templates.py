@@ -34,7 +34,8 @@ async def _body(request: web.Request, kind: TemplateType) -> dict[str, Any]:
     if namespace and obj.metadata.namespace not in (None, "", namespace):
         raise ApiError(
             400,
-            f"metadata.namespace: {obj.metadata.namespace!r} does not match the URL's {namespace!r}",
+            f"metadata.namespace: {obj.metadata.namespace!r}"
+            f" does not match the URL's {namespace!r}",
             field="metadata.namespace",
         )
     check_template_metrics(obj.spec.metrics)
