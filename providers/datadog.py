@@ -288,6 +288,7 @@ class DatadogProvider:
             enable_retry=False,
         )
         self._client: _RawBodyApiClient | None = None
+        self._apis: tuple[MetricsApiV1, MetricsApiV2] | None = None
         self._configuration = configuration
 
     # -- ProviderClass
@@ -323,8 +324,18 @@ class DatadogProvider:
             self._client = _RawBodyApiClient(self._configuration)
         return self._client
 
+    def _metrics_apis(self) -> tuple[MetricsApiV1, MetricsApiV2]:
+        # Building an Api object costs ~0.5 ms (endpoint tables): once per client.
+        if self._apis is None:
+            client = self._api_client()
+            self._apis = (
+                MetricsApiV1(client),  # type: ignore[no-untyped-call]
+                MetricsApiV2(client),  # type: ignore[no-untyped-call]
+            )
+        return self._apis
+
     async def aclose(self) -> None:
-        client, self._client = self._client, None
+        client, self._client, self._apis = self._client, None, None
         if client is not None:
             await client.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
 
@@ -339,7 +350,7 @@ class DatadogProvider:
             query = str(config.get("query") or "")
             if not query:
                 raise ProviderConfigError("datadog: query is required", provider=PROVIDER)
-            api_v1 = MetricsApiV1(self._api_client())  # type: ignore[no-untyped-call]
+            api_v1 = self._metrics_apis()[0]
             body = await self._call(
                 "/api/v1/query", query, timeout, api_v1.query_metrics(start, now, query)
             )
@@ -349,7 +360,7 @@ class DatadogProvider:
             aggregator = aggregator_of(config)
             shown = describe(queries, formula)
             request = scalar_request(queries, formula, aggregator, start, now)
-            api_v2 = MetricsApiV2(self._api_client())  # type: ignore[no-untyped-call]
+            api_v2 = self._metrics_apis()[1]
             body = await self._call(
                 "/api/v2/query/scalar", shown, timeout, api_v2.query_scalar_data(request)
             )
@@ -368,7 +379,7 @@ class DatadogProvider:
         request = timeseries_request(
             queries, formula, int(start.timestamp()), int(end.timestamp()), step
         )
-        api_v2 = MetricsApiV2(self._api_client())  # type: ignore[no-untyped-call]
+        api_v2 = self._metrics_apis()[1]
         shown = describe(queries, formula)
         body = await self._call(
             "/api/v2/query/timeseries", shown, timeout, api_v2.query_timeseries_data(request)
