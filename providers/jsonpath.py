@@ -483,7 +483,7 @@ class _Parser:
             return
         match = _SLICE.match(text)
         if match is None:
-            raise JSONPathError(f'invalid array index "{text}"')
+            raise JSONPathError(f"invalid array index {text}")
         groups = [match.group(1) or "", match.group(2) or "", match.group(3) or ""]
         params: list[_Param] = []
         for i, raw in enumerate(groups):
