@@ -169,14 +169,16 @@ async def execute(
 ) -> AnalysisRun:
     """Run to completion with the real providers; SIGINT terminates, a second one aborts."""
     from analysisd.engine.scheduler import Scheduler, SchedulerClosed
-    from providers.registry import ProviderRegistry
+    from providers.registry import LimitsConfig, ProviderRegistry
 
     secrets = _secret_source(secrets_dir)
     lookup = secrets.get if secrets is not None else (lambda name, key: None)
     namespace, name = run.metadata.namespace or "default", run.metadata.name
     loop = asyncio.get_running_loop()
     async with (
-        ProviderRegistry(secrets=lookup) as registry,
+        # One run has nothing to share: no result reuse between its own measurements
+        # (a sub-second interval would otherwise see the previous answer again).
+        ProviderRegistry(secrets=lookup, limits=LimitsConfig(coalesce_window=0)) as registry,
         Scheduler(
             registry, view, secrets=secrets, measurement_timeout=measurement_timeout
         ) as scheduler,

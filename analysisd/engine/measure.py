@@ -22,6 +22,8 @@ from providers.base import ProviderError, Reading
 SPEC_INVALID = "Analysis spec invalid: "
 ARGS_UNRESOLVED = "Unable to resolve metric arguments: "
 REDACTED = "*****"
+# Metadata key with which a provider decides a measurement's phase itself (providers.web).
+PROVIDER_PHASE_KEY = "analysisd.io/phase"
 _MEASUREMENT_PHASES = frozenset({"Successful", "Failed", "Inconclusive", "Error"})
 
 
@@ -158,7 +160,11 @@ async def take_measurement(
             reading = await read(source, kind, config)
         value = reading.value
         metadata = {str(k): str(v) for k, v in reading.metadata.items()}
-        if metric.success_condition or metric.failure_condition:
+        decided = reading.metadata.get(PROVIDER_PHASE_KEY)
+        if decided in _MEASUREMENT_PHASES:
+            # The provider decided without conditions (e.g. web nonJSONBody: successful).
+            phase, message = str(decided), ""
+        elif metric.success_condition or metric.failure_condition:
             verdict = decide(metric.success_condition, metric.failure_condition, reading.result)
             phase, message = verdict.phase, verdict.message
         elif kind == "judge":

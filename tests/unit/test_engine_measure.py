@@ -109,3 +109,9 @@ async def test_metadata_is_kept_as_strings() -> None:
     reading = Reading(result=[1.0], value="[1]", metadata={"resultType": "vector"})
     m = await measure(OneAnswer(reading), metric("result[0] == 1"))
     assert (m.phase, m.value, m.metadata) == ("Successful", "[1]", {"resultType": "vector"})
+
+
+async def test_provider_decided_phase_skips_the_conditions() -> None:
+    reading = Reading(result="ok", value="ok", metadata={"analysisd.io/phase": "Successful"})
+    m = await measure(OneAnswer(reading), metric("result > 1"))
+    assert (m.phase, m.value) == ("Successful", "ok")
