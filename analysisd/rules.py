@@ -25,12 +25,22 @@ class RuleError(SpecError):
     """A dryRun / measurementRetention rule problem, with Argo's message."""
 
 
+# RE2 spellings Python writes differently: `\z` (end of text) and `(?<name>...)`.
+_RE2_SPELLINGS = (
+    (re.compile(r"(?<!\\)((?:\\\\)*)\\z"), r"\1\\Z"),
+    (re.compile(r"\(\?<(?=[A-Za-z_])"), "(?P<"),
+)
+
+
 @lru_cache(maxsize=1024)
 def _compile(pattern: str) -> re.Pattern[str] | None:
     if _NOT_RE2.search(pattern):
         return None
+    for spelling, python in _RE2_SPELLINGS:
+        pattern = spelling.sub(python, pattern)
     try:
-        return re.compile(pattern)
+        # RE2's \d, \w, \s and \b are ASCII-only.
+        return re.compile(pattern, re.ASCII)
     except re.error:
         return None
 
