@@ -14,16 +14,20 @@ from typing import Any
 from analysisd.expr import compile_expr, evaluate_condition
 
 SOURCE = "result[0] >= 0.95 && result[0] < 1"
+REPEATS = 9
 RESULTS: list[list[float]] = [[0.97], [0.5], [1.0], [0.95]]
 
 
-def best_of(repeats: int, fn: Callable[[], None]) -> float:
-    timings = []
+def best_of(repeats: int, candidates: list[Callable[[], None]]) -> list[float]:
+    """Best time of each candidate; rounds interleave them so load on a shared machine
+    hits every candidate alike instead of skewing the ratio."""
+    best = [float("inf")] * len(candidates)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
+        for position, fn in enumerate(candidates):
+            start = time.perf_counter()
+            fn()
+            best[position] = min(best[position], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
@@ -51,10 +55,9 @@ def main() -> None:
         for _ in range(iterations):
             compile_expr(SOURCE)
 
-    lam = best_of(5, run_lambda)
-    prog = best_of(5, run_program)
-    cond = best_of(5, run_condition)
-    cached = best_of(5, run_compile_cached)
+    lam, prog, cond, cached = best_of(
+        REPEATS, [run_lambda, run_program, run_condition, run_compile_cached]
+    )
     start = time.perf_counter()
     compile_expr.cache_clear()
     compile_expr(SOURCE)
@@ -63,7 +66,7 @@ def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
     )
-    print(f"iterations: {iterations} (best of 5)")
+    print(f"iterations: {iterations} (best of {REPEATS}, interleaved)")
     print(f"python lambda:      {lam * 1e9 / iterations:8.0f} ns/eval")
     print(f"Program.evaluate:   {prog * 1e9 / iterations:8.0f} ns/eval  ratio {prog / lam:5.2f}x")
     print(f"evaluate_condition: {cond * 1e9 / iterations:8.0f} ns/eval  ratio {cond / lam:5.2f}x")

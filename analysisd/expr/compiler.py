@@ -197,6 +197,16 @@ class Compiler(OperatorNodes):
         if constant is not NO_CONST:
             self._static_fetch(target, constant, tree)
             key: Any = constant
+            if v.is_int(key) and target.is_result:
+                # The commonest shape, `result[0]`: read the result without a nested call.
+
+                def fetch_result_index(frame: Frame) -> Any:
+                    container = frame[ENV].get("result")
+                    if type(container) is list and -len(container) <= key < len(container):
+                        return container[key]
+                    return v.fetch(container, key, optional=optional)
+
+                return Node(fetch_result_index)
             if v.is_int(key):
 
                 def fetch_index(frame: Frame) -> Any:
