@@ -1,0 +1,181 @@
+"""The SQLite store: migrations, one-transaction changes, outbox bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysisd.store import Conflict, LimitExceeded, OutboxRow, SqliteStore, StoredMeasurement
+from analysisd.store.migrations import load_migrations
+
+
+def _row(event_id: str, at: float = 0.0) -> OutboxRow:
+    return OutboxRow(
+        event_id,
+        "http://127.0.0.1:1/hook",
+        None,
+        "ns",
+        "r",
+        "t",
+        "{}",
+        created_at=at,
+        next_attempt_at=at,
+    )
+
+
+async def _store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    return store
+
+
+async def _add_run(
+    store: SqliteStore, name: str = "r", namespace: str = "ns", max_active: int | None = None
+) -> None:
+    await store.create_run(
+        namespace,
+        name,
+        "uid",
+        {"metadata": {"name": name}},
+        None,
+        "Pending",
+        {"a": "b"},
+        "2026-01-01T00:00:00Z",
+        max_active=max_active,
+    )
+
+
+async def test_migrations_apply_once_and_reopen_keeps_data(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    await _add_run(store)
+    assert await store.schema_version() == len(load_migrations())
+    await store.aclose()
+    again = await _store(tmp_path)
+    try:
+        assert (await again.get_run("ns", "r")) is not None
+        assert await again.schema_version() == len(load_migrations())
+    finally:
+        await again.aclose()
+
+
+async def test_duplicate_run_conflicts_and_namespace_limit_counts_only_unfinished(
+    tmp_path: Path,
+) -> None:
+    store = await _store(tmp_path)
+    try:
+        await _add_run(store, "a", max_active=1)
+        with pytest.raises(Conflict):
+            await _add_run(store, "a")
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "b", max_active=1)
+        await store.record_change(
+            "ns",
+            "a",
+            status={"phase": "Successful"},
+            phase="Successful",
+            completed=True,
+            measurements=[],
+            outbox=[],
+        )
+        await _add_run(store, "b", max_active=1)
+        await _add_run(store, "c", namespace="other", max_active=1)
+    finally:
+        await store.aclose()
+
+
+async def test_record_change_writes_status_measurements_and_outbox_together(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    try:
+        await _add_run(store)
+        m = StoredMeasurement("metric", "Successful", False, {"phase": "Successful", "value": "1"})
+        assert await store.record_change(
+            "ns",
+            "r",
+            status={"phase": "Running"},
+            phase="Running",
+            completed=False,
+            measurements=[m, m],
+            outbox=[_row("e1"), _row("e2")],
+        )
+        history = await store.measurements("ns", "r")
+        assert [h.body["value"] for h in history] == ["1", "1"]
+        assert len(await store.deliveries("ns", "r")) == 2
+        record = await store.get_run("ns", "r")
+        assert record is not None and record.phase == "Running" and record.epoch == 1
+        assert [r.name for r in await store.unfinished_runs()] == ["r"]
+    finally:
+        await store.aclose()
+
+
+async def test_change_for_a_deleted_run_writes_nothing(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    try:
+        await _add_run(store)
+        assert await store.delete_run("ns", "r")
+        m = StoredMeasurement("metric", "Successful", False, {})
+        assert not await store.record_change(
+            "ns",
+            "r",
+            status={},
+            phase="Running",
+            completed=False,
+            measurements=[m],
+            outbox=[_row("e1")],
+        )
+        assert await store.measurements("ns", "r") == []
+        assert await store.deliveries("ns", "r") == []
+    finally:
+        await store.aclose()
+
+
+async def test_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    try:
+        await _add_run(store)
+        bad = StoredMeasurement("metric", "Successful", False, {"x": object()})  # not JSON
+        with pytest.raises(TypeError):
+            await store.record_change(
+                "ns",
+                "r",
+                status={"phase": "Running"},
+                phase="Running",
+                completed=False,
+                measurements=[bad],
+                outbox=[_row("e1")],
+            )
+        record = await store.get_run("ns", "r")
+        assert record is not None and record.phase == "Pending"
+        assert await store.deliveries("ns", "r") == []
+    finally:
+        await store.aclose()
+
+
+async def test_outbox_due_rows_and_attempt_bookkeeping(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    try:
+        await _add_run(store)
+        await store.record_change(
+            "ns",
+            "r",
+            status={},
+            phase="Running",
+            completed=False,
+            measurements=[],
+            outbox=[_row("early", 1.0), _row("late", 50.0)],
+        )
+        assert [r.event_id for r in await store.due_deliveries(10.0)] == ["early"]
+        assert await store.next_delivery_at() == 1.0
+        early = (await store.due_deliveries(10.0))[0]
+        await store.record_attempt(
+            early, state="pending", at=10.0, next_attempt_at=20.0, status=503, error="HTTP 503"
+        )
+        assert await store.due_deliveries(10.0) == []
+        retried = (await store.due_deliveries(20.0))[0]
+        assert retried.attempts == 1 and retried.last_status == 503
+        await store.record_attempt(
+            retried, state="delivered", at=21.0, next_attempt_at=21.0, status=200, error=None
+        )
+        assert await store.outbox_counts() == {"delivered": 1, "pending": 1}
+    finally:
+        await store.aclose()
