@@ -29,7 +29,10 @@ def is_int(value: Any) -> bool:
 
 def is_number(value: Any) -> bool:
     kind = type(value)
-    return kind is int or kind is float
+    if kind is int or kind is float:
+        return True
+    # float subclasses (numpy.float64 from a provider) count too; bool never does.
+    return isinstance(value, float)
 
 
 def is_array(value: Any) -> bool:
@@ -258,7 +261,7 @@ def format_float(value: float, *, e_small: int = -4, e_large: int = 6) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
-    text = repr(value)
+    text = repr(float(value))  # a float subclass (numpy) must not change the digits
     mantissa, _, exp_text = text.partition("e")
     digits = mantissa.lstrip("-").replace(".", "")
     point = mantissa.lstrip("-").find(".")

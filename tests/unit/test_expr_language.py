@@ -193,3 +193,12 @@ def test_format_value_prints_like_argo(result: Any, expected: str) -> None:
 )
 def test_decide_applies_argo_rules(success: str, failure: str, result: Any, phase: str) -> None:
     assert decide(success, failure, result).phase == phase
+
+
+def test_float_subclasses_from_providers_compare_like_floats() -> None:
+    class Sample(float):
+        pass
+
+    assert run("result[0] >= 0.95 && result[1] < 1", [Sample(0.97), Sample(0.5)]) is True
+    assert run("result == 2", Sample(2.0)) is True
+    assert format_value([Sample(0.7)]) == "[0.7]"
