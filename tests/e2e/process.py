@@ -44,14 +44,21 @@ def _tail(path: Path, offset: int) -> str:
 
 
 async def start_daemon(
-    store: str, secrets_dir: Path, log_path: Path, *, config: Path | None = None
+    store: str | None,
+    secrets_dir: Path,
+    log_path: Path,
+    *,
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> DaemonProcess:
     """Start `analysisd serve --port 0` and wait for its `serving` log line (with the port)."""
     args = [sys.executable, "-m", "analysisd.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
-    args += ["--store", store, "--secrets-dir", str(secrets_dir)]
+    if store is not None:
+        args += ["--store", store]
+    args += ["--secrets-dir", str(secrets_dir)]
     if config is not None:
         args += ["--config", str(config)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     # Only lines written by this process count (the log is shared across restarts).
     offset = _size(log_path)
     log_file = log_path.open("ab")
