@@ -112,6 +112,9 @@ class _ObjectLint:
         if compile_expr is not None:
             for i, metric in enumerate(metrics):
                 self._conditions(i, metric, compile_expr)
+        for i, metric in enumerate(metrics):
+            if isinstance(metric.provider.get("judge"), dict):
+                self._judge(i, metric.provider["judge"])
         return self.problems
 
     def _resolve(
@@ -188,6 +191,27 @@ class _ObjectLint:
                 compile_expr(_TAG.sub("0", condition))
             except expr_error as exc:
                 self.add(f"spec.metrics[{index}].{alias}", f"does not compile: {exc}")
+
+    def _judge(self, index: int, block: dict[str, Any]) -> None:
+        """The judge block parsed as the engine will parse it, where lint can know."""
+        if "canaryConfigName" in block:
+            return  # read from the daemon's canary config directory at run time
+        try:
+            parse = importlib.import_module("analysisd.judge.spec").parse_judge_block
+        except ImportError:
+            return
+        try:
+            parse(block)
+        except AnalysisdError as exc:
+            text = str(exc)
+            if "{{" in text:
+                return  # about an argument only the Rollout supplies
+            head, sep, rest = text.partition(": ")
+            field = f"spec.metrics[{index}].provider"
+            if sep and head.startswith("judge") and " " not in head:
+                self.add(f"{field}.{head}", rest)
+            else:
+                self.add(f"{field}.judge", text)
 
 
 def lint_objects(

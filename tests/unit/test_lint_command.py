@@ -218,3 +218,32 @@ def test_directory_argument_lints_its_yaml_files(
     assert code == 1
     assert len(lines) == 1
     assert "bad.yaml" in lines[0]
+
+
+JUDGE = """  args: [{name: lookback}, {name: app}]
+  metrics:
+  - name: j
+    provider:
+      judge:
+        source: {prometheus: {address: http://p}}
+        lookback: LOOKBACK
+        scopes: {baseline: 'v="b"', canary: 'v="c"'}
+        queries: {x: 'up{app="{{args.app}}",${scope}}'}
+        canaryConfig: {metrics: [{name: x}]}
+"""
+
+
+def test_judge_block_is_checked_where_lint_can_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = lint(tmp_path, capsys, j__yaml=HEAD + JUDGE.replace("LOOKBACK", "5x"))
+    assert code == 1
+    (line,) = lines
+    assert line.startswith("j.yaml: spec.metrics[0].provider.judge.lookback: ")
+
+
+def test_judge_block_waiting_for_arguments_is_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = HEAD + JUDGE.replace("LOOKBACK", "'{{args.lookback}}'")
+    assert lint(tmp_path, capsys, j__yaml=text) == (0, [])
