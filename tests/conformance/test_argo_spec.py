@@ -14,6 +14,7 @@ from analysisd.args import (
     redact,
     resolve_args,
     resolve_metrics,
+    resolve_values,
     rollout_arg_values,
 )
 from analysisd.rules import RuleError, check_unique_rules, dry_run_metrics, retention_limits
@@ -99,17 +100,18 @@ def _dump(args: list[Argument] | None) -> list[dict[str, Any]] | None:
 def _substitute(case: dict[str, Any]) -> str:
     if "measurement_message" in case:
         return redact(case["measurement_message"], case["secret_values"])
-    args = _args(case["args"])
+    secrets = DictSecrets(case.get("secrets", {}))
+    args, secret_values = resolve_values(_args(case["args"]), secrets)
+    if "expect_redacted_values" in case:
+        assert secret_values == frozenset(case["expect_redacted_values"])
     if "template_field" not in case:
-        return resolve_args(case["template"], args)
+        return resolve_args(case["template"], args if case["args"] is not None else None)
     field = case["template_field"]
     metric = Metric.model_validate({"name": "m", field: case["template"], "provider": {"web": {}}})
-    spec = AnalysisRunSpec(metrics=[metric], args=args or [])
-    resolved = resolve_metrics(spec, DictSecrets(case.get("secrets", {})))
-    if "expect_redacted_values" in case:
-        assert resolved.secret_values == frozenset(case["expect_redacted_values"])
-    dumped = resolved.metrics[0].model_dump(by_alias=True)
-    value: str = dumped[field]
+    spec = AnalysisRunSpec(metrics=[metric], args=_args(case["args"]) or [])
+    resolved = resolve_metrics(spec, secrets)
+    assert resolved.secret_values == secret_values
+    value: str = resolved.metrics[0].model_dump(by_alias=True)[field]
     return value
 
 
@@ -152,6 +154,15 @@ def test_args_flatten_templates(case: dict[str, Any]) -> None:
         assert [m.name for m in flat.metrics] == expect["metrics"]
     if "args" in expect:
         assert _dump(flat.args) == expect["args"]
+    if "dryRun" in expect:
+        assert [r.metric_name for r in flat.dry_run] == _rule_names(expect["dryRun"])
+    if "measurementRetention" in expect:
+        kept = [r.metric_name for r in flat.measurement_retention]
+        assert kept == _rule_names(expect["measurementRetention"])
+
+
+def _rule_names(rules: list[Any]) -> list[str]:
+    return [r if isinstance(r, str) else r["metricName"] for r in rules]
 
 
 @pytest.mark.parametrize("case", _cases("args.rollout_side_values"))
