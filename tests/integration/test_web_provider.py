@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -21,6 +25,7 @@ from providers.base import (
     ProviderRateLimited,
     ProviderTimeout,
 )
+from providers.oauth2 import OAuth2ClientCredentials
 from providers.registry import LimitsConfig, ProviderRegistry
 from providers.web import PHASE_METADATA_KEY
 
@@ -347,3 +352,114 @@ async def test_series_reads_array_with_placeholders(app: App, registry: Provider
     assert values[:2] == [1.0, 2.5] and values[3] == 4.0
     assert values[2] != values[2]  # null -> NaN
     assert app.seen[-1]["query"] == {"q": "sum(x)", "from": str(int(start.timestamp()))}
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_insecure_skips_tls_verification_and_default_verifies(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    application = web.Application()
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    application.router.add_get("/ok", ok)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}/ok"
+    try:
+        async with ProviderRegistry(secrets=lambda n, k: None) as registry:
+            with pytest.raises(ProviderConnectionError, match="certificate"):
+                await registry.measure("web", {"url": url})
+            reading = await registry.measure(
+                "web", {"url": url, "insecure": True, "jsonPath": "{.ok}"}
+            )
+            assert reading.result is True
+    finally:
+        await runner.cleanup()
+
+
+# -- OAuth2 token source ------------------------------------------------------------------
+
+
+async def test_oauth2_falls_back_to_form_credentials_and_refreshes_before_expiry() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        seen.append(
+            {
+                "auth": request.headers.get("Authorization", ""),
+                **{k: str(v) for k, v in form.items()},
+            }
+        )
+        if form.get("client_secret") != "form-secret":
+            return web.json_response({"error": "invalid_client"}, status=401)
+        return web.json_response({"access_token": f"t{len(seen)}", "expires_in": 60})
+
+    application = web.Application()
+    application.router.add_post("/token", token)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    now = [0.0]
+    try:
+        async with aiohttp.ClientSession() as session:
+            source = OAuth2ClientCredentials(
+                session,
+                f"http://127.0.0.1:{runner.addresses[0][1]}/token",
+                "client",
+                "form-secret",
+                clock=lambda: now[0],
+            )
+            assert await source.token() == "t2"  # Basic refused, form accepted
+            assert seen[0]["auth"].startswith("Basic ") and "client_secret" not in seen[0]
+            assert seen[1]["client_id"] == "client"
+            now[0] = 49.0  # within expires_in minus the 10 s margin: cached
+            assert await source.token() == "t2"
+            now[0] = 51.0  # past it: refreshed, with the style that worked
+            assert await source.token() == "t3"
+            assert len(seen) == 3 and "client_secret" in seen[2]
+    finally:
+        await runner.cleanup()
