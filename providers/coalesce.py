@@ -38,6 +38,7 @@ class Coalescer(Generic[T]):
         self._clock = clock
         self._flights: dict[Hashable, _Flight[T]] = {}
         self.shared = 0  # calls answered by another caller's request
+        self._swept_bucket: int | None = None
 
     def bucket(self, now: float) -> int:
         if self._window <= 0:
@@ -45,8 +46,11 @@ class Coalescer(Generic[T]):
         return math.floor(now / self._window)
 
     def _evict(self, bucket: int) -> None:
-        # Finished flights from earlier buckets are dead weight: drop them. Cheap
-        # enough because it only runs when a new flight starts.
+        # Finished flights from earlier buckets are dead weight. Sweep once per bucket
+        # change (not per call), so thousands of distinct queries stay O(n) per window.
+        if self._swept_bucket == bucket:
+            return
+        self._swept_bucket = bucket
         stale = [
             key
             for key, flight in self._flights.items()
