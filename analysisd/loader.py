@@ -194,12 +194,15 @@ def _typed(doc: Any, where: str) -> AnyObject:
     return obj
 
 
-def _expand_lists(docs: list[Any]) -> list[Any]:
+def _expand_lists(docs: list[Any], source: str) -> list[Any]:
     # `kubectl get -o yaml` wraps objects in a List; take its items.
     out: list[Any] = []
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "List" and "items" in doc:
-            out.extend(doc["items"] or [])
+            items = doc["items"] or []
+            if not isinstance(items, list):
+                raise LoadError(f"{source}: items: a List's items must be a sequence")
+            out.extend(items)
         elif doc is not None:
             out.append(doc)
     return out
@@ -221,7 +224,7 @@ def load_documents(
         raw = _parse_json(text, source)
     else:
         raw = _parse_yaml(text, source, max_nodes)
-    docs = _expand_lists(raw)
+    docs = _expand_lists(raw, source)
     if not docs:
         raise LoadError(f"{source}: no documents found")
     many = len(docs) > 1

@@ -197,3 +197,9 @@ def test_control_character_is_a_yaml_error() -> None:
     message = error_of("a: \x1f\n")
     assert message.startswith("t.yaml: invalid YAML: ")
     assert "characters are not allowed" in message
+
+
+def test_list_with_non_sequence_items_is_refused() -> None:
+    assert error_of('{"kind": "List", "items": {"a": 1}}') == (
+        "t.yaml: items: a List's items must be a sequence"
+    )
