@@ -82,6 +82,7 @@ HISTORY_S = 3600.0
 FUTURE_S = 600.0  # blocks reach past now, so "now" has data for the whole session
 STEP_S = 5.0
 START_TIMEOUT_S = 30.0
+PORT_ATTEMPTS = 3
 
 STABLE_SUCCESS_RATE = 0.99
 CANARY_SUCCESS_RATE = 0.90
@@ -191,6 +192,24 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+def _launch(config_file: Path, data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as log_out:
+        return subprocess.Popen(
+            [
+                PROMETHEUS_BIN,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1d",
+                "--log.level=warn",
+            ],
+            stdout=log_out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
 @contextlib.contextmanager
 def running_prometheus() -> Iterator[PrometheusRig]:
     """Start demo app + backfilled Prometheus; stop both and remove every file on exit."""
@@ -210,25 +229,21 @@ def running_prometheus() -> Iterator[PrometheusRig]:
         _backfill(workdir, data_dir, start + HISTORY_S, epoch)
         config_file = workdir / "prometheus.yml"
         config_file.write_text(_config(demo.target, workdir))
-        port = _free_port()
         log = workdir / "prometheus.log"
-        with log.open("wb") as log_out:
-            process = subprocess.Popen(
-                [
-                    PROMETHEUS_BIN,
-                    f"--config.file={config_file}",
-                    f"--storage.tsdb.path={data_dir}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--web.enable-lifecycle",
-                    "--storage.tsdb.retention.time=1d",
-                    "--log.level=warn",
-                ],
-                stdout=log_out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_data(url, process, log)
+        for attempt in range(PORT_ATTEMPTS):
+            port = _free_port()
+            process = _launch(config_file, data_dir, port, log)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_for_data(url, process, log)
+                break
+            except RuntimeError:
+                # Another process may have taken the free port in between: try another.
+                _stop(process)
+                process = None
+                in_use = "address already in use" in log.read_text()
+                if not in_use or attempt == PORT_ATTEMPTS - 1:
+                    raise
         yield PrometheusRig(
             url=url,
             port=port,
