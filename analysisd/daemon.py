@@ -235,10 +235,10 @@ class Daemon:
     async def resume(self) -> int:
         """Hand every unfinished stored run back to the scheduler, exactly where it was."""
         assert self.scheduler is not None
-        records = await self.store.unfinished_runs()
-        for record in records:
-            self.scheduler.submit(run_from_record(record))
-        return len(records)
+        manifests = await self.store.unfinished_manifests()
+        for text in manifests:
+            self.scheduler.submit(AnalysisRun.model_validate_json(text))
+        return len(manifests)
 
     async def refresh_metrics(self) -> None:
         self.metrics.set_run_counts(await self.store.count_runs())

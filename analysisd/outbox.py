@@ -11,6 +11,7 @@ de-duplicate on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -254,10 +255,8 @@ class Deliverer:
             next_at = await self._store.next_delivery_at()
             if next_at is not None:
                 wait = max(0.0, min(wait, next_at - self._clock()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     async def deliver_due(self) -> int:
         """One pass over the due rows; the number attempted."""

@@ -6,6 +6,7 @@ factory), so tests and several daemons in one process never share counters.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import TextIO
@@ -151,10 +152,8 @@ class DaemonMetrics:
     def forget_run(self, namespace: str, name: str) -> None:
         """A finished or deleted run's gauges go away rather than freeze at a stale value."""
         for metric in self._tracked.pop((namespace, name), set()):
-            try:
+            with contextlib.suppress(KeyError):
                 self.last_value.remove(namespace, name, metric)
-            except KeyError:
-                pass
 
     def set_run_counts(self, counts: dict[str, int]) -> None:
         for phase in set(_PHASES) | set(counts):
