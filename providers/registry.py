@@ -157,8 +157,9 @@ class ProviderRegistry:
         self._classes[kind] = cls
         return cls
 
-    def _instance(self, kind: str, cls: ProviderClass, config: Mapping[str, Any]) -> Provider:
-        pool_key = _hashable(cls.pool_key(config, self._secrets))
+    def _instance(
+        self, kind: str, cls: ProviderClass, config: Mapping[str, Any], pool_key: Hashable
+    ) -> Provider:
         key = (kind, pool_key)
         found = self._instances.get(key)
         if found is None:
@@ -177,8 +178,9 @@ class ProviderRegistry:
         self._check_open()
         cls = self.provider_class(kind)
         pool_key = cls.pool_key(config, self._secrets)
-        instance = self._instance(kind, cls, config)
-        request = ("measure", kind, _hashable(pool_key), _hashable(cls.request_key(config)))
+        pool = _hashable(pool_key)
+        instance = self._instance(kind, cls, config, pool)
+        request = ("measure", kind, pool, _hashable(cls.request_key(config)))
         address = address_for(cls, config, pool_key)
 
         async def call() -> Reading:
@@ -200,11 +202,12 @@ class ProviderRegistry:
         self._check_open()
         cls = self.provider_class(kind)
         pool_key = cls.pool_key(config, self._secrets)
-        instance = self._instance(kind, cls, config)
+        pool = _hashable(pool_key)
+        instance = self._instance(kind, cls, config, pool)
         request = (
             "series",
             kind,
-            _hashable(pool_key),
+            pool,
             # Not request_key(): a source block for range data has no instant query of its own.
             _hashable(dict(config)),
             query,

@@ -124,7 +124,6 @@ class WebRequest:
         if not url:
             raise ProviderConfigError("web: url is required", provider=KIND)
         self.url = url
-        self.shown = shown_url(url)
         self.method = str(config.get("method") or "GET").upper()
         if self.method not in METHODS:
             raise ProviderConfigError(
@@ -169,6 +168,11 @@ class WebRequest:
                 provider=KIND,
             )
         self.non_json = mode
+
+    @property
+    def shown(self) -> str:
+        # Only error messages need it; computing it per request costs more than the rest.
+        return shown_url(self.url)
 
     def key(self) -> tuple[Any, ...]:
         """Identity for coalescing: header values by fingerprint only."""
@@ -259,7 +263,6 @@ class WebProvider:
     async def fetch(self, request: WebRequest, url: str | None = None) -> bytes:
         """Send the request; the 2xx body, or a ProviderError naming URL and status."""
         target = url or request.url
-        shown = shown_url(target)
         session = self._get_session()
         try:
             async with asyncio.timeout(request.timeout):
@@ -269,15 +272,17 @@ class WebProvider:
                 ) as response:
                     raw = await response.read()
                     status = response.status
-                    response_headers = dict(response.headers)
+                    response_headers = response.headers
         except ProviderError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise map_client_error(exc, PROVIDER, shown, request.timeout) from None
+            raise map_client_error(exc, PROVIDER, shown_url(target), request.timeout) from None
         if status == 401 and self._oauth is not None:
             self._oauth.invalidate()  # the next measurement fetches a fresh token
+        if 200 <= status < 300:
+            return raw
         try:
-            raise_for_response(PROVIDER, shown, status, response_headers, raw)
+            raise_for_response(PROVIDER, shown_url(target), status, response_headers, raw)
         except ProviderError as err:
             # Servers echo request headers in error pages; never pass them on.
             raise _scrubbed(err, request.headers.values()) from None
