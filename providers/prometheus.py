@@ -31,6 +31,7 @@ import base64
 import hashlib
 import json
 import math
+import os
 import re
 import time
 import urllib.parse
@@ -60,6 +61,7 @@ KIND = "prometheus"
 PROVIDER = "prometheus"
 DEFAULT_TIMEOUT_S = 30.0
 RESOLVED_QUERY = "ResolvedPrometheusQuery"  # Argo's metadata key
+ADDRESS_ENV = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"  # Argo's fallback address
 # Ask Prometheus to give up slightly before we do, so a slow query comes back as
 # its own clear 503 "query timed out" (and stops burning server CPU) rather than
 # as a bare client-side timeout.
@@ -107,6 +109,8 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m
 def go_duration_seconds(text: str) -> float:
     """Seconds in a Go duration ("1m30s"); ValueError otherwise."""
     text = text.strip()
+    if not text:
+        raise ValueError('invalid duration ""')
     if text == "0":
         return 0.0
     pos, total = 0, 0.0
@@ -116,9 +120,15 @@ def go_duration_seconds(text: str) -> float:
             raise ValueError(f'invalid duration "{text}"')
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
-    if not text:
-        raise ValueError('invalid duration ""')
     return total
+
+
+def _step_seconds(text: str) -> float:
+    # Prometheus itself takes a plain number of seconds as well as a duration.
+    try:
+        return float(text)
+    except ValueError:
+        return go_duration_seconds(text)
 
 
 _RELATIVE_TIME = re.compile(r"""^now\(\)\s*(?:([+-])\s*duration\(\s*(["'])([^"']+)\2\s*\))?$""")
@@ -291,9 +301,12 @@ class QuerySettings:
 
 
 def address_of(config: Mapping[str, Any]) -> str:
-    address = config.get("address")
+    """The configured address, else ``$ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`` (as Argo)."""
+    address = config.get("address") or os.environ.get(ADDRESS_ENV, "")
     if not isinstance(address, str) or not address:
-        raise ProviderConfigError("prometheus: provider.prometheus.address is required")
+        raise ProviderConfigError(
+            f"prometheus: provider.prometheus.address is required (or set {ADDRESS_ENV})"
+        )
     parts = urllib.parse.urlsplit(address)
     if not parts.scheme or not parts.netloc:
         raise ProviderConfigError(
@@ -489,7 +502,7 @@ class PrometheusProvider:
                 raise ValueError("rangeQuery needs start and step")
             start = resolve_time(settings.range_start, now)
             end = resolve_time(settings.range_end or "now()", now)
-            step = go_duration_seconds(settings.range_step)
+            step = _step_seconds(settings.range_step)
         except ValueError as exc:
             raise ProviderConfigError(f"prometheus: rangeQuery: {exc}") from None
         if step <= 0 or end < start:

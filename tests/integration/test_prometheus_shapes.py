@@ -13,6 +13,7 @@ from providers.prometheus import (
     QuerySettings,
     decode_result,
     decode_series,
+    go_duration_seconds,
     go_float,
     parse_answer,
     redact_address,
@@ -178,3 +179,26 @@ def test_identical_queries_share_a_request_key() -> None:
 def test_userinfo_is_removed_from_shown_addresses() -> None:
     assert redact_address("http://u:p@host:9090/prom") == "http://host:9090/prom"
     assert redact_address("http://host:9090") == "http://host:9090"
+
+
+def test_address_falls_back_to_argo_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", "http://prom.monitoring:9090/")
+    key = PrometheusProvider.pool_key({"query": "up"}, lambda n, k: None)
+    assert key[1] == "http://prom.monitoring:9090"
+
+
+def test_missing_address_names_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", raising=False)
+    with pytest.raises(ProviderConfigError, match="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"):
+        PrometheusProvider.pool_key({"query": "up"}, lambda n, k: None)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("1m30s", 90.0), ("250ms", 0.25), ("0", 0.0)])
+def test_go_durations(text: str, seconds: float) -> None:
+    assert go_duration_seconds(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "1d", "m"])
+def test_bad_go_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        go_duration_seconds(text)
