@@ -102,6 +102,7 @@ class StoreObserver:
             completed=change.completed,
             measurements=stored,
             outbox=rows,
+            uid=run.metadata.uid,
         )
         if not written:
             return  # deleted while it ran; nothing to announce

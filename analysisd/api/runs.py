@@ -145,6 +145,14 @@ async def create_run(request: web.Request) -> web.Response:
         ctx.driver.submit(run)
     except SchedulerClosed:
         raise ApiError(503, "shutting down; the run is stored and resumes on restart") from None
+    except ValueError:
+        # A deleted run of the same name is still winding down in the scheduler.
+        await ctx.store.delete_run(namespace, meta.name)
+        raise ApiError(
+            409,
+            f'AnalysisRun "{meta.name}" is still stopping; retry shortly',
+            field="metadata.name",
+        ) from None
     return web.json_response(body, status=201)
 
 

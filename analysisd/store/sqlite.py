@@ -203,11 +203,6 @@ class SqliteStore:
     ) -> None:
         """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`."""
         async with self._tx() as db:
-            async with db.execute(
-                "SELECT 1 FROM runs WHERE namespace=? AND name=?", (namespace, name)
-            ) as cur:
-                if await cur.fetchone() is not None:
-                    raise Conflict(f'AnalysisRun "{name}" already exists')
             if max_active is not None:
                 async with db.execute(
                     "SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0", (namespace,)
@@ -218,9 +213,11 @@ class SqliteStore:
                         f'namespace "{namespace}" already has {row[0]} unfinished runs'
                         f" (limit {max_active})"
                     )
-            await db.execute(
+            # ON CONFLICT DO NOTHING + rowcount: the duplicate check costs no extra round trip.
+            cur = await db.execute(
                 "INSERT INTO runs (namespace, name, uid, body, status, phase, completed, labels,"
-                " created_at, updated_at, owner, epoch) VALUES (?,?,?,?,?,?,0,?,?,?,?,0)",
+                " created_at, updated_at, owner, epoch) VALUES (?,?,?,?,?,?,0,?,?,?,?,0)"
+                " ON CONFLICT (namespace, name) DO NOTHING",
                 (
                     namespace,
                     name,
@@ -234,6 +231,8 @@ class SqliteStore:
                     self.owner,
                 ),
             )
+            if cur.rowcount == 0:
+                raise Conflict(f'AnalysisRun "{name}" already exists')
 
     async def get_run(self, namespace: str, name: str) -> RunRecord | None:
         async with self.db.execute(
@@ -305,15 +304,25 @@ class SqliteStore:
         completed: bool,
         measurements: Iterable[StoredMeasurement],
         outbox: Iterable[OutboxRow],
+        uid: str | None = None,
     ) -> bool:
-        """Status + new measurements + outbox rows in one transaction; False if the run is gone."""
+        """Status + new measurements + outbox rows in one transaction; False if the run is gone.
+
+        With `uid`, a run deleted and re-created under the same name is not written to by
+        the old run's late changes (the uid fences them off).
+        """
         now = _now_iso()
+        sql = (
+            "UPDATE runs SET status=?, phase=?, completed=?, updated_at=?, epoch=epoch+1"
+            " WHERE namespace=? AND name=?"
+        )
+        params: tuple[Any, ...] = (_dumps(status), phase, int(completed), now, namespace, name)
+        if uid is not None:
+            sql += " AND uid=?"
+            params += (uid,)
+        outbox = list(outbox)
         async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE runs SET status=?, phase=?, completed=?, updated_at=?, epoch=epoch+1"
-                " WHERE namespace=? AND name=?",
-                (_dumps(status), phase, int(completed), now, namespace, name),
-            )
+            cur = await db.execute(sql, params)
             if cur.rowcount == 0:
                 return False
             for m in measurements:
@@ -328,6 +337,8 @@ class SqliteStore:
                     "INSERT INTO measurements VALUES (?,?,?,?,?,?,?)",
                     (namespace, name, m.metric, seq, m.phase, int(m.dry_run), _dumps(m.body)),
                 )
+            if not outbox:
+                return True
             await db.executemany(
                 f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (event_id, target) DO NOTHING",

@@ -179,3 +179,28 @@ async def test_outbox_due_rows_and_attempt_bookkeeping(tmp_path: Path) -> None:
         assert await store.outbox_counts() == {"delivered": 1, "pending": 1}
     finally:
         await store.aclose()
+
+
+async def test_late_change_of_a_deleted_run_does_not_touch_its_recreated_namesake(
+    tmp_path: Path,
+) -> None:
+    store = await _store(tmp_path)
+    try:
+        await _add_run(store)  # uid "uid"
+        await store.delete_run("ns", "r")
+        await store.create_run("ns", "r", "uid-2", {}, None, "Pending", {}, "2026-01-01T00:00:00Z")
+        written = await store.record_change(
+            "ns",
+            "r",
+            status={"phase": "Failed"},
+            phase="Failed",
+            completed=True,
+            measurements=[],
+            outbox=[],
+            uid="uid",
+        )
+        assert not written
+        record = await store.get_run("ns", "r")
+        assert record is not None and record.phase == "Pending"
+    finally:
+        await store.aclose()
