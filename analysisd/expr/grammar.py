@@ -2,7 +2,9 @@
 
 Precedence, loosest first, follows expr-lang: `?:`; `||`/`or`; `&&`/`and`; comparisons,
 `in`, `not in`, `matches`, `contains`, `startsWith`, `endsWith`; `..`; `+ -`; `* / %`;
-unary `! not - +`; `** ^` (right-associative); `??`; member access, indexing and calls.
+unary `- +`; `** ^` (right-associative); `??`; member access, indexing and calls. Unary
+`!`/`not` takes a multiplicative operand, as in expr-lang (precedence 50): `!a * b` is
+`!(a * b)` and `!a == b` is `(!a) == b` (LALR resolves the shift/reduce in favour of shift).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ GRAMMAR = r"""
          | mul_expr MUL_OP unary_expr       -> arith
 
 ?unary_expr: pow_expr
-           | NOT unary_expr                 -> logic_not
+           | NOT mul_expr                   -> logic_not
            | ADD_OP unary_expr              -> sign
 
 ?pow_expr: coalesce_expr

@@ -49,6 +49,9 @@ def test_arithmetic_follows_expr_lang_int_and_float_typing(source: str, expected
         ("'z' not in ['a']", True),
         ("not (1 > 2)", True),
         ("!false and true or false", True),
+        # `not` binds like expr-lang's (precedence 50): looser than `*` and `??`, tighter than `==`.
+        ("!result ?? true", False),
+        ("not false == false", False),
         ("1 < 2 ? 'yes' : 'no'", "yes"),
         ("nil ?? 3", 3),
         ("'abc' matches '^a.c$'", True),
