@@ -225,6 +225,7 @@ async def scheduler_phase(
         "first_wave_per_cpu_s": observer.first_wave / first_wave_cpu,
         "total_seconds": total_seconds,
         "lag_p50_ms": 1000 * statistics.median(lags),
+        "lag_p90_ms": 1000 * lags[int(0.90 * (len(lags) - 1))],
         "lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))],
         "rss_per_run_kib": (peak_rss - rss_before) / 1024 / max(active, 1),
         "active_at_peak": float(active),
@@ -256,7 +257,7 @@ async def amain(args: argparse.Namespace) -> None:
             f"{burst['first_wave_per_s'] / base:.0%} of baseline; "
             f"{burst['first_wave_per_cpu_s']:,.0f} per CPU-s = "
             f"{burst['first_wave_per_cpu_s'] / base_cpu:.0%} of baseline "
-            f"(errors {burst['errors']:.0f})"
+            f"(errors {burst['errors']:.0f}); RSS {burst['rss_per_run_kib']:.1f} KiB per run"
         )
         steady = await scheduler_phase(
             url, args.runs, args.concurrency, staggered=True, source_kind=kind
@@ -265,7 +266,8 @@ async def amain(args: argparse.Namespace) -> None:
         print(
             f"steady state ({offered:,.0f} measurements/s offered, "
             f"{steady['measurements']:.0f} measurements, errors {steady['errors']:.0f}): "
-            f"lag p50 {steady['lag_p50_ms']:.1f} ms, p99 {steady['lag_p99_ms']:.1f} ms; "
+            f"lag p50 {steady['lag_p50_ms']:.1f} ms, p90 {steady['lag_p90_ms']:.1f} ms, "
+            f"p99 {steady['lag_p99_ms']:.1f} ms; "
             f"RSS {steady['rss_per_run_kib']:.1f} KiB per active run "
             f"({steady['active_at_peak']:.0f} active)"
         )
