@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ class CountingServer:
         self.requests[(request.query.get("q", ""), request.headers.get("Authorization", ""))] += 1
         self.first.set()
         await self.release.wait()  # hold the answer so callers pile up in flight
-        return web.json_response({"value": len(self.requests)})
+        return web.json_response({"value": len(self.requests), "series": [1.0, 2.0]})
 
 
 @pytest.fixture
@@ -157,3 +158,25 @@ async def test_closed_registry_refuses_work(server: CountingServer) -> None:
     await registry.aclose()
     with pytest.raises(Exception, match="closed"):
         await registry.measure("web", _web(server.url, "a"))
+
+
+async def test_identical_series_requests_are_coalesced_and_copies_returned(
+    server: CountingServer,
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    config = {"url": f"{server.url}?q=${{query}}", "jsonPath": "{.series}"}
+    end = start + timedelta(minutes=1)
+    async with _registry(Clock()) as registry:
+        calls = [registry.series("web", config, "up", start, end, 60) for _ in range(50)]
+        results = await _burst_of(server, calls)
+    assert server.requests[("up", "")] == 1
+    assert all(r == [1.0, 2.0] for r in results)
+    results[0].append(99.0)
+    assert results[1] == [1.0, 2.0]  # each caller got its own list
+
+
+async def _burst_of(server: CountingServer, calls: list[Any]) -> list[Any]:
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    await server.first.wait()
+    server.release.set()
+    return await asyncio.gather(*tasks)
