@@ -34,7 +34,7 @@ from analysisd.secrets import (
     SecretSource,
 )
 from analysisd.spec import AnalysisRun
-from analysisd.store import RunRecord, SqliteStore, StoredMeasurement, open_store
+from analysisd.store import RunRecord, Store, StoredMeasurement, open_store
 from analysisd.telemetry import DaemonMetrics
 
 log = structlog.get_logger(__name__)
@@ -55,7 +55,7 @@ class StoreObserver:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         *,
         subscriptions: Iterable[Subscription],
         source: str,

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from analysisd.config import Settings
 from analysisd.secrets import SecretSource
 from analysisd.spec import AnalysisRun
-from analysisd.store import SqliteStore
+from analysisd.store import Store
 
 
 class RunDriver(Protocol):
@@ -54,7 +54,7 @@ class EventHub:
 @dataclass
 class ApiContext:
     settings: Settings
-    store: SqliteStore
+    store: Store
     driver: RunDriver
     secrets: SecretSource
     hub: EventHub

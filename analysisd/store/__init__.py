@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analysisd.store.postgres import PostgresStore
 from analysisd.store.records import (
     Conflict,
     NotFound,
@@ -13,13 +14,18 @@ from analysisd.store.records import (
 )
 from analysisd.store.sqlite import LimitExceeded, SqliteStore
 
+# Both backends offer the same methods; the daemon and API take either.
+Store = SqliteStore | PostgresStore
+
 __all__ = [
     "Conflict",
     "LimitExceeded",
     "NotFound",
     "OutboxRow",
+    "PostgresStore",
     "RunRecord",
     "SqliteStore",
+    "Store",
     "StoreError",
     "StoredMeasurement",
     "UnsupportedStore",
@@ -27,14 +33,13 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, owner: str = "") -> SqliteStore:
-    """A store for a URL (not yet opened): sqlite:///relative.db, sqlite:////abs.db, :memory:."""
+def open_store(url: str, *, owner: str = "") -> Store:
+    """A store for a URL (not yet opened): sqlite:///relative.db, sqlite:////abs.db,
+    :memory:, postgresql://user@host:5432/db."""
     if url == ":memory:" or url == "sqlite://":
         return SqliteStore(":memory:", owner=owner)
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///") :], owner=owner)
     if url.startswith(("postgresql://", "postgres://")):
-        raise UnsupportedStore(
-            "store: the PostgreSQL backend is not in this build yet; use sqlite:///PATH"
-        )
+        return PostgresStore(url, owner=owner)
     raise UnsupportedStore(f"store: unsupported URL scheme in {url.split('://')[0]!r}")

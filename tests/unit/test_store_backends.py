@@ -1,12 +1,24 @@
-"""The SQLite store: migrations, one-transaction changes, outbox bookkeeping."""
+"""Both store backends (SQLite; PostgreSQL when reachable): migrations, one-transaction
+changes, outbox bookkeeping."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from analysisd.store import Conflict, LimitExceeded, OutboxRow, SqliteStore, StoredMeasurement
+from analysisd.store import (
+    Conflict,
+    LimitExceeded,
+    OutboxRow,
+    PostgresStore,
+    SqliteStore,
+    Store,
+    StoredMeasurement,
+)
 from analysisd.store.migrations import load_migrations
 
 
@@ -24,14 +36,46 @@ def _row(event_id: str, at: float = 0.0) -> OutboxRow:
     )
 
 
-async def _store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    return store
+Opener = Callable[[], Awaitable[Store]]
+PG_DSN = os.environ.get("ANALYSISD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens a fresh store of one backend (again and again: same database each time)."""
+    if request.param == "sqlite":
+
+        async def open_sqlite() -> Store:
+            store = SqliteStore(tmp_path / "s.db")
+            await store.open()
+            return store
+
+        yield open_sqlite
+        return
+    asyncpg = pytest.importorskip("asyncpg")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    # asyncpg passes unknown DSN query parameters on as server settings.
+    dsn = f"{PG_DSN}?search_path={schema}"
+
+    async def open_pg() -> Store:
+        store = PostgresStore(dsn)
+        await store.open()
+        return store
+
+    try:
+        yield open_pg
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
 
 
 async def _add_run(
-    store: SqliteStore, name: str = "r", namespace: str = "ns", max_active: int | None = None
+    store: Store, name: str = "r", namespace: str = "ns", max_active: int | None = None
 ) -> None:
     await store.create_run(
         namespace,
@@ -46,12 +90,12 @@ async def _add_run(
     )
 
 
-async def test_migrations_apply_once_and_reopen_keeps_data(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_migrations_apply_once_and_reopen_keeps_data(opener: Opener) -> None:
+    store = await opener()
     await _add_run(store)
     assert await store.schema_version() == len(load_migrations())
     await store.aclose()
-    again = await _store(tmp_path)
+    again = await opener()
     try:
         assert (await again.get_run("ns", "r")) is not None
         assert await again.schema_version() == len(load_migrations())
@@ -60,9 +104,9 @@ async def test_migrations_apply_once_and_reopen_keeps_data(tmp_path: Path) -> No
 
 
 async def test_duplicate_run_conflicts_and_namespace_limit_counts_only_unfinished(
-    tmp_path: Path,
+    opener: Opener,
 ) -> None:
-    store = await _store(tmp_path)
+    store = await opener()
     try:
         await _add_run(store, "a", max_active=1)
         with pytest.raises(Conflict):
@@ -84,8 +128,8 @@ async def test_duplicate_run_conflicts_and_namespace_limit_counts_only_unfinishe
         await store.aclose()
 
 
-async def test_record_change_writes_status_measurements_and_outbox_together(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_record_change_writes_status_measurements_and_outbox_together(opener: Opener) -> None:
+    store = await opener()
     try:
         await _add_run(store)
         m = StoredMeasurement("metric", "Successful", False, {"phase": "Successful", "value": "1"})
@@ -108,8 +152,8 @@ async def test_record_change_writes_status_measurements_and_outbox_together(tmp_
         await store.aclose()
 
 
-async def test_change_for_a_deleted_run_writes_nothing(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_change_for_a_deleted_run_writes_nothing(opener: Opener) -> None:
+    store = await opener()
     try:
         await _add_run(store)
         assert await store.delete_run("ns", "r")
@@ -129,8 +173,8 @@ async def test_change_for_a_deleted_run_writes_nothing(tmp_path: Path) -> None:
         await store.aclose()
 
 
-async def test_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_failed_transaction_leaves_nothing_behind(opener: Opener) -> None:
+    store = await opener()
     try:
         await _add_run(store)
         bad = StoredMeasurement("metric", "Successful", False, {"x": object()})  # not JSON
@@ -151,8 +195,8 @@ async def test_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
         await store.aclose()
 
 
-async def test_outbox_due_rows_and_attempt_bookkeeping(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_outbox_due_rows_and_attempt_bookkeeping(opener: Opener) -> None:
+    store = await opener()
     try:
         await _add_run(store)
         await store.record_change(
@@ -182,9 +226,9 @@ async def test_outbox_due_rows_and_attempt_bookkeeping(tmp_path: Path) -> None:
 
 
 async def test_late_change_of_a_deleted_run_does_not_touch_its_recreated_namesake(
-    tmp_path: Path,
+    opener: Opener,
 ) -> None:
-    store = await _store(tmp_path)
+    store = await opener()
     try:
         await _add_run(store)  # uid "uid"
         await store.delete_run("ns", "r")

@@ -1,0 +1,429 @@
+"""The PostgreSQL store (asyncpg): the same interface and schema as the SQLite store.
+
+The migrations are portable SQL, so both backends share them. Each state change
+is one transaction, as in SQLite. Multi-replica leasing (FOR UPDATE SKIP LOCKED
+on runs.owner / lease_expires_at, fenced by runs.epoch) is what these columns are
+for; this build runs one replica per database and takes every unfinished run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from analysisd.store.migrations import load_migrations
+from analysisd.store.records import (
+    Conflict,
+    OutboxRow,
+    RunRecord,
+    StoredMeasurement,
+    UnsupportedStore,
+)
+from analysisd.store.sqlite import LimitExceeded
+
+_RUN_COLUMNS = "namespace, name, uid, body, status, phase, completed, labels, created_at, epoch"
+_OUTBOX_COLUMNS = (
+    "event_id, target, secret_name, namespace, name, event_type, body, state, attempts,"
+    " created_at, next_attempt_at, last_attempt_at, last_status, last_error"
+)
+_TIMEOUT = 30.0  # seconds for any one statement
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _run(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        namespace=row[0],
+        name=row[1],
+        uid=row[2],
+        body=json.loads(row[3]),
+        status=json.loads(row[4]) if row[4] else None,
+        phase=row[5],
+        completed=bool(row[6]),
+        labels=json.loads(row[7]),
+        created_at=row[8],
+        epoch=row[9],
+    )
+
+
+def _outbox(row: Sequence[Any]) -> OutboxRow:
+    return OutboxRow(*row)
+
+
+def _affected(status: str) -> int:
+    """asyncpg's command tag ("UPDATE 1", "INSERT 0 1") -> rows affected."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    """Templates, runs, measurement history and the outbox in PostgreSQL."""
+
+    def __init__(self, dsn: str, *, owner: str = "") -> None:
+        self.dsn = dsn
+        self.owner = owner
+        self._pool: Any = None  # asyncpg.Pool; asyncpg is the optional [postgres] extra
+
+    async def open(self) -> None:
+        try:
+            import asyncpg
+        except ModuleNotFoundError:
+            raise UnsupportedStore(
+                "store: postgresql:// needs asyncpg (pip install 'analysisd[postgres]')"
+            ) from None
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=10, command_timeout=_TIMEOUT, timeout=_TIMEOUT
+        )
+        await self._migrate()
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def __aenter__(self) -> PostgresStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One migrator at a time across replicas.
+            await conn.execute("SELECT pg_advisory_xact_lock(727274)")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in load_migrations():
+                if migration.version in applied:
+                    continue
+                for statement in migration.statements():
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    _now_iso(),
+                )
+
+    async def schema_version(self) -> int:
+        value = await self.pool.fetchval("SELECT MAX(version) FROM schema_migrations")
+        return int(value or 0)
+
+    # ---- templates ----
+
+    async def put_template(
+        self, kind: str, namespace: str, name: str, body: dict[str, Any], *, create: bool
+    ) -> bool:
+        now = _now_iso()
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = _affected(
+                await conn.execute(
+                    "INSERT INTO templates VALUES ($1, $2, $3, $4, $5, $5)"
+                    " ON CONFLICT (kind, namespace, name) DO NOTHING",
+                    kind,
+                    namespace,
+                    name,
+                    _dumps(body),
+                    now,
+                )
+            )
+            if inserted:
+                return True
+            if create:
+                raise Conflict(f'{kind} "{name}" already exists')
+            await conn.execute(
+                "UPDATE templates SET body=$1, updated_at=$2"
+                " WHERE kind=$3 AND namespace=$4 AND name=$5",
+                _dumps(body),
+                now,
+                kind,
+                namespace,
+                name,
+            )
+            return False
+
+    async def get_template(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        body = await self.pool.fetchval(
+            "SELECT body FROM templates WHERE kind=$1 AND namespace=$2 AND name=$3",
+            kind,
+            namespace,
+            name,
+        )
+        return json.loads(body) if body else None
+
+    async def list_templates(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT body FROM templates WHERE kind=$1 AND namespace=$2 ORDER BY name",
+            kind,
+            namespace,
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    async def delete_template(self, kind: str, namespace: str, name: str) -> bool:
+        status = await self.pool.execute(
+            "DELETE FROM templates WHERE kind=$1 AND namespace=$2 AND name=$3",
+            kind,
+            namespace,
+            name,
+        )
+        return _affected(status) > 0
+
+    # ---- runs ----
+
+    async def create_run(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        body: dict[str, Any],
+        status: dict[str, Any] | None,
+        phase: str,
+        labels: dict[str, str],
+        created_at: str,
+        *,
+        max_active: int | None = None,
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if max_active is not None:
+                # Serialise creates per namespace so two replicas cannot both squeeze in.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", namespace)
+                active = await conn.fetchval(
+                    "SELECT COUNT(*) FROM runs WHERE namespace=$1 AND completed=0", namespace
+                )
+                if active >= max_active:
+                    raise LimitExceeded(
+                        f'namespace "{namespace}" already has {active} unfinished runs'
+                        f" (limit {max_active})"
+                    )
+            inserted = _affected(
+                await conn.execute(
+                    "INSERT INTO runs (namespace, name, uid, body, status, phase, completed,"
+                    " labels, created_at, updated_at, owner, epoch)"
+                    " VALUES ($1,$2,$3,$4,$5,$6,0,$7,$8,$8,$9,0)"
+                    " ON CONFLICT (namespace, name) DO NOTHING",
+                    namespace,
+                    name,
+                    uid,
+                    _dumps(body),
+                    _dumps(status) if status is not None else None,
+                    phase,
+                    _dumps(labels),
+                    created_at,
+                    self.owner,
+                )
+            )
+            if not inserted:
+                raise Conflict(f'AnalysisRun "{name}" already exists')
+
+    async def get_run(self, namespace: str, name: str) -> RunRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 AND name=$2", namespace, name
+        )
+        return _run(row) if row else None
+
+    async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]:
+        if phase:
+            rows = await self.pool.fetch(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 AND phase=$2 ORDER BY name",
+                namespace,
+                phase,
+            )
+        else:
+            rows = await self.pool.fetch(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 ORDER BY name", namespace
+            )
+        return [_run(r) for r in rows]
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=0 ORDER BY created_at, name"
+        )
+        return [_run(r) for r in rows]
+
+    async def unfinished_manifests(self) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT body, status FROM runs WHERE completed=0 ORDER BY created_at, name"
+        )
+        return [body if not status else f'{body[:-1]},"status":{status}}}' for body, status in rows]
+
+    async def count_runs(self, *, completed: bool | None = None) -> dict[str, int]:
+        if completed is None:
+            rows = await self.pool.fetch("SELECT phase, COUNT(*) FROM runs GROUP BY phase")
+        else:
+            rows = await self.pool.fetch(
+                "SELECT phase, COUNT(*) FROM runs WHERE completed=$1 GROUP BY phase",
+                int(completed),
+            )
+        return {r[0]: r[1] for r in rows}
+
+    async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        await self.pool.execute(
+            "UPDATE runs SET body=$1, updated_at=$2, epoch=epoch+1 WHERE namespace=$3 AND name=$4",
+            _dumps(body),
+            _now_iso(),
+            namespace,
+            name,
+        )
+
+    async def delete_run(self, namespace: str, name: str) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM runs WHERE namespace=$1 AND name=$2", namespace, name
+            )
+            await conn.execute(
+                "DELETE FROM measurements WHERE namespace=$1 AND name=$2", namespace, name
+            )
+        return _affected(status) > 0
+
+    async def record_change(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        status: dict[str, Any],
+        phase: str,
+        completed: bool,
+        measurements: Iterable[StoredMeasurement],
+        outbox: Iterable[OutboxRow],
+        uid: str | None = None,
+    ) -> bool:
+        sql = (
+            "UPDATE runs SET status=$1, phase=$2, completed=$3, updated_at=$4, epoch=epoch+1"
+            " WHERE namespace=$5 AND name=$6"
+        )
+        params: list[Any] = [_dumps(status), phase, int(completed), _now_iso(), namespace, name]
+        if uid is not None:
+            sql += " AND uid=$7"
+            params.append(uid)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not _affected(await conn.execute(sql, *params)):
+                return False
+            for m in measurements:
+                seq = await conn.fetchval(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM measurements"
+                    " WHERE namespace=$1 AND name=$2 AND metric=$3",
+                    namespace,
+                    name,
+                    m.metric,
+                )
+                await conn.execute(
+                    "INSERT INTO measurements VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                    namespace,
+                    name,
+                    m.metric,
+                    seq,
+                    m.phase,
+                    int(m.dry_run),
+                    _dumps(m.body),
+                )
+            rows = [
+                (
+                    r.event_id,
+                    r.target,
+                    r.secret_name,
+                    r.namespace,
+                    r.name,
+                    r.event_type,
+                    r.body,
+                    r.state,
+                    r.attempts,
+                    r.created_at,
+                    r.next_attempt_at,
+                    r.last_attempt_at,
+                    r.last_status,
+                    r.last_error,
+                )
+                for r in outbox
+            ]
+            if rows:
+                await conn.executemany(
+                    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES"
+                    " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+                    " ON CONFLICT (event_id, target) DO NOTHING",
+                    rows,
+                )
+        return True
+
+    async def measurements(self, namespace: str, name: str) -> list[StoredMeasurement]:
+        rows = await self.pool.fetch(
+            "SELECT metric, phase, dry_run, body FROM measurements"
+            " WHERE namespace=$1 AND name=$2 ORDER BY metric, seq",
+            namespace,
+            name,
+        )
+        return [StoredMeasurement(r[0], r[1], bool(r[2]), json.loads(r[3])) for r in rows]
+
+    # ---- outbox ----
+
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        rows = await self.pool.fetch(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state='pending' AND next_attempt_at<=$1"
+            " ORDER BY next_attempt_at, created_at LIMIT $2",
+            now,
+            limit,
+        )
+        return [_outbox(r) for r in rows]
+
+    async def next_delivery_at(self) -> float | None:
+        value = await self.pool.fetchval(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'"
+        )
+        return float(value) if value is not None else None
+
+    async def record_attempt(
+        self,
+        row: OutboxRow,
+        *,
+        state: str,
+        at: float,
+        next_attempt_at: float,
+        status: int | None,
+        error: str | None,
+    ) -> None:
+        await self.pool.execute(
+            "UPDATE outbox SET state=$1, attempts=attempts+1, last_attempt_at=$2,"
+            " next_attempt_at=$3, last_status=$4, last_error=$5 WHERE event_id=$6 AND target=$7",
+            state,
+            at,
+            next_attempt_at,
+            status,
+            error,
+            row.event_id,
+            row.target,
+        )
+
+    async def deliveries(self, namespace: str, name: str) -> list[OutboxRow]:
+        rows = await self.pool.fetch(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE namespace=$1 AND name=$2"
+            " ORDER BY created_at, event_id, target",
+            namespace,
+            name,
+        )
+        return [_outbox(r) for r in rows]
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self.pool.fetch("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        return {r[0]: r[1] for r in rows}
