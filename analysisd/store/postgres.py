@@ -20,6 +20,7 @@ from analysisd.store.records import (
     OutboxRow,
     RunRecord,
     StoredMeasurement,
+    StoreError,
     UnsupportedStore,
 )
 from analysisd.store.sqlite import LimitExceeded
@@ -79,10 +80,16 @@ class PostgresStore:
             raise UnsupportedStore(
                 "store: postgresql:// needs asyncpg (pip install 'analysisd[postgres]')"
             ) from None
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=10, command_timeout=_TIMEOUT, timeout=_TIMEOUT
-        )
-        await self._migrate()
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=10, command_timeout=_TIMEOUT, timeout=_TIMEOUT
+            )
+            await self._migrate()
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            await self.aclose()
+            # The DSN may hold a password: name only the host part.
+            where = self.dsn.rsplit("@", 1)[-1].split("?", 1)[0]
+            raise StoreError(f"store postgresql://...@{where}: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,13 @@ from typing import Any
 import aiosqlite
 
 from analysisd.store.migrations import load_migrations
-from analysisd.store.records import Conflict, OutboxRow, RunRecord, StoredMeasurement
+from analysisd.store.records import (
+    Conflict,
+    OutboxRow,
+    RunRecord,
+    StoredMeasurement,
+    StoreError,
+)
 
 _RUN_COLUMNS = "namespace, name, uid, body, status, phase, completed, labels, created_at, epoch"
 _OUTBOX_COLUMNS = (
@@ -67,16 +74,20 @@ class SqliteStore:
     # ---- lifecycle ----
 
     async def open(self) -> None:
-        if self.path not in (":memory:", "") and not self.path.startswith("file:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        self._db = db
-        # WAL + NORMAL survives a killed process (not a power cut), and keeps readers
-        # off the writer's back; a busy timeout covers a second process on the file.
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await self._migrate()
+        try:
+            if self.path not in (":memory:", "") and not self.path.startswith("file:"):
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+            self._db = db
+            # WAL + NORMAL survives a killed process (not a power cut), and keeps readers
+            # off the writer's back; a busy timeout covers a second process on the file.
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            await self.aclose()
+            raise StoreError(f"store sqlite:///{self.path}: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._db is not None:
