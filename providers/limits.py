@@ -32,6 +32,13 @@ class KindLimits:
     rate: float | None = None
     burst: float | None = None
     concurrency: int | None = None
+    # Rate-limit per credentials (the pool key) instead of per address: for APIs whose
+    # budget belongs to an account, e.g. Datadog's per organisation.
+    per_credentials: bool | None = None
+
+
+# Kinds whose rate budget is per account unless configured otherwise.
+PER_CREDENTIALS_KINDS = frozenset({"datadog"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,13 @@ class LimitsConfig:
         concurrency = self.concurrency if override.concurrency is None else override.concurrency
         return rate, burst, concurrency
 
+    def per_credentials(self, kind: str) -> bool:
+        """Whether `kind`'s token bucket is keyed by credentials rather than address."""
+        override = self.per_kind.get(kind)
+        if override is not None and override.per_credentials is not None:
+            return override.per_credentials
+        return kind in PER_CREDENTIALS_KINDS
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> LimitsConfig:
         """Build from a config file section (camelCase keys, as documented)."""
@@ -83,9 +97,8 @@ class LimitsConfig:
             per_kind[str(kind)] = KindLimits(
                 rate=_opt_float(raw.get("rate")),
                 burst=_opt_float(raw.get("burst")),
-                concurrency=None
-                if raw.get("concurrency") is None
-                else int(str(raw["concurrency"])),
+                concurrency=_opt_int(raw.get("concurrency")),
+                per_credentials=_opt_bool(raw.get("perCredentials")),
             )
         defaults = cls()
         return cls(
@@ -102,6 +115,12 @@ class LimitsConfig:
 
 def _opt_float(value: object) -> float | None:
     return None if value is None else float(str(value))
+
+
+def _opt_bool(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"limits: perCredentials must be true or false, got {value!r}")
 
 
 def _opt_int(value: object) -> int | None:

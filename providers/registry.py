@@ -181,7 +181,7 @@ class ProviderRegistry:
         pool = _hashable(pool_key)
         instance = self._instance(kind, cls, config, pool)
         request = ("measure", kind, pool, _hashable(cls.request_key(config)))
-        address = address_for(cls, config, pool_key)
+        address = self._limit_key(kind, cls, config, pool_key)
 
         async def call() -> Reading:
             return await instance.measure(config)
@@ -215,13 +215,20 @@ class ProviderRegistry:
             end.isoformat(),
             step,
         )
-        address = address_for(cls, config, pool_key)
+        address = self._limit_key(kind, cls, config, pool_key)
 
         async def call() -> list[float]:
             return await instance.series(config, query, start, end, step)
 
         values: list[float] = await self._coalesced(kind, request, address, pool_key, call)
         return list(values)  # callers may mutate their copy
+
+    def _limit_key(
+        self, kind: str, cls: ProviderClass, config: Mapping[str, Any], pool_key: tuple[Any, ...]
+    ) -> str:
+        if self.limits.per_credentials(kind):
+            return repr(pool_key)  # pool keys hold credential fingerprints, never secrets
+        return address_for(cls, config, pool_key)
 
     def _check_open(self) -> None:
         if self._closed:

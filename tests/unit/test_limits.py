@@ -145,7 +145,7 @@ class BlockingProvider:
 
     @classmethod
     def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
-        return ("blocking", str(config["address"]))
+        return ("blocking", str(config["address"]), str(config.get("account", "")))
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> BlockingProvider:
@@ -261,3 +261,23 @@ async def test_retry_after_pauses_the_address_then_retries() -> None:
     assert metrics.get_sample_value("analysisd_provider_errors_total", errors) == 2
     assert metrics.get_sample_value("analysisd_provider_rate_limit_waits_total", labels) == 2
     await registry.aclose()
+
+
+async def test_per_credentials_budget_gives_each_account_its_own_bucket() -> None:
+    BlockingProvider.reset()
+    BlockingProvider.gate.set()
+    for per_credentials, expected in [(True, []), (False, [1.0])]:
+        clock = FakeClock()
+        per_kind = {"blocking": KindLimits(per_credentials=per_credentials)}
+        async with _registry(LimitsConfig(rate=1, burst=1, per_kind=per_kind), clock) as registry:
+            for account in ("team-a", "team-b"):  # same address, two accounts
+                config = {"address": "http://a", "account": account, "query": "q"}
+                await registry.measure("blocking", config)
+        assert clock.waits == pytest.approx(expected)
+
+
+def test_datadog_budget_is_per_credentials_by_default_and_overridable() -> None:
+    assert LimitsConfig().per_credentials("datadog") is True
+    assert LimitsConfig().per_credentials("prometheus") is False
+    config = LimitsConfig.from_mapping({"perKind": {"datadog": {"perCredentials": False}}})
+    assert config.per_credentials("datadog") is False
