@@ -142,9 +142,10 @@ class WebRequest:
                 "Body/JSONBody can only be used with POST or PUT WebMetric Method types",
                 provider=KIND,
             )
-        self.headers: dict[str, str] = {}
+        by_name: dict[str, tuple[str, str]] = {}
         for key, value in _headers(config):
-            self.headers[key] = value  # later duplicates win, as Go's Header.Set
+            by_name[key.lower()] = (key, value)  # later duplicates win, as Go's Header.Set
+        self.headers: dict[str, str] = dict(by_name.values())
         self.data: bytes | None = None
         if json_body is not None:
             self.data = json.dumps(json_body, separators=(",", ":")).encode()

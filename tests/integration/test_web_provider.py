@@ -463,3 +463,11 @@ async def test_oauth2_falls_back_to_form_credentials_and_refreshes_before_expiry
             assert len(seen) == 3 and "client_secret" in seen[2]
     finally:
         await runner.cleanup()
+
+
+async def test_duplicate_header_names_keep_the_last_value_case_insensitively(
+    app: App, registry: ProviderRegistry
+) -> None:
+    headers = [{"key": "x-team", "value": "first"}, {"key": "X-Team", "value": "second"}]
+    reading = await registry.measure("web", {"url": f"{app.url}/echo", "headers": headers})
+    assert reading.result["header"] == "second"
