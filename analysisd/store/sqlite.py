@@ -213,21 +213,15 @@ class SqliteStore:
         max_active: int | None = None,
     ) -> None:
         """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`."""
-        async with self._tx() as db:
-            if max_active is not None:
-                async with db.execute(
-                    "SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0", (namespace,)
-                ) as cur:
-                    row = await cur.fetchone()
-                if row is not None and row[0] >= max_active:
-                    raise LimitExceeded(
-                        f'namespace "{namespace}" already has {row[0]} unfinished runs'
-                        f" (limit {max_active})"
-                    )
-            # ON CONFLICT DO NOTHING + rowcount: the duplicate check costs no extra round trip.
-            cur = await db.execute(
+        limit = max_active if max_active is not None else -1
+        # One statement, so one round trip: SQLite runs it atomically without BEGIN/COMMIT.
+        # It inserts nothing when the name is taken or the namespace is full; which of the
+        # two is asked only in that (rare) case.
+        async with self._write:
+            cur = await self.db.execute(
                 "INSERT INTO runs (namespace, name, uid, body, status, phase, completed, labels,"
-                " created_at, updated_at, owner, epoch) VALUES (?,?,?,?,?,?,0,?,?,?,?,0)"
+                " created_at, updated_at, owner, epoch) SELECT ?,?,?,?,?,?,0,?,?,?,?,0"
+                " WHERE ? < 0 OR (SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0) < ?"
                 " ON CONFLICT (namespace, name) DO NOTHING",
                 (
                     namespace,
@@ -240,10 +234,26 @@ class SqliteStore:
                     created_at,
                     created_at,
                     self.owner,
+                    limit,
+                    namespace,
+                    limit,
                 ),
             )
-            if cur.rowcount == 0:
-                raise Conflict(f'AnalysisRun "{name}" already exists')
+            if cur.rowcount == 1:
+                return
+        if await self.get_run(namespace, name) is not None:
+            raise Conflict(f'AnalysisRun "{name}" already exists')
+        active = await self.count_runs_in(namespace)
+        raise LimitExceeded(
+            f'namespace "{namespace}" already has {active} unfinished runs (limit {max_active})'
+        )
+
+    async def count_runs_in(self, namespace: str) -> int:
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0", (namespace,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def get_run(self, namespace: str, name: str) -> RunRecord | None:
         async with self.db.execute(
@@ -332,21 +342,32 @@ class SqliteStore:
             sql += " AND uid=?"
             params += (uid,)
         outbox = list(outbox)
+        measurements = list(measurements)
+        if not outbox and not measurements:
+            # A status-only change is one statement: atomic without BEGIN/COMMIT round trips.
+            async with self._write:
+                cur = await self.db.execute(sql, params)
+            return cur.rowcount > 0
         async with self._tx() as db:
             cur = await db.execute(sql, params)
             if cur.rowcount == 0:
                 return False
             for m in measurements:
-                async with db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM measurements"
-                    " WHERE namespace=? AND name=? AND metric=?",
-                    (namespace, name, m.metric),
-                ) as seq_cur:
-                    row = await seq_cur.fetchone()
-                seq = (row[0] if row else 0) + 1
+                # The next sequence number is computed inside the insert: one round trip.
                 await db.execute(
-                    "INSERT INTO measurements VALUES (?,?,?,?,?,?,?)",
-                    (namespace, name, m.metric, seq, m.phase, int(m.dry_run), _dumps(m.body)),
+                    "INSERT INTO measurements SELECT ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?"
+                    " FROM measurements WHERE namespace=? AND name=? AND metric=?",
+                    (
+                        namespace,
+                        name,
+                        m.metric,
+                        m.phase,
+                        int(m.dry_run),
+                        _dumps(m.body),
+                        namespace,
+                        name,
+                        m.metric,
+                    ),
                 )
             if not outbox:
                 return True
