@@ -262,25 +262,36 @@ async def test_events_stream_status_measurements_and_completion(tmp_path: Path) 
         aiohttp.ClientSession() as s,
     ):
         url = f"{base}/api/v1/namespaces/ns/analysisruns"
+        # No count: the run goes on until terminated, so the stream surely sees it live.
         endless = {
             "name": "m",
-            "interval": "100ms",
-            "count": 3,
+            "interval": "50ms",
             "successCondition": "result < 10",
             "provider": {"web": {"value": 1}},
         }
         async with s.post(url, json=run_manifest("watched", [endless])) as resp:
             assert resp.status == 201
-        events: list[str] = []
-        async with s.get(f"{url}/watched/events") as resp:
+        events: list[tuple[str, Any]] = []
+        event = ""
+        terminated = False
+        async with asyncio.timeout(20), s.get(f"{url}/watched/events") as resp:
             assert resp.headers["Content-Type"].startswith("text/event-stream")
             async for line in resp.content:
                 if line.startswith(b"event: "):
-                    events.append(line[7:].decode().strip())
-        assert events[0] == "status"
-        assert events[-1] == "completed"
-        if events[1:-1]:  # a fast run may already be complete when the stream opens
-            assert "measurement" in events
+                    event = line[7:].decode().strip()
+                elif line.startswith(b"data: "):
+                    events.append((event, json.loads(line[6:])))
+                    if event == "measurement" and not terminated:
+                        terminated = True
+                        async with s.post(f"{url}/watched/terminate") as stop:
+                            assert stop.status == 202
+        names = [name for name, _ in events]
+        assert names[0] == "status"
+        assert names[-1] == "completed"
+        assert "measurement" in names
+        measurement = next(data for name, data in events if name == "measurement")
+        assert measurement["metric"] == "m" and measurement["phase"] == "Successful"
+        assert events[-1][1]["phase"] == "Successful"
 
 
 async def test_unknown_route_and_unknown_run_are_json_404(tmp_path: Path) -> None:
