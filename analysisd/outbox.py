@@ -296,7 +296,8 @@ class Deliverer:
             namespace=row.namespace,
             run=row.name,
             event_id=row.event_id,
-            target=row.target,
+            # Webhook URLs often carry a token in the query (Slack, Teams): never log it.
+            target=row.target.split("?", 1)[0],
             outcome=outcome,
             status=status,
             error=error,
