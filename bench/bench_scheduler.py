@@ -97,6 +97,9 @@ class BenchObserver:
     last_finish: dict[tuple[str, str], datetime] = field(default_factory=dict)
     first_wave_done: asyncio.Event = field(default_factory=asyncio.Event)
     first_wave: int = 0
+    runs: int = 0
+    completed: int = 0
+    all_done: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
         assert run.status is not None
@@ -122,6 +125,10 @@ class BenchObserver:
                 self.last_finish[key] = m.finished_at
             if self.finished == self.first_wave:
                 self.first_wave_done.set()
+        if change.completed:
+            self.completed += 1
+            if self.completed == self.runs:
+                self.all_done.set()
 
 
 def delay_ms(delay: timedelta) -> int:
@@ -194,6 +201,7 @@ async def scheduler_phase(
     }
     observer = BenchObserver(delays)
     observer.first_wave = runs * 2
+    observer.runs = runs
     # The bare source runs without the argument resolver and the condition language.
     bare = source_kind == "bare"
     options: dict[str, Any] = {"prepare": prepare_plain} if bare else {}
@@ -218,8 +226,7 @@ async def scheduler_phase(
         first_wave_cpu = time.process_time() - cpu
         peak_rss = max(peak_rss, rss_bytes())
         active = scheduler.active_runs()
-        for i in range(runs):
-            await scheduler.wait("bench", f"r{i}")
+        await observer.all_done.wait()
         total_seconds = time.perf_counter() - start
     lags = sorted(observer.lags)
     first = sorted(observer.first_lags)

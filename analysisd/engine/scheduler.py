@@ -43,7 +43,8 @@ __all__ = ["MeasurementSource", "Scheduler", "SchedulerClosed", "utc_now"]
 
 log = logging.getLogger(__name__)
 RunKey = tuple[str, str]
-_COMPLETED_KEPT = 10_000
+# Completed runs kept for late wait() calls; each holds its whole AnalysisRun.
+_COMPLETED_KEPT = 1024
 
 
 def utc_now() -> datetime:
