@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 from analysisd import AnalysisdError
-from analysisd.spec import AnalysisRunSpec, Measurement, Metric, Phase
+from analysisd.spec import AnalysisRunSpec, Measurement, Metric, ObjectMeta, Phase
 from providers.base import ProviderError, Reading
 
 SPEC_INVALID = "Analysis spec invalid: "
@@ -65,7 +65,8 @@ class PreparedRun:
     secret_values: frozenset[str]
 
 
-Prepare = Callable[[AnalysisRunSpec, SecretLookupSource], PreparedRun]
+# (spec, secrets, the run's metadata for fieldRef arguments) -> prepared run
+Prepare = Callable[[AnalysisRunSpec, SecretLookupSource, ObjectMeta | None], PreparedRun]
 
 
 class NoSecrets:
@@ -73,14 +74,16 @@ class NoSecrets:
         return None
 
 
-def prepare_run(spec: AnalysisRunSpec, secrets: SecretLookupSource) -> PreparedRun:
+def prepare_run(
+    spec: AnalysisRunSpec, secrets: SecretLookupSource, meta: ObjectMeta | None = None
+) -> PreparedRun:
     """Resolve and validate a run's spec in Argo's order; raise RunSetupError with its message."""
     from analysisd.args import ArgsError, resolve_metrics
     from analysisd.rules import dry_run_metrics, retention_limits
     from analysisd.spec import validate_metrics
 
     try:
-        resolved = resolve_metrics(spec, secrets)
+        resolved = resolve_metrics(spec, secrets, meta=meta)
     except ArgsError as exc:
         text = str(exc)
         message = text if text.startswith(ARGS_UNRESOLVED) else ARGS_UNRESOLVED + text
@@ -95,7 +98,9 @@ def prepare_run(spec: AnalysisRunSpec, secrets: SecretLookupSource) -> PreparedR
     return PreparedRun(tuple(metrics), dry_run, retention, frozenset(resolved.secret_values))
 
 
-def prepare_plain(spec: AnalysisRunSpec, secrets: SecretLookupSource) -> PreparedRun:
+def prepare_plain(
+    spec: AnalysisRunSpec, secrets: SecretLookupSource, meta: ObjectMeta | None = None
+) -> PreparedRun:
     """A spec taken as written (no arguments, no rules): for tests and already-resolved runs."""
     dry = frozenset(rule.metric_name for rule in spec.dry_run)
     keep = {rule.metric_name: rule.limit for rule in spec.measurement_retention}

@@ -215,7 +215,9 @@ class Scheduler:
                     self._finish(state)
                     return
                 try:
-                    state.prepared = self._prepare(state.run.spec, self._secrets)
+                    state.prepared = self._prepare(
+                        state.run.spec, self._secrets, state.run.metadata
+                    )
                 except RunSetupError as exc:
                     await self._fail_setup(state, str(exc))
                     return

@@ -115,3 +115,30 @@ async def test_provider_decided_phase_skips_the_conditions() -> None:
     reading = Reading(result="ok", value="ok", metadata={"analysisd.io/phase": "Successful"})
     m = await measure(OneAnswer(reading), metric("result > 1"))
     assert (m.phase, m.value) == ("Successful", "ok")
+
+
+def test_field_ref_arguments_resolve_from_the_run_metadata() -> None:
+    from analysisd.engine.measure import NoSecrets, prepare_run
+    from analysisd.spec import AnalysisRun
+
+    run = AnalysisRun.model_validate(
+        {
+            "metadata": {"name": "r", "namespace": "team-a", "labels": {"app": "checkout"}},
+            "spec": {
+                "args": [
+                    {
+                        "name": "app",
+                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}},
+                    }
+                ],
+                "metrics": [
+                    {
+                        "name": "m",
+                        "provider": {"web": {"url": "http://127.0.0.1:9/{{args.app}}"}},
+                    }
+                ],
+            },
+        }
+    )
+    prepared = prepare_run(run.spec, NoSecrets(), run.metadata)
+    assert prepared.metrics[0].provider["web"]["url"] == "http://127.0.0.1:9/checkout"

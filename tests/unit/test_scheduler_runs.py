@@ -89,7 +89,7 @@ async def test_provider_error_message_is_kept_on_the_measurement() -> None:
 
 
 async def test_secret_values_are_redacted_from_messages() -> None:
-    def with_secret(spec: AnalysisRunSpec, secrets: Any) -> PreparedRun:
+    def with_secret(spec: AnalysisRunSpec, secrets: Any, meta: Any = None) -> PreparedRun:
         plain = prepare_plain(spec, secrets)
         return PreparedRun(plain.metrics, plain.dry_run, plain.retention, frozenset({"s3cret"}))
 
@@ -134,7 +134,7 @@ async def test_initial_delay_runs_first_measurement_after_the_delay() -> None:
 
 
 async def test_setup_error_puts_the_run_in_error_with_its_message() -> None:
-    def broken(spec: AnalysisRunSpec, secrets: Any) -> PreparedRun:
+    def broken(spec: AnalysisRunSpec, secrets: Any, meta: Any = None) -> PreparedRun:
         raise RunSetupError("Analysis spec invalid: metrics[0]: no provider specified")
 
     observer = RecordingObserver()
