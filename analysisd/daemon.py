@@ -34,7 +34,7 @@ from analysisd.secrets import (
     SecretSource,
 )
 from analysisd.spec import AnalysisRun
-from analysisd.store import RunRecord, Store, StoredMeasurement, open_store
+from analysisd.store import Store, StoredMeasurement, open_store
 from analysisd.telemetry import DaemonMetrics
 
 log = structlog.get_logger(__name__)
@@ -44,10 +44,6 @@ def build_secrets(settings: Settings) -> SecretSource:
     if settings.secrets_dir:
         return ChainSecretSource(DirectorySecretSource(settings.secrets_dir), EnvSecretSource())
     return EnvSecretSource()
-
-
-def run_from_record(record: RunRecord) -> AnalysisRun:
-    return AnalysisRun.model_validate(record.manifest())
 
 
 class StoreObserver:
