@@ -171,7 +171,7 @@ def _typed(doc: Any, where: str) -> AnyObject:
     if not isinstance(doc, dict):
         raise LoadError(f"{where}: expected a mapping (an Argo object), got {type(doc).__name__}")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
-    if kind not in _MODELS:
+    if not isinstance(kind, str) or kind not in _MODELS:
         raise LoadError(
             f"{where}: kind: {kind!r} is not one of {', '.join(KINDS)}"
             if kind is not None

@@ -52,6 +52,11 @@ def test_wrong_kind_is_named() -> None:
     )
 
 
+def test_kind_that_is_not_a_string_is_named() -> None:
+    message = error_of('{"apiVersion": "argoproj.io/v1alpha1", "kind": {}, "spec": {}}')
+    assert message.startswith("t.yaml: kind: {} is not one of AnalysisTemplate")
+
+
 def test_missing_kind_is_named() -> None:
     assert error_of("apiVersion: argoproj.io/v1alpha1\nspec: {}\n") == (
         "t.yaml: kind: required field is missing"
