@@ -25,7 +25,6 @@ case "${1:-}" in
     if [ "$ok" != 1 ]; then echo "set-up command did not serve /healthz:"; tail -50 "$log"; exit 1; fi
     echo "set-up command served /healthz"
     ;;
-  checks) ;;
   test)
     echo "+ $test_cmd"
     bash -c "$test_cmd"
