@@ -1,11 +1,12 @@
 """Query coalescing: identical requests in flight or due together are sent once.
 
-A key is (kind, pool key, request key, time bucket) where the bucket is
-``floor(now / window)``. The first caller for a key starts the request as a task;
-everyone else with that key awaits the same task (single flight). A successful
-result stays reusable until its bucket ends, so runs whose measurements fall due
-a few milliseconds apart within the same window share one request too. Failures
-are shared only with callers already waiting, never cached.
+A key is (kind, pool key, request key). The first caller for a key starts the
+request as a task; everyone else with that key awaits the same task (single
+flight). A successful result stays reusable for ``window`` seconds from the moment
+its request started, so runs whose measurements fall due a few milliseconds apart
+share one request — including runs on either side of a whole second, which an
+aligned time bucket would split into two requests. Failures are shared only with
+callers already waiting, never cached.
 
 The shared task is cancelled only when every caller waiting on it has gone away,
 so one cancelled run does not fail the others.
@@ -14,7 +15,6 @@ so one cancelled run does not fail the others.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -22,12 +22,12 @@ T = TypeVar("T")
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("bucket", "task", "waiters")
+    __slots__ = ("started", "task", "waiters")
 
-    def __init__(self, task: asyncio.Task[T], bucket: int) -> None:
+    def __init__(self, task: asyncio.Task[T], started: float) -> None:
         self.task = task
         self.waiters = 0
-        self.bucket = bucket
+        self.started = started
 
 
 class Coalescer(Generic[T]):
@@ -38,42 +38,34 @@ class Coalescer(Generic[T]):
         self._clock = clock
         self._flights: dict[Hashable, _Flight[T]] = {}
         self.shared = 0  # calls answered by another caller's request
-        self._swept_bucket: int | None = None
+        self._last_sweep = float("-inf")
 
-    def bucket(self, now: float) -> int:
-        if self._window <= 0:
-            return 0
-        return math.floor(now / self._window)
+    def _reusable(self, flight: _Flight[T], now: float) -> bool:
+        if not flight.task.done():
+            return True
+        return _succeeded(flight.task) and now - flight.started < self._window
 
-    def _evict(self, bucket: int) -> None:
-        # Finished flights from earlier buckets are dead weight. Sweep once per bucket
-        # change (not per call), so thousands of distinct queries stay O(n) per window.
-        if self._swept_bucket == bucket:
+    def _evict(self, now: float) -> None:
+        # Finished flights past their window are dead weight. Sweep at most once per
+        # window (not per call), so thousands of distinct queries stay O(n) per window.
+        if now - self._last_sweep < self._window:
             return
-        self._swept_bucket = bucket
-        stale = [
-            key
-            for key, flight in self._flights.items()
-            if flight.task.done() and flight.bucket != bucket
-        ]
+        self._last_sweep = now
+        stale = [key for key, flight in self._flights.items() if not self._reusable(flight, now)]
         for key in stale:
             del self._flights[key]
 
     async def run(self, key: Hashable, start: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """Run `start()` once per (key, bucket); return (result, shared?)."""
-        bucket = self.bucket(self._clock())
-        full_key = (key, bucket)
-        flight = self._flights.get(full_key)
-        shared = True
-        if flight is not None and flight.task.done() and not _succeeded(flight.task):
-            flight = None  # a failure is never reused once it has been delivered
-        if flight is None or (self._window <= 0 and flight.task.done()):
-            shared = False
-            self._evict(bucket)
-            flight = _Flight(asyncio.ensure_future(_call(start)), bucket)
-            self._flights[full_key] = flight
+        """Run `start()` once per key and reuse window; return (result, shared?)."""
+        now = self._clock()
+        flight = self._flights.get(key)
+        shared = flight is not None and self._reusable(flight, now)
+        if flight is None or not shared:
+            self._evict(now)
+            flight = _Flight(asyncio.ensure_future(_call(start)), now)
+            self._flights[key] = flight
             if self._window <= 0:
-                flight.task.add_done_callback(self._forgetter(full_key, flight))
+                flight.task.add_done_callback(self._forgetter(key, flight))
         if shared:
             self.shared += 1
         flight.waiters += 1
@@ -86,7 +78,7 @@ class Coalescer(Generic[T]):
         finally:
             flight.waiters -= 1
             if flight.task.done() and not _succeeded(flight.task) and flight.waiters == 0:
-                self._forget(full_key, flight)
+                self._forget(key, flight)
 
     def _forgetter(self, key: Hashable, flight: _Flight[T]) -> Callable[[asyncio.Task[T]], None]:
         def forget(_task: asyncio.Task[T]) -> None:

@@ -2,7 +2,7 @@
 
 The engine's MeasurementSource and the judge's SeriesSource. For each call:
 
-    coalesce (same kind, pool key, request key and time bucket -> one request)
+    coalesce (same kind, pool key and request key within the reuse window -> one request)
       └─ retry while rate limited (Retry-After honoured, else backoff + jitter)
            └─ token bucket per (kind, address)   (waits, never refuses)
                 └─ semaphore per pool key          (requests in flight per address)
