@@ -15,7 +15,7 @@ from analysisd import AnalysisdError
 DEFAULT_STORE = "sqlite:///analysisd.db"
 ENV_PREFIX = "ANALYSISD_"
 # Flags that are also environment variables (DESIGN.md §7); names are the field names.
-ENV_SETTINGS = ("host", "port", "store", "secrets_dir", "config")
+ENV_SETTINGS = ("host", "port", "store", "secrets_dir", "config", "replica_id")
 
 
 class ConfigError(AnalysisdError, ValueError):
@@ -51,6 +51,12 @@ class Settings:
     webhook_backoff_base: float = 1.0
     webhook_backoff_max: float = 300.0
     webhook_poll_interval: float = 1.0
+    # Replicas on one PostgreSQL database: this replica's lease owner id (default
+    # hostname-pid-random) and how long a run's lease lasts without renewal.
+    replica_id: str | None = None
+    lease_duration: float = 30.0
+    # Provider settings; `limits` is providers.limits.LimitsConfig.from_mapping's input.
+    providers: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _int(name: str, value: Any) -> int:
@@ -79,6 +85,8 @@ _CAMEL = {
     "webhookBackoffBase": "webhook_backoff_base",
     "webhookBackoffMax": "webhook_backoff_max",
     "webhookPollInterval": "webhook_poll_interval",
+    "replicaId": "replica_id",
+    "leaseDuration": "lease_duration",
 }
 
 
@@ -112,6 +120,17 @@ def _subscriptions(value: Any) -> tuple[Subscription, ...]:
     return tuple(subs)
 
 
+def _providers(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("providers: expected a mapping (e.g. providers.limits)")
+    limits = value.get("limits")
+    if limits is not None and not isinstance(limits, Mapping):
+        raise ConfigError("providers.limits: expected a mapping")
+    return dict(value)
+
+
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
     known = {f.name: f for f in fields(Settings)}
     out: dict[str, Any] = {}
@@ -123,6 +142,8 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _tokens(value)
         elif key == "subscriptions":
             out[key] = _subscriptions(value)
+        elif key == "providers":
+            out[key] = _providers(value)
         elif key in ("port", "max_body_bytes", "max_active_runs_per_namespace", "max_concurrency"):
             out[key] = _int(raw_key, value)
         elif isinstance(known[key].default, float):
@@ -168,4 +189,6 @@ def load_settings(
     settings = replace(Settings(), **layered)
     if not 0 <= settings.port <= 65535:
         raise ConfigError(f"port: {settings.port} is not a TCP port")
+    if settings.lease_duration <= 0:
+        raise ConfigError(f"leaseDuration: must be > 0 seconds, got {settings.lease_duration}")
     return settings

@@ -4,12 +4,21 @@
 provider registry and scheduler, start the deliverer, resume every unfinished
 run from its stored status, then accept HTTP. Stop (SIGTERM): stop accepting
 HTTP, let the scheduler finish in-flight measurements within the grace period
-(each is persisted by the observer as it lands), stop the deliverer, close the
-providers, the HTTP runner and finally the store.
+(each is persisted by the observer as it lands), release run leases, stop the
+deliverer, close the providers, the HTTP runner and finally the store.
+
+Replicas (PostgreSQL): a replica runs only the runs it leased. At start it claims
+free runs; a lease loop (every lease/3, jittered) renews its leases in one
+statement, stops locally any run it lost, and claims runs whose lease expired (a
+dead replica's), which the scheduler resumes from their stored status.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import random
 import socket
 import time
 import uuid
@@ -25,7 +34,7 @@ from analysisd.api.context import ApiContext, EventHub
 from analysisd.config import Settings, Subscription
 from analysisd.engine.measure import MeasurementSource
 from analysisd.engine.observer import RunChange
-from analysisd.engine.scheduler import Scheduler
+from analysisd.engine.scheduler import Scheduler, SchedulerClosed
 from analysisd.outbox import Deliverer, DeliveryPolicy, events_for_change, targets_for
 from analysisd.secrets import (
     ChainSecretSource,
@@ -34,7 +43,7 @@ from analysisd.secrets import (
     SecretSource,
 )
 from analysisd.spec import AnalysisRun
-from analysisd.store import Store, StoredMeasurement, open_store
+from analysisd.store import LeaseLost, Store, StoredMeasurement, open_store
 from analysisd.telemetry import DaemonMetrics
 
 log = structlog.get_logger(__name__)
@@ -58,6 +67,7 @@ class StoreObserver:
         hub: EventHub,
         metrics: DaemonMetrics,
         on_committed: Callable[[], None],
+        on_lease_lost: Callable[[str, str], None] = lambda namespace, name: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -66,6 +76,7 @@ class StoreObserver:
         self._hub = hub
         self._metrics = metrics
         self._on_committed = on_committed
+        self._on_lease_lost = on_lease_lost
         self._clock = clock
 
     async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
@@ -90,16 +101,23 @@ class StoreObserver:
             )
             for new in change.measurements
         ]
-        written = await self._store.record_change(
-            namespace,
-            name,
-            status=status_json,
-            phase=status.phase,
-            completed=change.completed,
-            measurements=stored,
-            outbox=rows,
-            uid=run.metadata.uid,
-        )
+        try:
+            written = await self._store.record_change(
+                namespace,
+                name,
+                status=status_json,
+                phase=status.phase,
+                completed=change.completed,
+                measurements=stored,
+                outbox=rows,
+                uid=run.metadata.uid,
+            )
+        except LeaseLost:
+            # Another replica holds the run now and resumes it from what is stored;
+            # this change (and its measurement) was not written and never happened.
+            log.warning("lease lost", namespace=namespace, run=name)
+            self._on_lease_lost(namespace, name)
+            return
         if not written:
             return  # deleted while it ran; nothing to announce
         if rows:
@@ -127,10 +145,18 @@ class StoreObserver:
             self._hub.publish(namespace, name, "completed", status_json)
 
 
-def default_source(secrets: SecretSource, registry: CollectorRegistry) -> Any:
-    from providers.registry import ProviderRegistry
+def default_source(
+    secrets: SecretSource, registry: CollectorRegistry, settings: Settings | None = None
+) -> Any:
+    from providers.registry import LimitsConfig, ProviderRegistry
 
-    return ProviderRegistry(secrets=secrets.get, metrics_registry=registry)
+    raw = (settings.providers if settings is not None else {}).get("limits") or {}
+    limits = LimitsConfig.from_mapping(raw)
+    return ProviderRegistry(secrets=secrets.get, metrics_registry=registry, limits=limits)
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Daemon:
@@ -144,12 +170,15 @@ class Daemon:
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
-        self.instance = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.instance = settings.replica_id or default_replica_id()
         self.registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
         self.metrics = DaemonMetrics(self.registry)
         self.secrets = build_secrets(settings)
         self.hub = EventHub()
-        self.store = open_store(settings.store, owner=self.instance)
+        self.store = open_store(
+            settings.store, owner=self.instance, lease_seconds=settings.lease_duration
+        )
+        self._lease_task: asyncio.Task[None] | None = None
         self._given_source = source
         self._source: Any = None
         self.scheduler: Scheduler | None = None
@@ -170,7 +199,7 @@ class Daemon:
 
     async def _start_rest(self) -> None:
         s = self.settings
-        self._source = self._given_source or default_source(self.secrets, self.registry)
+        self._source = self._given_source or default_source(self.secrets, self.registry, s)
         self.deliverer = Deliverer(
             self.store,
             self.secrets,
@@ -190,6 +219,7 @@ class Daemon:
             hub=self.hub,
             metrics=self.metrics,
             on_committed=self.deliverer.notify,
+            on_lease_lost=self._lease_lost,
         )
         self.scheduler = Scheduler(
             self._source,
@@ -200,7 +230,11 @@ class Daemon:
         )
         await self.scheduler.start()
         await self.deliverer.start()
-        self.resumed = await self.resume()
+        if self.store.leasing:
+            self.resumed = await self.claim()
+            self._lease_task = asyncio.get_running_loop().create_task(self._lease_loop())
+        else:
+            self.resumed = await self.resume()
         ctx = ApiContext(
             settings=s,
             store=self.store,
@@ -237,6 +271,49 @@ class Daemon:
             self.scheduler.submit(AnalysisRun.model_validate_json(text))
         return len(manifests)
 
+    async def claim(self, batch: int = 100) -> int:
+        """Claim free runs (unowned, or a dead replica's with an expired lease) and resume them."""
+        claimed = 0
+        while self.scheduler is not None:
+            runs = await self.store.claim_runs(batch)
+            for run in runs:
+                # A stale local copy (we lost the run and got it back): the stored status wins.
+                self.scheduler.forget(run.namespace, run.name)
+                try:
+                    self.scheduler.submit(AnalysisRun.model_validate_json(run.manifest))
+                except SchedulerClosed:
+                    return claimed  # shutting down; release_leases hands it back
+                claimed += 1
+                log.info("claimed", namespace=run.namespace, run=run.name, epoch=run.epoch)
+            if len(runs) < batch:
+                break
+        return claimed
+
+    async def renew(self) -> list[tuple[str, str]]:
+        """Extend our leases; stop locally every run another replica holds now."""
+        lost = await self.store.renew_leases()
+        for namespace, name in lost:
+            log.warning("lease lost", namespace=namespace, run=name)
+            if self.scheduler is not None:
+                self.scheduler.forget(namespace, name)
+        return lost
+
+    def _lease_lost(self, namespace: str, name: str) -> None:
+        self.store.forget_lease(namespace, name)
+        if self.scheduler is not None:
+            self.scheduler.forget(namespace, name)
+
+    async def _lease_loop(self) -> None:
+        period = self.settings.lease_duration / 3
+        while True:
+            # Jitter spreads replicas' claims apart, so one does not grab every expired run.
+            await asyncio.sleep(period * random.uniform(0.9, 1.1))
+            try:
+                await self.renew()
+                await self.claim()
+            except Exception as exc:  # the database may be away for a moment: try again
+                log.warning("lease loop", error=repr(exc))
+
     async def refresh_metrics(self) -> None:
         self.metrics.set_run_counts(await self.store.count_runs())
         counts = await self.store.outbox_counts()
@@ -247,12 +324,24 @@ class Daemon:
     async def aclose(self) -> None:
         """Stop accepting, drain measurements within the grace period, close in order."""
         self._ready = False
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+            self._lease_task = None
         if self._site is not None:
             await self._site.stop()
             self._site = None
         if self.scheduler is not None:
             await self.scheduler.aclose(grace=self.settings.shutdown_grace)
             self.scheduler = None
+            if self.store.leasing:
+                # Measurements in flight are written; hand the rest over at once.
+                try:
+                    released = await self.store.release_leases()
+                    log.info("released leases", runs=released)
+                except Exception as exc:  # they expire on their own after the lease
+                    log.warning("release leases", error=repr(exc))
         if self.deliverer is not None:
             await self.deliverer.aclose()
             self.deliverer = None

@@ -188,6 +188,24 @@ class Scheduler:
         self._spawn(self._advance(state))
         return True
 
+    def forget(self, namespace: str, name: str) -> bool:
+        """Drop a run here without terminating or recording anything: another replica
+        holds it now. In-flight measurements are cancelled; waiters get SchedulerClosed."""
+        state = self._runs.pop((namespace, name), None)
+        if state is None:
+            return False
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        # Done first, so cancelled measurements see a finished run and record nothing.
+        if not state.done.done():
+            state.done.set_exception(SchedulerClosed(f"{namespace}/{name}: handed over"))
+            state.done.exception()
+        for task in state.measuring.values():
+            if task is not None:
+                task.cancel()
+        return True
+
     async def wait(self, namespace: str, name: str) -> AnalysisRun:
         """The run once it reaches a completed phase."""
         key = (namespace, name)

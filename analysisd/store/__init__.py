@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from analysisd.store.postgres import PostgresStore
+from analysisd.store.leases import ClaimedRun, LeaseLost
+from analysisd.store.postgres import DEFAULT_LEASE_SECONDS, PostgresStore
 from analysisd.store.records import (
     Conflict,
     NotFound,
@@ -18,7 +19,10 @@ from analysisd.store.sqlite import LimitExceeded, SqliteStore
 Store = SqliteStore | PostgresStore
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "ClaimedRun",
     "Conflict",
+    "LeaseLost",
     "LimitExceeded",
     "NotFound",
     "OutboxRow",
@@ -33,13 +37,14 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, owner: str = "") -> Store:
+def open_store(url: str, *, owner: str = "", lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Store:
     """A store for a URL (not yet opened): sqlite:///relative.db, sqlite:////abs.db,
-    :memory:, postgresql://user@host:5432/db."""
+    :memory:, postgresql://user@host:5432/db. `owner` is the replica id that leases
+    runs; `lease_seconds` how long a lease lasts unrenewed (PostgreSQL only)."""
     if url == ":memory:" or url == "sqlite://":
         return SqliteStore(":memory:", owner=owner)
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///") :], owner=owner)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, owner=owner)
+        return PostgresStore(url, owner=owner, lease_seconds=lease_seconds)
     raise UnsupportedStore(f"store: unsupported URL scheme in {url.split('://')[0]!r}")

@@ -1,9 +1,10 @@
 """The PostgreSQL store (asyncpg): the same interface and schema as the SQLite store.
 
 The migrations are portable SQL, so both backends share them. Each state change
-is one transaction, as in SQLite. Multi-replica leasing (FOR UPDATE SKIP LOCKED
-on runs.owner / lease_expires_at, fenced by runs.epoch) is what these columns are
-for; this build runs one replica per database and takes every unfinished run.
+is one transaction, as in SQLite. Several replicas share one database by leasing
+runs (analysisd/store/leases.py): a replica runs only the runs it claimed, and every
+status write is fenced by owner and epoch, so a replica whose lease was taken over
+writes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from analysisd.store.leases import DB_NOW, ClaimedRun, LeaseLost, Leases, RunKey
 from analysisd.store.migrations import load_migrations
 from analysisd.store.records import (
     Conflict,
@@ -31,6 +33,7 @@ _OUTBOX_COLUMNS = (
     " created_at, next_attempt_at, last_attempt_at, last_status, last_error"
 )
 _TIMEOUT = 30.0  # seconds for any one statement
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 def _now_iso() -> str:
@@ -68,9 +71,14 @@ def _affected(status: str) -> int:
 class PostgresStore:
     """Templates, runs, measurement history and the outbox in PostgreSQL."""
 
-    def __init__(self, dsn: str, *, owner: str = "") -> None:
+    leasing = True  # several replicas may share the database
+
+    def __init__(
+        self, dsn: str, *, owner: str = "", lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> None:
         self.dsn = dsn
         self.owner = owner
+        self.leases = Leases(owner, lease_seconds)
         self._pool: Any = None  # asyncpg.Pool; asyncpg is the optional [postgres] extra
 
     async def open(self) -> None:
@@ -85,6 +93,7 @@ class PostgresStore:
                 self.dsn, min_size=1, max_size=10, command_timeout=_TIMEOUT, timeout=_TIMEOUT
             )
             await self._migrate()
+            await self.leases.disown_previous(self._pool)
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             await self.aclose()
             # The DSN may hold a password: name only the host part.
@@ -227,9 +236,10 @@ class PostgresStore:
                     )
             inserted = _affected(
                 await conn.execute(
+                    # The creating replica holds the run from the start (epoch 1).
                     "INSERT INTO runs (namespace, name, uid, body, status, phase, completed,"
-                    " labels, created_at, updated_at, owner, epoch)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,0,$7,$8,$8,$9,0)"
+                    " labels, created_at, updated_at, owner, lease_expires_at, epoch)"
+                    f" VALUES ($1,$2,$3,$4,$5,$6,0,$7,$8,$8,$9,{DB_NOW} + $10,1)"
                     " ON CONFLICT (namespace, name) DO NOTHING",
                     namespace,
                     name,
@@ -240,10 +250,12 @@ class PostgresStore:
                     _dumps(labels),
                     created_at,
                     self.owner,
+                    self.leases.seconds,
                 )
             )
             if not inserted:
                 raise Conflict(f'AnalysisRun "{name}" already exists')
+        self.leases.hold((namespace, name), 1)
 
     async def get_run(self, namespace: str, name: str) -> RunRecord | None:
         row = await self.pool.fetchrow(
@@ -287,12 +299,20 @@ class PostgresStore:
         return {r[0]: r[1] for r in rows}
 
     async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """Store spec.terminate. A run another replica holds is also released (epoch bumped):
+        that replica stops it at its next renewal or write, and whoever claims it next
+        resumes it with terminate set, which ends it."""
         await self.pool.execute(
-            "UPDATE runs SET body=$1, updated_at=$2, epoch=epoch+1 WHERE namespace=$3 AND name=$4",
+            "UPDATE runs SET body=$1, updated_at=$2,"
+            " epoch=CASE WHEN owner=$5 THEN epoch ELSE epoch+1 END,"
+            f" lease_expires_at=CASE WHEN owner=$5 THEN lease_expires_at ELSE {DB_NOW} END,"
+            " owner=CASE WHEN owner=$5 THEN owner ELSE NULL END"
+            " WHERE namespace=$3 AND name=$4",
             _dumps(body),
             _now_iso(),
             namespace,
             name,
+            self.owner,
         )
 
     async def delete_run(self, namespace: str, name: str) -> bool:
@@ -303,7 +323,26 @@ class PostgresStore:
             await conn.execute(
                 "DELETE FROM measurements WHERE namespace=$1 AND name=$2", namespace, name
             )
+        self.leases.drop((namespace, name))
         return _affected(status) > 0
+
+    # ---- leases ----
+
+    async def claim_runs(self, limit: int = 100) -> list[ClaimedRun]:
+        """Claim up to `limit` unfinished runs that nobody holds (see store/leases.py)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self.leases.claim(conn, limit)
+
+    async def renew_leases(self) -> list[RunKey]:
+        """Extend our leases; the runs returned are no longer ours: stop them locally."""
+        return await self.leases.renew(self.pool)
+
+    async def release_leases(self) -> int:
+        """Hand every run we hold back (graceful shutdown)."""
+        return await self.leases.release(self.pool)
+
+    def forget_lease(self, namespace: str, name: str) -> None:
+        self.leases.drop((namespace, name))
 
     async def record_change(
         self,
@@ -317,17 +356,43 @@ class PostgresStore:
         outbox: Iterable[OutboxRow],
         uid: str | None = None,
     ) -> bool:
+        """Status + new measurements + outbox rows in one transaction, fenced by our lease.
+
+        False if the run is gone (deleted, or re-created under a new uid); LeaseLost if it
+        exists but another replica holds it now (nothing is written either way).
+        """
+        key = (namespace, name)
+        held = self.leases.epoch(key)
+        epoch = -1 if held is None else held  # not held: matches nothing, reported below
+        # Fenced: only the owner, at the epoch it claimed with. A write also extends the lease.
         sql = (
-            "UPDATE runs SET status=$1, phase=$2, completed=$3, updated_at=$4, epoch=epoch+1"
-            " WHERE namespace=$5 AND name=$6"
+            "UPDATE runs SET status=$1, phase=$2, completed=$3, updated_at=$4,"
+            f" lease_expires_at={DB_NOW} + $9"
+            " WHERE namespace=$5 AND name=$6 AND owner=$7 AND epoch=$8"
         )
-        params: list[Any] = [_dumps(status), phase, int(completed), _now_iso(), namespace, name]
+        params: list[Any] = [
+            _dumps(status),
+            phase,
+            int(completed),
+            _now_iso(),
+            namespace,
+            name,
+            self.owner,
+            epoch,
+            self.leases.seconds,
+        ]
         if uid is not None:
-            sql += " AND uid=$7"
+            sql += " AND uid=$10"
             params.append(uid)
         async with self.pool.acquire() as conn, conn.transaction():
             if not _affected(await conn.execute(sql, *params)):
-                return False
+                row = await conn.fetchrow(
+                    "SELECT uid FROM runs WHERE namespace=$1 AND name=$2", namespace, name
+                )
+                self.leases.drop(key)
+                if row is None or (uid is not None and row[0] != uid):
+                    return False
+                raise LeaseLost(f"run {namespace}/{name}: lease lost by {self.owner!r}")
             for m in measurements:
                 seq = await conn.fetchval(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM measurements"
@@ -372,6 +437,8 @@ class PostgresStore:
                     " ON CONFLICT (event_id, target) DO NOTHING",
                     rows,
                 )
+        if completed:
+            self.leases.drop(key)
         return True
 
     async def measurements(self, namespace: str, name: str) -> list[StoredMeasurement]:

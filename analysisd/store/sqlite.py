@@ -19,6 +19,7 @@ from typing import Any
 
 import aiosqlite
 
+from analysisd.store.leases import ClaimedRun
 from analysisd.store.migrations import load_migrations
 from analysisd.store.records import (
     Conflict,
@@ -64,6 +65,8 @@ def _outbox(row: Sequence[Any]) -> OutboxRow:
 
 class SqliteStore:
     """Templates, runs, measurement history and the webhook outbox in one SQLite file."""
+
+    leasing = False  # a single replica: resume every unfinished run at start
 
     def __init__(self, path: str | Path, *, owner: str = "") -> None:
         self.path = str(path)
@@ -304,6 +307,20 @@ class SqliteStore:
                 "UPDATE runs SET body=?, updated_at=?, epoch=epoch+1 WHERE namespace=? AND name=?",
                 (_dumps(body), _now_iso(), namespace, name),
             )
+
+    # ---- leases: one replica per SQLite file, so it holds every run; nothing to lease ----
+
+    async def claim_runs(self, limit: int = 100) -> list[ClaimedRun]:
+        return []
+
+    async def renew_leases(self) -> list[tuple[str, str]]:
+        return []
+
+    async def release_leases(self) -> int:
+        return 0
+
+    def forget_lease(self, namespace: str, name: str) -> None:
+        return None
 
     async def delete_run(self, namespace: str, name: str) -> bool:
         async with self._tx() as db:
