@@ -159,3 +159,20 @@ def test_dockerfile_runs_as_non_root_with_serve_entrypoint() -> None:
     assert "HEALTHCHECK" in text
     final_stage = text.split("\nFROM ")[-1]
     assert "gcc" not in final_stage and "build-essential" not in final_stage
+
+
+@pytest.mark.parametrize("values", ["default", "ha"])
+def test_rendered_config_is_accepted_by_the_daemon(values: str, tmp_path: Path) -> None:
+    from analysisd.config import load_settings
+
+    docs = render(None if values == "default" else ha_values())
+    config_yaml = by_kind(docs)["ConfigMap"]["data"]["config.yaml"]
+    path = tmp_path / "config.yaml"
+    path.write_text(config_yaml)
+    settings = load_settings({"config": str(path)}, environ={})
+    assert settings.max_concurrency == 1000
+    assert settings.max_active_runs_per_namespace == 500
+    # The pod's termination grace must outlast the daemon's own shutdown grace.
+    deployment = by_kind(docs)["Deployment"]
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > settings.shutdown_grace
