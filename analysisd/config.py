@@ -126,8 +126,17 @@ def _providers(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError("providers: expected a mapping (e.g. providers.limits)")
     limits = value.get("limits")
-    if limits is not None and not isinstance(limits, Mapping):
-        raise ConfigError("providers.limits: expected a mapping")
+    if limits is not None:
+        if not isinstance(limits, Mapping):
+            raise ConfigError("providers.limits: expected a mapping")
+        from providers.limits import LimitsConfig  # checked now, so a bad value stops start-up
+
+        try:
+            LimitsConfig.from_mapping(limits)
+        except (TypeError, ValueError) as exc:
+            text = str(exc)
+            where = "providers." if text.startswith("limits") else "providers.limits: "
+            raise ConfigError(where + text) from None
     return dict(value)
 
 
