@@ -345,6 +345,10 @@ class Daemon:
         if self.deliverer is not None:
             await self.deliverer.aclose()
             self.deliverer = None
+            if self.store.leasing:
+                # Sends cut short by the stop: let the other replicas take them at once.
+                with contextlib.suppress(Exception):
+                    await self.store.release_deliveries()
         if self._source is not None and self._given_source is None:
             await self._source.aclose()
         self._source = None

@@ -34,6 +34,9 @@ _OUTBOX_COLUMNS = (
 )
 _TIMEOUT = 30.0  # seconds for any one statement
 DEFAULT_LEASE_SECONDS = 30.0
+# How long a replica's claim on due outbox rows keeps other replicas off them: longer
+# than any one delivery attempt, short enough that a crashed claimer delays little.
+DELIVERY_CLAIM_SECONDS = 60.0
 
 
 def _now_iso() -> str:
@@ -453,19 +456,48 @@ class PostgresStore:
     # ---- outbox ----
 
     async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
-        rows = await self.pool.fetch(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state='pending' AND next_attempt_at<=$1"
-            " ORDER BY next_attempt_at, created_at LIMIT $2",
-            now,
-            limit,
-        )
-        return [_outbox(r) for r in rows]
+        """Claim and return the due rows, so other replicas do not send them too.
+
+        Rows another replica claimed are skipped until it records the attempt or its
+        claim runs out; our own claims never block us (one pass at a time per replica).
+        """
+        returning = ", ".join(f"o.{c.strip()}" for c in _OUTBOX_COLUMNS.split(","))
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "WITH due AS (SELECT event_id, target FROM outbox"
+                "  WHERE state='pending' AND next_attempt_at<=$1"
+                "   AND (claimed_until IS NULL OR claimed_until<=$1 OR claimed_by=$3)"
+                "  ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                " UPDATE outbox o SET claimed_by=$3, claimed_until=$1 + $4"
+                " FROM due WHERE o.event_id=due.event_id AND o.target=due.target"
+                f" RETURNING {returning}",
+                now,
+                limit,
+                self.owner,
+                DELIVERY_CLAIM_SECONDS,
+            )
+        out = [_outbox(r) for r in rows]
+        out.sort(key=lambda r: (r.next_attempt_at, r.created_at))  # RETURNING is unordered
+        return out
 
     async def next_delivery_at(self) -> float | None:
+        # A row another replica is sending is not due for us before its claim runs out;
+        # counting it as due would spin our deliverer until that replica records it.
         value = await self.pool.fetchval(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'"
+            "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_by IS DISTINCT FROM $1"
+            " THEN GREATEST(next_attempt_at, claimed_until) ELSE next_attempt_at END)"
+            " FROM outbox WHERE state='pending'",
+            self.owner,
         )
         return float(value) if value is not None else None
+
+    async def release_deliveries(self) -> None:
+        """Graceful shutdown: drop our claims on rows we did not get to record."""
+        await self.pool.execute(
+            "UPDATE outbox SET claimed_by=NULL, claimed_until=NULL"
+            " WHERE claimed_by=$1 AND state='pending'",
+            self.owner,
+        )
 
     async def record_attempt(
         self,
@@ -479,7 +511,8 @@ class PostgresStore:
     ) -> None:
         await self.pool.execute(
             "UPDATE outbox SET state=$1, attempts=attempts+1, last_attempt_at=$2,"
-            " next_attempt_at=$3, last_status=$4, last_error=$5 WHERE event_id=$6 AND target=$7",
+            " next_attempt_at=$3, last_status=$4, last_error=$5,"
+            " claimed_by=NULL, claimed_until=NULL WHERE event_id=$6 AND target=$7",
             state,
             at,
             next_attempt_at,

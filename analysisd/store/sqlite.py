@@ -319,6 +319,9 @@ class SqliteStore:
     async def release_leases(self) -> int:
         return 0
 
+    async def release_deliveries(self) -> None:
+        return None
+
     def forget_lease(self, namespace: str, name: str) -> None:
         return None
 

@@ -145,6 +145,8 @@ async def test_two_replicas_share_twenty_runs_each_measured_once(
     assert sorted(replicas_by_run) == names
     assert {replica for replica, _ in calls} == {"a", "b"}
     _one_verdict_per_run(rec, names)
+    # Both deliverers scan one outbox; claims keep them from sending the same event twice.
+    assert len(rec.deliveries) == len(rec.unique_ids()) == RUNS * (COUNT + 1)
 
 
 async def test_graceful_stop_hands_runs_to_the_other_replica(

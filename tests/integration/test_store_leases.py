@@ -217,3 +217,28 @@ async def test_deleted_run_write_is_refused_without_lease_error(
     await _create(a, "run-01")
     assert await a.delete_run("ns", "run-01")
     assert not await _change(a, "run-01", "late")
+
+
+async def test_due_outbox_rows_go_to_one_replica_at_a_time(
+    schema: Schema, open_store: OpenStore
+) -> None:
+    a = await open_store("replica-a")
+    b = await open_store("replica-b")
+    await _create(a, "run-01")
+    assert await _change(a, "run-01", "one")
+    assert await _change(a, "run-01", "two")
+    now = 1000.0
+    claimed = await a.due_deliveries(now)
+    assert sorted(r.event_id for r in claimed) == ["ev-one", "ev-two"]
+    assert await b.due_deliveries(now) == []  # a is sending them
+    next_at = await b.next_delivery_at()
+    assert next_at is not None and next_at > now  # b sleeps instead of spinning
+    assert sorted(r.event_id for r in await a.due_deliveries(now)) == ["ev-one", "ev-two"]
+    # a records one attempt (clearing its claim) and stops before sending the other.
+    first = next(r for r in claimed if r.event_id == "ev-one")
+    await a.record_attempt(
+        first, state="pending", at=now, next_attempt_at=now, status=503, error="down"
+    )
+    assert [r.event_id for r in await b.due_deliveries(now)] == ["ev-one"]
+    await a.release_deliveries()
+    assert sorted(r.event_id for r in await b.due_deliveries(now)) == ["ev-one", "ev-two"]
