@@ -57,9 +57,14 @@ async def test_completed_run_delivers_signed_cloudevents(tmp_path: Path) -> None
         assert measurement["metricname"] == "m"
         assert measurement["data"]["phase"] == "Successful"
         assert len(rec.unique_ids()) == 3
-        async with s.get(f"{base}/api/v1/namespaces/ns/analysisruns/r/deliveries") as resp:
-            items = (await resp.json())["items"]
-        assert {i["state"] for i in items} == {"delivered"}
+        # The receiver has the POST before the deliverer records it: poll for the record.
+        async with asyncio.timeout(10):
+            while True:
+                async with s.get(f"{base}/api/v1/namespaces/ns/analysisruns/r/deliveries") as resp:
+                    items = (await resp.json())["items"]
+                if {i["state"] for i in items} == {"delivered"}:
+                    break
+                await asyncio.sleep(0.02)
         assert KEY not in str(items)
 
 
