@@ -298,6 +298,20 @@ class Daemon:
                 self.scheduler.forget(namespace, name)
         return lost
 
+    async def release_orphans(self) -> int:
+        """Runs we hold that the scheduler no longer runs (an observer error stopped them,
+        e.g. the database was away): release them so a claim resumes them from the store,
+        instead of renewing a lease on a run nobody runs."""
+        if self.scheduler is None:
+            return 0
+        scheduler = self.scheduler
+        orphans = [k for k in self.store.held_leases() if not scheduler.is_active(*k)]
+        if not orphans:
+            return 0
+        released = await self.store.release_runs(orphans)
+        log.warning("released stopped runs", runs=released)
+        return released
+
     def _lease_lost(self, namespace: str, name: str) -> None:
         self.store.forget_lease(namespace, name)
         if self.scheduler is not None:
@@ -310,6 +324,7 @@ class Daemon:
             await asyncio.sleep(period * random.uniform(0.9, 1.1))
             try:
                 await self.renew()
+                await self.release_orphans()
                 await self.claim()
             except Exception as exc:  # the database may be away for a moment: try again
                 log.warning("lease loop", error=repr(exc))

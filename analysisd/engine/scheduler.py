@@ -188,6 +188,9 @@ class Scheduler:
         self._spawn(self._advance(state))
         return True
 
+    def is_active(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._runs
+
     def forget(self, namespace: str, name: str) -> bool:
         """Drop a run here without terminating or recording anything: another replica
         holds it now. In-flight measurements are cancelled; waiters get SchedulerClosed."""

@@ -137,6 +137,24 @@ class Leases:
             lost.append(key)
         return lost
 
+    async def release_some(self, conn: Any, keys: list[RunKey]) -> int:
+        """Hand back runs we hold but no longer run (stopped here by an error)."""
+        released = 0
+        for key in keys:
+            epoch = self._epochs.pop(key, None)
+            if epoch is None:
+                continue
+            status: str = await conn.execute(
+                f"UPDATE runs SET owner=NULL, lease_expires_at={DB_NOW}, epoch=epoch+1"
+                " WHERE namespace=$1 AND name=$2 AND owner=$3 AND epoch=$4 AND completed=0",
+                key[0],
+                key[1],
+                self.owner,
+                epoch,
+            )
+            released += int(status.rsplit(" ", 1)[-1])
+        return released
+
     async def release(self, conn: Any) -> int:
         """Graceful shutdown: hand every unfinished run back at once (expiry = now)."""
         status: str = await conn.execute(

@@ -347,6 +347,13 @@ class PostgresStore:
     def forget_lease(self, namespace: str, name: str) -> None:
         self.leases.drop((namespace, name))
 
+    def held_leases(self) -> list[RunKey]:
+        return list(self.leases.held())
+
+    async def release_runs(self, keys: list[RunKey]) -> int:
+        """Hand back some held runs (they stopped here) so a claim resumes them."""
+        return await self.leases.release_some(self.pool, keys)
+
     async def record_change(
         self,
         namespace: str,

@@ -325,6 +325,12 @@ class SqliteStore:
     def forget_lease(self, namespace: str, name: str) -> None:
         return None
 
+    def held_leases(self) -> list[tuple[str, str]]:
+        return []
+
+    async def release_runs(self, keys: list[tuple[str, str]]) -> int:
+        return 0
+
     async def delete_run(self, namespace: str, name: str) -> bool:
         async with self._tx() as db:
             cur = await db.execute(

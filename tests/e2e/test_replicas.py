@@ -183,6 +183,28 @@ async def test_graceful_stop_hands_runs_to_the_other_replica(
     assert any(replica == "b" for replica, _ in calls)
 
 
+async def test_a_run_stopped_by_an_error_is_released_and_resumed(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """A run the scheduler dropped (as when its observer failed) while the lease is still
+    renewed: the lease loop releases it and the next claim resumes it from the store."""
+    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    calls: Counter[tuple[str, str]] = Counter()
+    settings = replace(_settings(tmp_path, pg_store_url), replica_id="replica-a")
+    daemon = Daemon(settings, source=CountingSource("a", calls))
+    async with receiver() as rec, aiohttp.ClientSession() as session, daemon:
+        base = f"http://127.0.0.1:{daemon.port}"
+        body = _manifest("run-00", rec.url, {"web": {"run": "run-00"}})
+        async with session.post(f"{base}/api/v1/namespaces/lab/analysisruns", json=body) as resp:
+            assert resp.status == 201
+        await rec.wait_for(lambda r: len(r.by_type(MEASUREMENT_EVENT)) >= 1)
+        assert daemon.scheduler is not None
+        assert daemon.scheduler.forget("lab", "run-00")
+        items = await wait_all_completed(session, base, "lab", 1, limit=20)
+        assert items[0]["status"]["phase"] == "Successful"
+        assert await _history_counts(session, base, ["run-00"]) == {"run-00": COUNT}
+
+
 async def _metric_endpoint() -> tuple[web.AppRunner, str, Counter[str]]:
     hits: Counter[str] = Counter()
 
