@@ -119,7 +119,9 @@ class StoreObserver:
             self._on_lease_lost(namespace, name)
             return
         if not written:
-            return  # deleted while it ran; nothing to announce
+            # Deleted while it ran (perhaps through another replica): stop it here too.
+            self._on_lease_lost(namespace, name)
+            return
         if rows:
             self._on_committed()
         self._metrics.observe_change(run, change)

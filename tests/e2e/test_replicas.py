@@ -25,6 +25,7 @@ from aiohttp import web
 
 from analysisd.config import Settings
 from analysisd.daemon import Daemon
+from analysisd.engine.scheduler import SchedulerClosed
 from analysisd.outbox import CALLBACK_SECRET, CALLBACK_URL, COMPLETED_EVENT, MEASUREMENT_EVENT
 from analysisd.store import PostgresStore
 from providers.base import Reading
@@ -203,6 +204,33 @@ async def test_a_run_stopped_by_an_error_is_released_and_resumed(
         items = await wait_all_completed(session, base, "lab", 1, limit=20)
         assert items[0]["status"]["phase"] == "Successful"
         assert await _history_counts(session, base, ["run-00"]) == {"run-00": COUNT}
+
+
+async def test_a_run_deleted_through_another_replica_stops_on_its_holder(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    calls: Counter[tuple[str, str]] = Counter()
+    settings = _settings(tmp_path, pg_store_url)
+    a = Daemon(replace(settings, replica_id="replica-a"), source=CountingSource("a", calls))
+    b = Daemon(replace(settings, replica_id="replica-b"), source=CountingSource("b", calls))
+    async with receiver() as rec, aiohttp.ClientSession() as session, a, b:
+        body = _manifest("run-00", rec.url, {"web": {"run": "run-00"}})
+        body["spec"]["metrics"][0]["count"] = 1000
+        url = f"http://127.0.0.1:{a.port}/api/v1/namespaces/lab/analysisruns"
+        async with session.post(url, json=body) as resp:
+            assert resp.status == 201
+        await rec.wait_for(lambda r: len(r.by_type(MEASUREMENT_EVENT)) >= 1)
+        url = f"http://127.0.0.1:{b.port}/api/v1/namespaces/lab/analysisruns/run-00"
+        async with session.delete(url) as resp:
+            assert resp.status == 200
+        assert a.scheduler is not None
+        # The holder stops it at its next write (KeyError: it already has).
+        with pytest.raises((SchedulerClosed, KeyError)):
+            async with asyncio.timeout(10):
+                await a.scheduler.wait("lab", "run-00")
+        assert not a.scheduler.is_active("lab", "run-00")
+    assert calls[("b", "run-00")] == 0
 
 
 async def _metric_endpoint() -> tuple[web.AppRunner, str, Counter[str]]:
