@@ -10,8 +10,7 @@ writes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +23,10 @@ from analysisd.store.records import (
     StoredMeasurement,
     StoreError,
     UnsupportedStore,
+    dumps,
+    now_iso,
+    outbox_from_row,
+    run_from_row,
 )
 from analysisd.store.sqlite import LimitExceeded
 
@@ -37,33 +40,6 @@ DEFAULT_LEASE_SECONDS = 30.0
 # How long a replica's claim on due outbox rows keeps other replicas off them: longer
 # than any one delivery attempt, short enough that a crashed claimer delays little.
 DELIVERY_CLAIM_SECONDS = 60.0
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _run(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(
-        namespace=row[0],
-        name=row[1],
-        uid=row[2],
-        body=json.loads(row[3]),
-        status=json.loads(row[4]) if row[4] else None,
-        phase=row[5],
-        completed=bool(row[6]),
-        labels=json.loads(row[7]),
-        created_at=row[8],
-        epoch=row[9],
-    )
-
-
-def _outbox(row: Sequence[Any]) -> OutboxRow:
-    return OutboxRow(*row)
 
 
 def _affected(status: str) -> int:
@@ -144,7 +120,7 @@ class PostgresStore:
                     "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
                     migration.version,
                     migration.name,
-                    _now_iso(),
+                    now_iso(),
                 )
 
     async def schema_version(self) -> int:
@@ -156,7 +132,7 @@ class PostgresStore:
     async def put_template(
         self, kind: str, namespace: str, name: str, body: dict[str, Any], *, create: bool
     ) -> bool:
-        now = _now_iso()
+        now = now_iso()
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = _affected(
                 await conn.execute(
@@ -165,7 +141,7 @@ class PostgresStore:
                     kind,
                     namespace,
                     name,
-                    _dumps(body),
+                    dumps(body),
                     now,
                 )
             )
@@ -176,7 +152,7 @@ class PostgresStore:
             await conn.execute(
                 "UPDATE templates SET body=$1, updated_at=$2"
                 " WHERE kind=$3 AND namespace=$4 AND name=$5",
-                _dumps(body),
+                dumps(body),
                 now,
                 kind,
                 namespace,
@@ -247,10 +223,10 @@ class PostgresStore:
                     namespace,
                     name,
                     uid,
-                    _dumps(body),
-                    _dumps(status) if status is not None else None,
+                    dumps(body),
+                    dumps(status) if status is not None else None,
                     phase,
-                    _dumps(labels),
+                    dumps(labels),
                     created_at,
                     self.owner,
                     self.leases.seconds,
@@ -264,7 +240,7 @@ class PostgresStore:
         row = await self.pool.fetchrow(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 AND name=$2", namespace, name
         )
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]:
         if phase:
@@ -277,13 +253,13 @@ class PostgresStore:
             rows = await self.pool.fetch(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 ORDER BY name", namespace
             )
-        return [_run(r) for r in rows]
+        return [run_from_row(r) for r in rows]
 
     async def unfinished_runs(self) -> list[RunRecord]:
         rows = await self.pool.fetch(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=0 ORDER BY created_at, name"
         )
-        return [_run(r) for r in rows]
+        return [run_from_row(r) for r in rows]
 
     async def unfinished_manifests(self) -> list[str]:
         rows = await self.pool.fetch(
@@ -311,8 +287,8 @@ class PostgresStore:
             f" lease_expires_at=CASE WHEN owner=$5 THEN lease_expires_at ELSE {DB_NOW} END,"
             " owner=CASE WHEN owner=$5 THEN owner ELSE NULL END"
             " WHERE namespace=$3 AND name=$4",
-            _dumps(body),
-            _now_iso(),
+            dumps(body),
+            now_iso(),
             namespace,
             name,
             self.owner,
@@ -381,10 +357,10 @@ class PostgresStore:
             " WHERE namespace=$5 AND name=$6 AND owner=$7 AND epoch=$8"
         )
         params: list[Any] = [
-            _dumps(status),
+            dumps(status),
             phase,
             int(completed),
-            _now_iso(),
+            now_iso(),
             namespace,
             name,
             self.owner,
@@ -419,7 +395,7 @@ class PostgresStore:
                     seq,
                     m.phase,
                     int(m.dry_run),
-                    _dumps(m.body),
+                    dumps(m.body),
                 )
             rows = [
                 (
@@ -483,7 +459,7 @@ class PostgresStore:
                 self.owner,
                 DELIVERY_CLAIM_SECONDS,
             )
-        out = [_outbox(r) for r in rows]
+        out = [outbox_from_row(r) for r in rows]
         out.sort(key=lambda r: (r.next_attempt_at, r.created_at))  # RETURNING is unordered
         return out
 
@@ -536,7 +512,7 @@ class PostgresStore:
             namespace,
             name,
         )
-        return [_outbox(r) for r in rows]
+        return [outbox_from_row(r) for r in rows]
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self.pool.fetch("SELECT state, COUNT(*) FROM outbox GROUP BY state")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from analysisd import AnalysisdError
@@ -86,3 +89,33 @@ class OutboxRow:
             "lastStatus": self.last_status,
             "lastError": self.last_error,
         }
+
+
+# Row helpers shared by the SQLite and PostgreSQL backends (same columns, same JSON).
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        namespace=row[0],
+        name=row[1],
+        uid=row[2],
+        body=json.loads(row[3]),
+        status=json.loads(row[4]) if row[4] else None,
+        phase=row[5],
+        completed=bool(row[6]),
+        labels=json.loads(row[7]),
+        created_at=row[8],
+        epoch=row[9],
+    )
+
+
+def outbox_from_row(row: Sequence[Any]) -> OutboxRow:
+    return OutboxRow(*row)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +26,10 @@ from analysisd.store.records import (
     RunRecord,
     StoredMeasurement,
     StoreError,
+    dumps,
+    now_iso,
+    outbox_from_row,
+    run_from_row,
 )
 
 _RUN_COLUMNS = "namespace, name, uid, body, status, phase, completed, labels, created_at, epoch"
@@ -34,33 +37,6 @@ _OUTBOX_COLUMNS = (
     "event_id, target, secret_name, namespace, name, event_type, body, state, attempts,"
     " created_at, next_attempt_at, last_attempt_at, last_status, last_error"
 )
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _run(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(
-        namespace=row[0],
-        name=row[1],
-        uid=row[2],
-        body=json.loads(row[3]),
-        status=json.loads(row[4]) if row[4] else None,
-        phase=row[5],
-        completed=bool(row[6]),
-        labels=json.loads(row[7]),
-        created_at=row[8],
-        epoch=row[9],
-    )
-
-
-def _outbox(row: Sequence[Any]) -> OutboxRow:
-    return OutboxRow(*row)
 
 
 class SqliteStore:
@@ -141,7 +117,7 @@ class SqliteStore:
                     await db.execute(statement)
                 await db.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (migration.version, migration.name, _now_iso()),
+                    (migration.version, migration.name, now_iso()),
                 )
 
     async def schema_version(self) -> int:
@@ -155,7 +131,7 @@ class SqliteStore:
         self, kind: str, namespace: str, name: str, body: dict[str, Any], *, create: bool
     ) -> bool:
         """Create (Conflict if it exists) or replace/create; True when newly created."""
-        now = _now_iso()
+        now = now_iso()
         async with self._tx() as db:
             async with db.execute(
                 "SELECT 1 FROM templates WHERE kind=? AND namespace=? AND name=?",
@@ -168,12 +144,12 @@ class SqliteStore:
                 await db.execute(
                     "UPDATE templates SET body=?, updated_at=? WHERE kind=? AND namespace=?"
                     " AND name=?",
-                    (_dumps(body), now, kind, namespace, name),
+                    (dumps(body), now, kind, namespace, name),
                 )
             else:
                 await db.execute(
                     "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?)",
-                    (kind, namespace, name, _dumps(body), now, now),
+                    (kind, namespace, name, dumps(body), now, now),
                 )
         return not exists
 
@@ -230,10 +206,10 @@ class SqliteStore:
                     namespace,
                     name,
                     uid,
-                    _dumps(body),
-                    _dumps(status) if status is not None else None,
+                    dumps(body),
+                    dumps(status) if status is not None else None,
                     phase,
-                    _dumps(labels),
+                    dumps(labels),
                     created_at,
                     created_at,
                     self.owner,
@@ -263,7 +239,7 @@ class SqliteStore:
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=? AND name=?", (namespace, name)
         ) as cur:
             row = await cur.fetchone()
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=?"
@@ -272,13 +248,13 @@ class SqliteStore:
             sql += " AND phase=?"
             params += (phase,)
         async with self.db.execute(sql + " ORDER BY name", params) as cur:
-            return [_run(row) for row in await cur.fetchall()]
+            return [run_from_row(row) for row in await cur.fetchall()]
 
     async def unfinished_runs(self) -> list[RunRecord]:
         async with self.db.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=0 ORDER BY created_at, name"
         ) as cur:
-            return [_run(row) for row in await cur.fetchall()]
+            return [run_from_row(row) for row in await cur.fetchall()]
 
     async def unfinished_manifests(self) -> list[str]:
         """Unfinished runs as manifest JSON text (body + status), for a fast typed parse."""
@@ -305,7 +281,7 @@ class SqliteStore:
         async with self._tx() as db:
             await db.execute(
                 "UPDATE runs SET body=?, updated_at=?, epoch=epoch+1 WHERE namespace=? AND name=?",
-                (_dumps(body), _now_iso(), namespace, name),
+                (dumps(body), now_iso(), namespace, name),
             )
 
     # ---- leases: one replica per SQLite file, so it holds every run; nothing to lease ----
@@ -358,12 +334,12 @@ class SqliteStore:
         With `uid`, a run deleted and re-created under the same name is not written to by
         the old run's late changes (the uid fences them off).
         """
-        now = _now_iso()
+        now = now_iso()
         sql = (
             "UPDATE runs SET status=?, phase=?, completed=?, updated_at=?, epoch=epoch+1"
             " WHERE namespace=? AND name=?"
         )
-        params: tuple[Any, ...] = (_dumps(status), phase, int(completed), now, namespace, name)
+        params: tuple[Any, ...] = (dumps(status), phase, int(completed), now, namespace, name)
         if uid is not None:
             sql += " AND uid=?"
             params += (uid,)
@@ -389,7 +365,7 @@ class SqliteStore:
                         m.metric,
                         m.phase,
                         int(m.dry_run),
-                        _dumps(m.body),
+                        dumps(m.body),
                         namespace,
                         name,
                         m.metric,
@@ -441,7 +417,7 @@ class SqliteStore:
             " ORDER BY next_attempt_at, created_at LIMIT ?",
             (now, limit),
         ) as cur:
-            return [_outbox(row) for row in await cur.fetchall()]
+            return [outbox_from_row(row) for row in await cur.fetchall()]
 
     async def next_delivery_at(self) -> float | None:
         async with self.db.execute(
@@ -473,7 +449,7 @@ class SqliteStore:
             " ORDER BY created_at, event_id, target",
             (namespace, name),
         ) as cur:
-            return [_outbox(row) for row in await cur.fetchall()]
+            return [outbox_from_row(row) for row in await cur.fetchall()]
 
     async def outbox_counts(self) -> dict[str, int]:
         async with self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state") as cur:
