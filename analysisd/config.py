@@ -55,6 +55,8 @@ class Settings:
     # hostname-pid-random) and how long a run's lease lasts without renewal.
     replica_id: str | None = None
     lease_duration: float = 30.0
+    # How often completed runs are checked against their spec.ttlStrategy (0 disables).
+    ttl_check_interval: float = 30.0
     # Provider settings; `limits` is providers.limits.LimitsConfig.from_mapping's input.
     providers: Mapping[str, Any] = field(default_factory=dict)
 
@@ -87,6 +89,7 @@ _CAMEL = {
     "webhookPollInterval": "webhook_poll_interval",
     "replicaId": "replica_id",
     "leaseDuration": "lease_duration",
+    "ttlCheckInterval": "ttl_check_interval",
 }
 
 

@@ -23,6 +23,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -32,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from analysisd.api.app import build_app
 from analysisd.api.context import ApiContext, EventHub
 from analysisd.config import Settings, Subscription
+from analysisd.engine.assess import ttl_expired
 from analysisd.engine.measure import MeasurementSource
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
@@ -42,7 +44,7 @@ from analysisd.secrets import (
     EnvSecretSource,
     SecretSource,
 )
-from analysisd.spec import AnalysisRun
+from analysisd.spec import AnalysisRun, TTLStrategy
 from analysisd.store import LeaseLost, Store, StoredMeasurement, open_store
 from analysisd.telemetry import DaemonMetrics
 
@@ -181,6 +183,7 @@ class Daemon:
             settings.store, owner=self.instance, lease_seconds=settings.lease_duration
         )
         self._lease_task: asyncio.Task[None] | None = None
+        self._ttl_task: asyncio.Task[None] | None = None
         self._given_source = source
         self._source: Any = None
         self.scheduler: Scheduler | None = None
@@ -237,6 +240,8 @@ class Daemon:
             self._lease_task = asyncio.get_running_loop().create_task(self._lease_loop())
         else:
             self.resumed = await self.resume()
+        if s.ttl_check_interval > 0:
+            self._ttl_task = asyncio.get_running_loop().create_task(self._ttl_loop())
         ctx = ApiContext(
             settings=s,
             store=self.store,
@@ -331,6 +336,31 @@ class Daemon:
             except Exception as exc:  # the database may be away for a moment: try again
                 log.warning("lease loop", error=repr(exc))
 
+    async def collect_expired(self, now: datetime | None = None) -> int:
+        """Delete completed runs past their spec.ttlStrategy, as Argo's controller does."""
+        moment = now if now is not None else datetime.now(UTC)
+        deleted = 0
+        for record in await self.store.completed_runs_with_ttl():
+            raw_ttl = record.body.get("spec", {}).get("ttlStrategy")
+            completed_at = (record.status or {}).get("completedAt")
+            if not raw_ttl or not completed_at:
+                continue
+            finished = datetime.fromisoformat(str(completed_at).replace("Z", "+00:00"))
+            if not ttl_expired(TTLStrategy.model_validate(raw_ttl), record.phase, finished, moment):
+                continue
+            if await self.store.delete_run(record.namespace, record.name):
+                deleted += 1
+                log.info("deleted after ttl", namespace=record.namespace, run=record.name)
+        return deleted
+
+    async def _ttl_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ttl_check_interval)
+            try:
+                await self.collect_expired()
+            except Exception as exc:  # the database may be away for a moment: try again
+                log.warning("ttl loop", error=repr(exc))
+
     async def refresh_metrics(self) -> None:
         self.metrics.set_run_counts(await self.store.count_runs())
         counts = await self.store.outbox_counts()
@@ -341,11 +371,12 @@ class Daemon:
     async def aclose(self) -> None:
         """Stop accepting, drain measurements within the grace period, close in order."""
         self._ready = False
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lease_task
-            self._lease_task = None
+        for task in (self._lease_task, self._ttl_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._lease_task = self._ttl_task = None
         if self._site is not None:
             await self._site.stop()
             self._site = None

@@ -17,6 +17,7 @@ from typing import Any
 from analysisd.store.leases import DB_NOW, ClaimedRun, LeaseLost, Leases, RunKey
 from analysisd.store.migrations import load_migrations
 from analysisd.store.records import (
+    TTL_MARKER,
     Conflict,
     OutboxRow,
     RunRecord,
@@ -253,6 +254,16 @@ class PostgresStore:
             rows = await self.pool.fetch(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 ORDER BY name", namespace
             )
+        return [run_from_row(r) for r in rows]
+
+    async def completed_runs_with_ttl(self, limit: int = 1000) -> list[RunRecord]:
+        """Completed runs whose manifest has a ttlStrategy, oldest first (for TTL deletion)."""
+        rows = await self.pool.fetch(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=1 AND body LIKE $1"
+            " ORDER BY created_at, name LIMIT $2",
+            TTL_MARKER,
+            limit,
+        )
         return [run_from_row(r) for r in rows]
 
     async def unfinished_runs(self) -> list[RunRecord]:

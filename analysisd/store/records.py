@@ -93,6 +93,10 @@ class OutboxRow:
 
 # Row helpers shared by the SQLite and PostgreSQL backends (same columns, same JSON).
 
+# Bodies are compact JSON: a run with a TTL has this key (a cheap pre-filter; the
+# engine's ttl_expired decides).
+TTL_MARKER = '%"ttlStrategy":{%'
+
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -21,6 +21,7 @@ import aiosqlite
 from analysisd.store.leases import ClaimedRun
 from analysisd.store.migrations import load_migrations
 from analysisd.store.records import (
+    TTL_MARKER,
     Conflict,
     OutboxRow,
     RunRecord,
@@ -248,6 +249,15 @@ class SqliteStore:
             sql += " AND phase=?"
             params += (phase,)
         async with self.db.execute(sql + " ORDER BY name", params) as cur:
+            return [run_from_row(row) for row in await cur.fetchall()]
+
+    async def completed_runs_with_ttl(self, limit: int = 1000) -> list[RunRecord]:
+        """Completed runs whose manifest has a ttlStrategy, oldest first (for TTL deletion)."""
+        async with self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=1 AND body LIKE ?"
+            " ORDER BY created_at, name LIMIT ?",
+            (TTL_MARKER, limit),
+        ) as cur:
             return [run_from_row(row) for row in await cur.fetchall()]
 
     async def unfinished_runs(self) -> list[RunRecord]:
