@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,9 @@ def reading_from(result: JudgeResult) -> Reading:
     return Reading(result=data, value=f"{result.score:g}", metadata=metadata)
 
 
+CONFIG_DIR_ENV = "ANALYSISD_CANARY_CONFIG_DIR"
+
+
 class JudgeMetric:
     """Measures a metric whose provider block is `judge: {...}` (see analysisd/judge/spec.py)."""
 
@@ -94,7 +98,11 @@ class JudgeMetric:
         fetch_timeout: float = 60.0,
     ) -> None:
         self._source = source
-        self._config_dir = config_dir
+        # canaryConfigName resolves in this directory; the daemon and `analysisd run` take it
+        # from the environment (a mounted ConfigMap of Kayenta configs, for example).
+        self._config_dir = (
+            config_dir if config_dir is not None else os.environ.get(CONFIG_DIR_ENV) or None
+        )
         self._clock = clock
         self._fetch_timeout = fetch_timeout
 

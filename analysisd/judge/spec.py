@@ -188,7 +188,10 @@ def _canary_config(block: Mapping[str, Any], config_dir: Path | None, strict: bo
             joiner = ": " if text != str(exc) else "."
             raise ConfigError(f"judge.canaryConfig{joiner}{text}") from exc
     if config_dir is None:
-        raise ConfigError("judge.canaryConfigName: no canary config directory is configured")
+        raise ConfigError(
+            "judge.canaryConfigName: no canary config directory is configured"
+            " (set ANALYSISD_CANARY_CONFIG_DIR to the folder of <name>.json|yaml files)"
+        )
     path = find_named_config(config_dir, str(name))
     try:
         data = decode_config_text(path.read_text(encoding="utf-8"), str(path))

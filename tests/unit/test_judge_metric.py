@@ -138,6 +138,20 @@ async def test_canary_config_by_name_from_the_config_dir(tmp_path: Path) -> None
     assert reading.result["classification"] == "Pass"
 
 
+async def test_canary_config_dir_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "checkout.json").write_text(json.dumps(CANARY_CONFIG))
+    spec = block(canaryConfigName="checkout")
+    del spec["canaryConfig"]
+    monkeypatch.setenv("ANALYSISD_CANARY_CONFIG_DIR", str(tmp_path))
+    reading = await JudgeMetric(source_with(STABLE), clock=lambda: NOW).measure(spec)
+    assert reading.result["classification"] == "Pass"
+    monkeypatch.delenv("ANALYSISD_CANARY_CONFIG_DIR")
+    with pytest.raises(ConfigError, match="ANALYSISD_CANARY_CONFIG_DIR"):
+        await JudgeMetric(source_with(STABLE), clock=lambda: NOW).measure(spec)
+
+
 def test_verdict_for_score_follows_argo_kayenta_mapping() -> None:
     assert verdict_for_score({"score": 95, "pass": 95, "marginal": 75}) == "Successful"
     assert verdict_for_score({"score": 80, "pass": 95, "marginal": 75}) == "Inconclusive"
