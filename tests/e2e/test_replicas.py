@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -31,8 +29,8 @@ from analysisd.store import PostgresStore
 from providers.base import Reading
 from tests.e2e.process import start_daemon, wait_all_completed
 from tests.e2e.rig import Receiver, receiver, settings_for, write_secret
+from tests.rigs.postgres import scratch_schema
 
-PG_DSN = os.environ.get("ANALYSISD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 RUNS = 20
 COUNT = 4
 KEY = "replica-hook-key"
@@ -40,18 +38,8 @@ KEY = "replica-hook-key"
 
 @pytest.fixture
 async def pg_store_url() -> AsyncIterator[str]:
-    asyncpg = pytest.importorskip("asyncpg")
-    try:
-        admin = await asyncpg.connect(PG_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
-    schema = f"r_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_DSN}?search_path={schema}"
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+    async with scratch_schema("r") as schema:
+        yield schema.url
 
 
 class CountingSource:

@@ -3,8 +3,6 @@ and a restart resumes unfinished runs."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,24 +19,13 @@ from tests.e2e.rig import (
     scripted_metric,
     settings_for,
 )
-
-PG_DSN = os.environ.get("ANALYSISD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.rigs.postgres import scratch_schema
 
 
 @pytest.fixture
 async def pg_store_url() -> AsyncIterator[str]:
-    asyncpg = pytest.importorskip("asyncpg")
-    try:
-        admin = await asyncpg.connect(PG_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
-    schema = f"d_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_DSN}?search_path={schema}"
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+    async with scratch_schema("d") as schema:
+        yield schema.url
 
 
 async def test_runs_complete_and_resume_on_postgres(tmp_path: Path, pg_store_url: str) -> None:

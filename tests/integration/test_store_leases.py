@@ -8,16 +8,13 @@ here depends on timing. Each test gets its own schema in the shared database.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from analysisd.store import LeaseLost, OutboxRow, PostgresStore, StoredMeasurement
-
-PG_DSN = os.environ.get("ANALYSISD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.rigs.postgres import PG_DSN, scratch_schema
 
 OpenStore = Callable[[str], Awaitable[PostgresStore]]
 
@@ -39,18 +36,8 @@ class Schema:
 
 @pytest.fixture
 async def schema() -> AsyncIterator[Schema]:
-    asyncpg = pytest.importorskip("asyncpg")
-    try:
-        admin = await asyncpg.connect(PG_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
-    name = f"l_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield Schema(admin, name)
-    finally:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        await admin.close()
+    async with scratch_schema("l") as scratch:
+        yield Schema(scratch.admin, scratch.name)
 
 
 @pytest.fixture

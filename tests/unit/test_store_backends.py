@@ -3,8 +3,6 @@ changes, outbox bookkeeping."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from analysisd.store import (
     StoredMeasurement,
 )
 from analysisd.store.migrations import load_migrations
+from tests.rigs.postgres import scratch_schema
 
 
 def _row(event_id: str, at: float = 0.0) -> OutboxRow:
@@ -37,7 +36,6 @@ def _row(event_id: str, at: float = 0.0) -> OutboxRow:
 
 
 Opener = Callable[[], Awaitable[Store]]
-PG_DSN = os.environ.get("ANALYSISD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -52,26 +50,14 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
         yield open_sqlite
         return
-    asyncpg = pytest.importorskip("asyncpg")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(PG_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    # asyncpg passes unknown DSN query parameters on as server settings.
-    dsn = f"{PG_DSN}?search_path={schema}"
+    async with scratch_schema("t") as schema:
 
-    async def open_pg() -> Store:
-        store = PostgresStore(dsn)
-        await store.open()
-        return store
+        async def open_pg() -> Store:
+            store = PostgresStore(schema.url)
+            await store.open()
+            return store
 
-    try:
         yield open_pg
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
 
 
 async def _add_run(
