@@ -1,15 +1,18 @@
 """Query coalescing: identical requests in flight or due together are sent once.
 
-A key is (kind, pool key, request key). The first caller for a key starts the
-request as a task; everyone else with that key awaits the same task (single
-flight). A successful result stays reusable for ``window`` seconds from the moment
-its request started, so runs whose measurements fall due a few milliseconds apart
-share one request — including runs on either side of a whole second, which an
-aligned time bucket would split into two requests. Failures are shared only with
-callers already waiting, never cached.
+A key is (kind, pool key, request key). The first caller for a key (the leader)
+sends the request itself, in its own task; everyone else with that key meanwhile
+awaits the leader's answer (single flight). A successful result stays reusable for
+``window`` seconds from the moment its request started, so runs whose measurements
+fall due a few milliseconds apart share one request — including runs on either side
+of a whole second, which an aligned time bucket would split into two requests.
+Failures are shared only with callers already waiting, never cached.
 
-The shared task is cancelled only when every caller waiting on it has gone away,
-so one cancelled run does not fail the others.
+The leader runs the request inline rather than in a task of its own: no task,
+no shield and no extra step per measurement when nothing is shared, which is
+almost always. If the leader is cancelled (its run was terminated), the request
+is cancelled with it, and the callers that were waiting on it do not fail: one
+of them sends it again as the new leader.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-class _Flight(Generic[T]):
-    __slots__ = ("started", "task", "waiters")
+class _LeaderGone(Exception):
+    """The leader was cancelled before its request finished; waiters ask again."""
 
-    def __init__(self, task: asyncio.Task[T], started: float) -> None:
-        self.task = task
-        self.waiters = 0
+
+class _Flight(Generic[T]):
+    __slots__ = ("answer", "started")
+
+    def __init__(self, answer: asyncio.Future[T], started: float) -> None:
+        self.answer = answer
         self.started = started
 
 
@@ -41,14 +47,17 @@ class Coalescer(Generic[T]):
         self._last_sweep = float("-inf")
 
     def _reusable(self, flight: _Flight[T], now: float) -> bool:
-        if not flight.task.done():
+        answer = flight.answer
+        if not answer.done():
             return True
-        return _succeeded(flight.task) and now - flight.started < self._window
+        return _succeeded(answer) and now - flight.started < self._window
 
     def _evict(self, now: float) -> None:
         # Finished flights past their window are dead weight. Sweep at most once per
         # window (not per call), so thousands of distinct queries stay O(n) per window.
-        if now - self._last_sweep < self._window:
+        # Without a window there is nothing to sweep: each flight is forgotten as soon
+        # as its request ends (and sweeping on every call would be O(n) per call).
+        if self._window <= 0 or now - self._last_sweep < self._window:
             return
         self._last_sweep = now
         stale = [key for key, flight in self._flights.items() if not self._reusable(flight, now)]
@@ -57,34 +66,37 @@ class Coalescer(Generic[T]):
 
     async def run(self, key: Hashable, start: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """Run `start()` once per key and reuse window; return (result, shared?)."""
-        now = self._clock()
-        flight = self._flights.get(key)
-        shared = flight is not None and self._reusable(flight, now)
-        if flight is None or not shared:
-            self._evict(now)
-            flight = _Flight(asyncio.ensure_future(_call(start)), now)
-            self._flights[key] = flight
-            if self._window <= 0:
-                flight.task.add_done_callback(self._forgetter(key, flight))
-        if shared:
+        while True:
+            now = self._clock()
+            flight = self._flights.get(key)
+            if flight is None or not self._reusable(flight, now):
+                break
+            try:
+                # Shielded: a waiter that is cancelled must not cancel the shared answer.
+                result = await asyncio.shield(flight.answer)
+            except _LeaderGone:
+                continue  # the leader's run was cancelled: ask again, maybe as leader
             self.shared += 1
-        flight.waiters += 1
+            return result, True
+        # The leader (inline here, not a coroutine of its own: this is every measurement).
+        self._evict(now)
+        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        flight = _Flight(answer, now)
+        self._flights[key] = flight
         try:
-            return await asyncio.shield(flight.task), shared
+            result = await start()
         except asyncio.CancelledError:
-            if not flight.task.done() and flight.waiters == 1:
-                flight.task.cancel()
-            raise
-        finally:
-            flight.waiters -= 1
-            if flight.task.done() and not _succeeded(flight.task) and flight.waiters == 0:
-                self._forget(key, flight)
-
-    def _forgetter(self, key: Hashable, flight: _Flight[T]) -> Callable[[asyncio.Task[T]], None]:
-        def forget(_task: asyncio.Task[T]) -> None:
             self._forget(key, flight)
-
-        return forget
+            _fail(answer, _LeaderGone())
+            raise
+        except BaseException as exc:
+            self._forget(key, flight)  # shared with the waiters, never cached
+            _fail(answer, exc)
+            raise
+        answer.set_result(result)
+        if self._window <= 0:
+            self._forget(key, flight)
+        return result, False
 
     def _forget(self, key: Hashable, flight: _Flight[T]) -> None:
         if self._flights.get(key) is flight:
@@ -95,9 +107,10 @@ class Coalescer(Generic[T]):
         return len(self._flights)
 
 
-async def _call(start: Callable[[], Awaitable[T]]) -> T:
-    return await start()
+def _fail(answer: asyncio.Future[T], exc: BaseException) -> None:
+    answer.set_exception(exc)
+    answer.exception()  # retrieved here: with no waiter, nobody else would
 
 
-def _succeeded(task: asyncio.Task[T]) -> bool:
-    return not task.cancelled() and task.exception() is None
+def _succeeded(answer: asyncio.Future[T]) -> bool:
+    return not answer.cancelled() and answer.exception() is None

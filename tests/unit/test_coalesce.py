@@ -81,13 +81,35 @@ async def test_one_cancelled_waiter_does_not_cancel_the_shared_request() -> None
     source, coalescer = Source(), Coalescer[str](1.0, Clock())
     first = asyncio.ensure_future(coalescer.run("q", source))
     second = asyncio.ensure_future(coalescer.run("q", source))
+    third = asyncio.ensure_future(coalescer.run("q", source))
     await asyncio.sleep(0)
-    first.cancel()
+    second.cancel()  # a waiter, not the leader
     await asyncio.sleep(0)
     source.gate.set()
-    assert await second == ("answer 1", True)
+    assert await first == ("answer 1", False)
+    assert await third == ("answer 1", True)
+    assert source.calls == 1
     with pytest.raises(asyncio.CancelledError):
-        await first
+        await second
+
+
+async def test_waiters_ask_again_when_the_leader_is_cancelled() -> None:
+    # The leader sends the request in its own task; cancelling it (its run was
+    # terminated) cancels that request, and the waiters do not fail: one of them
+    # sends it again, the rest share that answer.
+    source, coalescer = Source(), Coalescer[str](1.0, Clock())
+    leader = asyncio.ensure_future(coalescer.run("q", source))
+    await asyncio.sleep(0)
+    waiters = [asyncio.ensure_future(coalescer.run("q", source)) for _ in range(3)]
+    await asyncio.sleep(0)
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    source.gate.set()
+    results = await asyncio.gather(*waiters)
+    assert source.calls == 2
+    assert {value for value, _ in results} == {"answer 2"}
+    assert sorted(shared for _, shared in results) == [False, True, True]
 
 
 async def test_request_is_cancelled_when_every_waiter_left() -> None:
