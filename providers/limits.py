@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -193,27 +194,68 @@ def backoff_delay(
     return rng.uniform(ceiling / 2, ceiling)
 
 
+class Slots:
+    """A counting limit on requests in flight, FIFO for waiters.
+
+    Not asyncio.Semaphore: taking a free slot here costs no coroutine, and a release
+    wakes exactly one waiter (CPython 3.11's semaphore scans every waiter per release,
+    which with thousands queued on one address is O(waiters) each time).
+    """
+
+    __slots__ = ("_waiters", "in_use", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.in_use = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_acquire(self) -> bool:
+        if self.in_use < self.limit and not self._waiters:
+            self.in_use += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Wait for a slot, in arrival order; the slot is held on return."""
+        if self.try_acquire():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as it was cancelled: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        # A freed slot goes straight to the longest waiter (in_use stays the same).
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_use -= 1
+
+
 class ConcurrencyLimiter:
-    """A semaphore per key, created on first use, with in-flight counts for metrics."""
+    """Slots per key, created on first use, with in-flight counts for metrics."""
 
     def __init__(self) -> None:
-        self._semaphores: dict[object, asyncio.Semaphore] = {}
-        self._limits: dict[object, int] = {}
+        self._slots: dict[object, Slots] = {}
 
-    def semaphore(self, key: object, limit: int) -> asyncio.Semaphore:
-        found = self._semaphores.get(key)
+    def slots(self, key: object, limit: int) -> Slots:
+        found = self._slots.get(key)
         if found is None:
-            found = asyncio.Semaphore(limit)
-            self._semaphores[key] = found
-            self._limits[key] = limit
+            found = Slots(limit)
+            self._slots[key] = found
         return found
 
     def in_flight(self, key: object) -> int:
-        semaphore = self._semaphores.get(key)
-        if semaphore is None:
-            return 0
-        # asyncio.Semaphore keeps its free count in _value; no public accessor exists.
-        return self._limits[key] - semaphore._value
+        found = self._slots.get(key)
+        return 0 if found is None else found.in_use
 
 
 class RateLimiters:

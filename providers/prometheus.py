@@ -391,6 +391,8 @@ class PrometheusProvider:
     """One pooled HTTP client for one (address, TLS, headers, credentials)."""
 
     kind: ClassVar[str] = KIND
+    # pool_key, request_key and limit_address read the config (and environment) only.
+    STATIC_KEYS: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -17,15 +17,17 @@ the connection pool; `aclose()` closes them all.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from providers.base import (
     Provider,
@@ -41,6 +43,8 @@ from providers.limits import (
     ConcurrencyLimiter,
     LimitsConfig,
     RateLimiters,
+    Slots,
+    TokenBucket,
     backoff_delay,
 )
 from providers.metrics import ProviderMetrics
@@ -111,6 +115,7 @@ class ProviderRegistry:
         self._instances: dict[tuple[str, Hashable], Provider] = {}
         self._rates = RateLimiters(self.limits)
         self._concurrency = ConcurrencyLimiter()
+        self._routes: dict[tuple[str, str, Hashable], Route] = {}
         self._coalescer: Coalescer[Any] = Coalescer(self.limits.coalesce_window, clock)
         self._closed = False
 
@@ -175,19 +180,28 @@ class ProviderRegistry:
 
     async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
         """One instant measurement through coalescing, limits and retries."""
+        return await self.bind(kind, config).measure()
+
+    def bind(self, kind: str, config: Mapping[str, Any]) -> BoundMeasurement:
+        """A metric's provider block bound to its pooled instance, keys worked out once.
+
+        The engine binds each metric once per run and measures through the binding, so
+        pool key, request key and rate-limit address are not recomputed per measurement.
+        A class whose keys read secrets or the environment (STATIC_KEYS false or absent)
+        is re-bound on every measurement, so a rotated credential takes effect at once.
+        Raises ProviderError for an unknown kind or a config its keys cannot be made of.
+        """
         self._check_open()
         cls = self.provider_class(kind)
         pool_key = cls.pool_key(config, self._secrets)
         pool = _hashable(pool_key)
         instance = self._instance(kind, cls, config, pool)
-        request = ("measure", kind, pool, _hashable(cls.request_key(config)))
         address = self._limit_key(kind, cls, config, pool_key)
-
-        async def call() -> Reading:
-            return await instance.measure(config)
-
-        reading: Reading = await self._coalesced(kind, request, address, pool_key, call)
-        return reading
+        # One shared copy of equal keys: thousands of bindings to one address hold one.
+        route = self._route(kind, address, pool_key, pool)
+        request = ("measure", kind, route.pool, _hashable(cls.request_key(config)))
+        static = bool(getattr(cls, "STATIC_KEYS", False))
+        return BoundMeasurement(self, route, config, instance, request, static)
 
     async def series(
         self,
@@ -215,12 +229,12 @@ class ProviderRegistry:
             end.isoformat(),
             step,
         )
-        address = self._limit_key(kind, cls, config, pool_key)
+        route = self._route(kind, self._limit_key(kind, cls, config, pool_key), pool_key, pool)
 
         async def call() -> list[float]:
             return await instance.series(config, query, start, end, step)
 
-        values: list[float] = await self._coalesced(kind, request, address, pool_key, call)
+        values: list[float] = await self._coalesced(route, request, call)
         return list(values)  # callers may mutate their copy
 
     def _limit_key(
@@ -234,34 +248,55 @@ class ProviderRegistry:
         if self._closed:
             raise ProviderError("provider registry is closed (daemon shutting down)")
 
-    async def _coalesced(
-        self,
-        kind: str,
-        request: Hashable,
-        address: str,
-        pool_key: tuple[Any, ...],
-        call: Callable[[], Awaitable[T]],
-    ) -> T:
-        async def limited() -> T:
-            return await self._with_retries(kind, address, pool_key, call)
+    def _route(self, kind: str, address: str, pool_key: tuple[Any, ...], pool: Hashable) -> Route:
+        """The limits and metric series for one (kind, rate-limit address, pool), shared."""
+        key = (kind, address, pool)
+        found = self._routes.get(key)
+        if found is None:
+            _, _, concurrency = self.limits.for_kind(kind)
+            found = Route(
+                kind=kind,
+                address=address,
+                pool_key=pool_key,
+                pool=pool,
+                bucket=self._rates.bucket(kind, address, self._clock()),
+                slots=self._concurrency.slots((kind, pool), concurrency),
+                requests=self.metrics.requests.labels(kind),
+                seconds=self.metrics.request_seconds.labels(kind),
+                coalesced=self.metrics.coalesced.labels(kind),
+            )
+            self._routes[key] = found
+        return found
 
-        result, shared = await self._coalescer.run(request, limited)
+    async def _coalesced(
+        self, route: Route, request: Hashable, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        result, shared = await self._coalescer.run(
+            request, functools.partial(self._send, route, call)
+        )
         if shared:
-            self.metrics.coalesced.labels(kind).inc()
+            route.coalesced.inc()
         return cast(T, result)
 
-    async def _with_retries(
-        self,
-        kind: str,
-        address: str,
-        pool_key: tuple[Any, ...],
-        call: Callable[[], Awaitable[T]],
-    ) -> T:
+    async def _send(self, route: Route, call: Callable[[], Awaitable[T]]) -> T:
+        """Token bucket, then a slot of the pool, then the call; retried while rate limited."""
         attempt = 1
         while True:
+            now = self._clock()
+            wait = route.bucket.reserve(now)
+            if wait > 0:
+                self.metrics.rate_limit_waits.labels(route.kind).inc()
+                self.metrics.rate_limit_wait_seconds.labels(route.kind).observe(wait)
+                await self._sleep(wait)
+            slots = route.slots
+            if not slots.try_acquire():
+                await slots.acquire()
+            route.requests.inc()
+            started = time.perf_counter()
             try:
-                return await self._once(kind, address, pool_key, call)
+                return await call()
             except ProviderRateLimited as err:
+                self.metrics.errors.labels(route.kind, type(err).__name__).inc()
                 if attempt >= self.limits.max_attempts:
                     raise
                 delay = backoff_delay(
@@ -272,38 +307,89 @@ class ProviderRegistry:
                     rng=self._rng,
                 )
                 # Everyone queued for this address waits too: the server said so.
-                self._rates.bucket(kind, address, self._clock()).pause(self._clock(), delay)
+                route.bucket.pause(self._clock(), delay)
                 attempt += 1
-
-    async def _once(
-        self,
-        kind: str,
-        address: str,
-        pool_key: tuple[Any, ...],
-        call: Callable[[], Awaitable[T]],
-    ) -> T:
-        now = self._clock()
-        wait = self._rates.bucket(kind, address, now).reserve(now)
-        if wait > 0:
-            self.metrics.rate_limit_waits.labels(kind).inc()
-            self.metrics.rate_limit_wait_seconds.labels(kind).observe(wait)
-            await self._sleep(wait)
-        _, _, concurrency = self.limits.for_kind(kind)
-        semaphore = self._concurrency.semaphore((kind, _hashable(pool_key)), concurrency)
-        async with semaphore:
-            self.metrics.requests.labels(kind).inc()
-            started = time.perf_counter()
-            try:
-                return await call()
-            except ProviderError as err:
-                self.metrics.errors.labels(kind, type(err).__name__).inc()
-                raise
             except Exception as err:
-                self.metrics.errors.labels(kind, type(err).__name__).inc()
+                self.metrics.errors.labels(route.kind, type(err).__name__).inc()
                 raise
             finally:
-                self.metrics.request_seconds.labels(kind).observe(time.perf_counter() - started)
+                slots.release()
+                route.seconds.observe(time.perf_counter() - started)
 
     def in_flight(self, kind: str, pool_key: tuple[Any, ...]) -> int:
         """Requests in flight for one pool (for tests and diagnostics)."""
         return self._concurrency.in_flight((kind, _hashable(pool_key)))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Route:
+    """Where a request goes, as far as limits and metrics care; one per (kind, address, pool)."""
+
+    kind: str
+    address: str
+    pool_key: tuple[Any, ...]
+    pool: Hashable  # pool_key, hashable
+    bucket: TokenBucket
+    slots: Slots
+    requests: Counter
+    seconds: Histogram
+    coalesced: Counter
+
+
+class BoundMeasurement:
+    """One metric's instant query, bound by ProviderRegistry.bind; measure() takes one reading."""
+
+    __slots__ = ("_call", "_config", "_instance", "_registry", "_request", "_static", "route")
+
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        route: Route,
+        config: Mapping[str, Any],
+        instance: Provider,
+        request: Hashable,
+        static: bool,
+    ) -> None:
+        self._registry = registry
+        self.route = route
+        self._config = config
+        self._instance = instance
+        self._request = request
+        self._static = static
+        self._call: Callable[[], Awaitable[Reading]] | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.route.kind
+
+    async def measure(self) -> Reading:
+        registry = self._registry
+        if not self._static:
+            return await registry.bind(self.route.kind, self._config).measure_bound()
+        registry._check_open()
+        return await self.measure_bound()
+
+    async def measure_bound(self) -> Reading:
+        if self._call is None:
+            self._call = self._make_call()
+        # Coalescer.run and _send directly: this path runs for every measurement.
+        reading, shared = await self._registry._coalescer.run(self._request, self._start)
+        if shared:
+            self.route.coalesced.inc()
+        return cast(Reading, reading)
+
+    def _start(self) -> Awaitable[Reading]:
+        assert self._call is not None
+        return self._registry._send(self.route, self._call)
+
+    def _make_call(self) -> Callable[[], Awaitable[Reading]]:
+        binder = getattr(self._instance, "bind", None)
+        if self._static and callable(binder):
+            # The provider's own per-config work (validation, compiled paths), once.
+            return cast(Callable[[], Awaitable[Reading]], binder(self._config))
+        instance, config = self._instance, self._config
+
+        async def call_measure() -> Reading:
+            return await instance.measure(config)
+
+        return call_measure

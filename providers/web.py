@@ -19,16 +19,18 @@ the reading then carries metadata ``analysisd.io/phase: Successful``.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import functools
 import hashlib
 import json
 import math
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 import aiohttp
+from yarl import URL
 
 from providers.base import (
     ProviderBadBody,
@@ -116,6 +118,15 @@ def _oauth_block(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return block if isinstance(block, Mapping) and block.get("tokenUrl") else None
 
 
+# Never mutated: a request without headers shares this one (thousands of metrics are held).
+_NO_HEADERS: dict[str, str] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 class WebRequest:
     """One metric's request, validated (Argo's messages for Argo's errors)."""
 
@@ -124,7 +135,14 @@ class WebRequest:
         if not url:
             raise ProviderConfigError("web: url is required", provider=KIND)
         self.url = url
-        self.method = str(config.get("method") or "GET").upper()
+        # Parsed once per metric, not per request; a URL yarl refuses stays a string,
+        # so aiohttp reports it (InvalidURL) exactly as before.
+        self.target: str | URL = url
+        with contextlib.suppress(TypeError, ValueError):
+            self.target = URL(url)
+        method = str(config.get("method") or "GET").upper()
+        # The shared constant, not a fresh string per metric (thousands are held).
+        self.method = next((known for known in METHODS if known == method), method)
         if self.method not in METHODS:
             raise ProviderConfigError(
                 f"web: method {self.method!r} is not supported; use GET, POST or PUT",
@@ -145,7 +163,7 @@ class WebRequest:
         by_name: dict[str, tuple[str, str]] = {}
         for key, value in _headers(config):
             by_name[key.lower()] = (key, value)  # later duplicates win, as Go's Header.Set
-        self.headers: dict[str, str] = dict(by_name.values())
+        self.headers: dict[str, str] = dict(by_name.values()) if by_name else _NO_HEADERS
         self.data: bytes | None = None
         if json_body is not None:
             self.data = json.dumps(json_body, separators=(",", ":")).encode()
@@ -161,6 +179,8 @@ class WebRequest:
                 f"web: timeoutSeconds must be a number, got {timeout!r}", provider=KIND
             ) from None
         self.timeout = seconds if seconds > 0 else DEFAULT_TIMEOUT_S
+        # aiohttp's own total timeout (one timer, covering the body read too).
+        self.client_timeout = _client_timeout(self.timeout)
         self.json_path = str(config.get("jsonPath") or "{$}")
         mode = str(config.get("nonJSONBody") or NON_JSON_EVALUATE).lower()
         if mode not in (NON_JSON_EVALUATE, NON_JSON_SUCCESSFUL):
@@ -168,7 +188,7 @@ class WebRequest:
                 f"web: nonJSONBody must be {NON_JSON_EVALUATE!r} or {NON_JSON_SUCCESSFUL!r}",
                 provider=KIND,
             )
-        self.non_json = mode
+        self.non_json = NON_JSON_EVALUATE if mode == NON_JSON_EVALUATE else NON_JSON_SUCCESSFUL
 
     @property
     def shown(self) -> str:
@@ -186,6 +206,8 @@ class WebProvider:
     """One pooled aiohttp session per (origin, TLS verification, OAuth2 client)."""
 
     kind: ClassVar[str] = KIND
+    # pool_key, request_key and limit_address read the config (and environment) only.
+    STATIC_KEYS: ClassVar[bool] = True
 
     def __init__(self, *, insecure: bool = False, oauth2: Mapping[str, Any] | None = None) -> None:
         self._insecure = insecure
@@ -218,7 +240,8 @@ class WebProvider:
 
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (*cls.pool_key(config, _no_secrets), *WebRequest(config).key())
+        # The registry keys requests by (kind, pool key, request key): no pool key here.
+        return WebRequest(config).key()
 
     @classmethod
     def limit_address(cls, config: Mapping[str, Any]) -> str:
@@ -232,7 +255,11 @@ class WebProvider:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=not self._insecure)
-            self._session = aiohttp.ClientSession(connector=connector)
+            # No cookie jar: Argo's Go http.Client has none, so a Set-Cookie from one
+            # metric's endpoint never reaches another's (and nothing is filtered per call).
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     def _compiled(self, template: str) -> JSONPath:
@@ -263,27 +290,34 @@ class WebProvider:
 
     async def fetch(self, request: WebRequest, url: str | None = None) -> bytes:
         """Send the request; the 2xx body, or a ProviderError naming URL and status."""
-        target = url or request.url
+        target: str | URL = url or request.target
+        where = url or request.url  # as written, for messages
         session = self._get_session()
         try:
-            async with asyncio.timeout(request.timeout):
-                headers = {**request.headers, **await self._auth_headers(session)}
-                async with session.request(
-                    request.method, target, headers=headers, data=request.data
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    response_headers = response.headers
+            headers = request.headers
+            if self._oauth_block is not None:
+                # The token fetch has its own timeout (OAuth2ClientCredentials).
+                headers = {**headers, **await self._auth_headers(session)}
+            async with session.request(
+                request.method,
+                target,
+                headers=headers,
+                data=request.data,
+                timeout=request.client_timeout,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                response_headers = response.headers
         except ProviderError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise map_client_error(exc, PROVIDER, shown_url(target), request.timeout) from None
+            raise map_client_error(exc, PROVIDER, shown_url(where), request.timeout) from None
         if status == 401 and self._oauth is not None:
             self._oauth.invalidate()  # the next measurement fetches a fresh token
         if 200 <= status < 300:
             return raw
         try:
-            raise_for_response(PROVIDER, shown_url(target), status, response_headers, raw)
+            raise_for_response(PROVIDER, shown_url(where), status, response_headers, raw)
         except ProviderError as err:
             # Servers echo request headers in error pages; never pass them on.
             raise _scrubbed(err, request.headers.values()) from None
@@ -291,7 +325,27 @@ class WebProvider:
 
     async def measure(self, config: Mapping[str, Any]) -> Reading:
         request = WebRequest(config)
-        path = self._compiled(request.json_path)
+        return await self._measure(request, self._compiled(request.json_path))
+
+    def bind(self, config: Mapping[str, Any]) -> Callable[[], Awaitable[Reading]]:
+        """measure(config) with the request validated and its jsonPath compiled once.
+
+        A config error is raised again by every call, as measure() would raise it.
+        """
+        try:
+            request = WebRequest(config)
+            path = self._compiled(request.json_path)
+        except ProviderError as exc:
+            error = exc
+
+            async def refuse() -> Reading:
+                raise error
+
+            return refuse
+
+        return _BoundWeb(self, request, path)
+
+    async def _measure(self, request: WebRequest, path: JSONPath) -> Reading:
         raw = await self.fetch(request)
         is_json, data = decode_json(raw)
         if not is_json:
@@ -360,6 +414,20 @@ class WebProvider:
                 address=where,
             )
         return [_number(item, where) for item in value]
+
+
+class _BoundWeb:
+    """WebProvider.bind's call: small, since one is held per metric of every run."""
+
+    __slots__ = ("path", "provider", "request")
+
+    def __init__(self, provider: WebProvider, request: WebRequest, path: JSONPath) -> None:
+        self.provider = provider
+        self.request = request
+        self.path = path
+
+    def __call__(self) -> Awaitable[Reading]:
+        return self.provider._measure(self.request, self.path)
 
 
 def _seconds(value: float) -> str:
