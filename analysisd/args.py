@@ -113,7 +113,10 @@ def resolve_metric(metric: Metric, args: Sequence[Argument] | None) -> Metric:
 def _resolve_quoted(metric: Metric, quoted: Mapping[str, str]) -> Metric:
     text = json.dumps(metric.model_dump(mode="json", by_alias=True, exclude_none=True))
     if OPEN_TAG not in text:
-        return metric.model_copy(deep=True)  # nothing to substitute: skip the re-parse
+        # Nothing to substitute: the metric itself (resolved metrics are never mutated,
+        # and a copy per run of every metric is memory a daemon holding thousands of
+        # runs does not need).
+        return metric
     resolved = substitute(text, quoted)
     try:
         return Metric.model_validate(json.loads(resolved))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -31,6 +31,18 @@ class MeasurementSource(Protocol):
     """Anything that takes one instant measurement for a provider block (ProviderRegistry)."""
 
     async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading: ...
+
+
+class BoundSource(Protocol):
+    """One metric's provider block bound once (ProviderRegistry.bind): measure() re-reads it."""
+
+    async def measure(self) -> Reading: ...
+
+
+class BindingSource(MeasurementSource, Protocol):
+    """A source that can bind a provider block once per metric (ProviderRegistry)."""
+
+    def bind(self, kind: str, config: Mapping[str, Any]) -> BoundSource: ...
 
 
 class SecretLookupSource(Protocol):
@@ -63,6 +75,8 @@ class PreparedRun:
     dry_run: frozenset[str]
     retention: Mapping[str, int]
     secret_values: frozenset[str]
+    # Metric name -> its provider block bound by the source, made at the first measurement.
+    bindings: dict[str, BoundSource] = field(default_factory=dict, compare=False)
 
 
 # (spec, secrets, the run's metadata for fieldRef arguments) -> prepared run
@@ -114,7 +128,8 @@ def default_decide(success: str, failure: str, result: Any) -> Verdict:
 
 
 def redact(text: str, secret_values: frozenset[str]) -> str:
-    for secret in secret_values:
+    # Longest first: a secret that contains another must not be left half shown.
+    for secret in sorted(secret_values, key=len, reverse=True):
         if secret:
             text = text.replace(secret, REDACTED)
     return text
@@ -127,8 +142,24 @@ def provider_block(metric: Metric) -> tuple[str, Mapping[str, Any]]:
     return kind, config if isinstance(config, Mapping) else {}
 
 
-async def read(source: MeasurementSource, kind: str, config: Mapping[str, Any]) -> Reading:
-    """One reading; kind "judge" goes to the Kayenta-style judge over the source's series."""
+async def read(
+    source: MeasurementSource,
+    kind: str,
+    config: Mapping[str, Any],
+    bindings: dict[str, BoundSource] | None = None,
+    name: str = "",
+) -> Reading:
+    """One reading; kind "judge" goes to the Kayenta-style judge over the source's series.
+
+    With `bindings`, a source that can bind (ProviderRegistry) binds the block once, by
+    metric name; a block that cannot be bound raises here and is tried again next time.
+    """
+    if bindings is not None and kind != "judge" and hasattr(source, "bind"):
+        bound = bindings.get(name)
+        if bound is None:
+            bound = cast(BindingSource, source).bind(kind, config)
+            bindings[name] = bound
+        return await bound.measure()
     if kind == "judge":
         from analysisd.judge.metric import JudgeMetric, SeriesSource
 
@@ -152,19 +183,31 @@ async def take_measurement(
     *,
     secret_values: frozenset[str],
     clock: Callable[[], datetime],
-    timeout_seconds: float,
+    timeout_seconds: float | None,
     decide: Decide = default_decide,
+    bindings: dict[str, BoundSource] | None = None,
+    started: datetime | None = None,
 ) -> Measurement:
-    """Measure once and judge the reading; every failure becomes an Error measurement."""
-    started = clock()
+    """Measure once and judge the reading; every failure becomes an Error measurement.
+
+    `bindings` (PreparedRun.bindings) lets the source bind each metric's block once.
+    `timeout_seconds` None: the caller enforces the deadline itself (the Scheduler
+    does, with one timer for all measurements in flight; see timed_out()).
+    """
+    if started is None:
+        started = clock()
     value = ""
     metadata: dict[str, str] = {}
     try:
         kind, config = provider_block(metric)
-        async with asyncio.timeout(timeout_seconds):
-            reading = await read(source, kind, config)
+        if timeout_seconds is None:
+            reading = await read(source, kind, config, bindings, metric.name)
+        else:
+            async with asyncio.timeout(timeout_seconds):
+                reading = await read(source, kind, config, bindings, metric.name)
         value = reading.value
-        metadata = {str(k): str(v) for k, v in reading.metadata.items()}
+        if reading.metadata:
+            metadata = {str(k): str(v) for k, v in reading.metadata.items()}
         decided = reading.metadata.get(PROVIDER_PHASE_KEY)
         if decided in _MEASUREMENT_PHASES:
             # The provider decided without conditions (e.g. web nonJSONBody: successful).
@@ -178,18 +221,36 @@ async def take_measurement(
             phase, message = "Successful", ""
     except TimeoutError:
         phase = "Error"
-        message = f"{metric.name}: measurement timed out after {timeout_seconds:g}s"
+        message = timeout_message(metric, timeout_seconds or 0.0)
     except ProviderError as exc:
         phase, message = "Error", str(exc)
     except Exception as exc:  # a provider bug must not take the scheduler down with it
         phase, message = "Error", f"{type(exc).__name__}: {exc}"
     if phase not in _MEASUREMENT_PHASES:
         phase, message = "Error", f"unexpected measurement phase {phase!r}: {message}"
+    if secret_values:
+        message, value = redact(message, secret_values), redact(value, secret_values)
     return Measurement(
         phase=phase,  # type: ignore[arg-type]  # checked against _MEASUREMENT_PHASES above
-        message=redact(message, secret_values),
+        message=message,
         startedAt=started,
         finishedAt=clock(),
-        value=redact(value, secret_values),
+        value=value,
         metadata=metadata,
+    )
+
+
+def timeout_message(metric: Metric, timeout_seconds: float) -> str:
+    return f"{metric.name}: measurement timed out after {timeout_seconds:g}s"
+
+
+def timed_out(
+    metric: Metric, started: datetime, finished: datetime, timeout_seconds: float
+) -> Measurement:
+    """The Error measurement of one cut off at its deadline (by take_measurement's caller)."""
+    return Measurement(
+        phase="Error",
+        message=timeout_message(metric, timeout_seconds),
+        startedAt=started,
+        finishedAt=finished,
     )

@@ -35,6 +35,7 @@ from analysisd.engine.measure import (
     default_decide,
     prepare_run,
     take_measurement,
+    timed_out,
 )
 from analysisd.engine.observer import NewMeasurement, RunChange, RunObserver
 from analysisd.spec import AnalysisRun, AnalysisRunStatus, Measurement
@@ -111,6 +112,11 @@ class Scheduler:
         self._runs: dict[RunKey, _RunState] = {}
         self._completed: OrderedDict[RunKey, asyncio.Future[AnalysisRun]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Measurement timeouts: every measurement gets the same timeout, so deadlines
+        # come in dispatch order; one timer for the oldest replaces a timer apiece.
+        self._deadlines: OrderedDict[asyncio.Task[None], float] = OrderedDict()
+        self._timed_out: set[asyncio.Task[None]] = set()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._started = False
         self._closing = False
 
@@ -137,6 +143,9 @@ class Scheduler:
             return
         self._closing = True
         self._queue.clear()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for state in self._runs.values():
             if state.timer is not None:
                 state.timer.cancel()
@@ -348,14 +357,47 @@ class Scheduler:
             if state.done.done():
                 continue
             self._running += 1
-            measure = self._spawn(self._measure(state, task))
+            loop = asyncio.get_running_loop()
+            measure = loop.create_task(self._measure(state, task))
+            self._tasks.add(measure)
             # A done callback, not a finally: a task cancelled before it first runs
-            # never enters its body, and its slot must still come back.
+            # never enters its body, and its slot must still come back. (One callback
+            # for slot and bookkeeping: each callback is a trip through the loop.)
             measure.add_done_callback(functools.partial(self._slot_freed, state, task.metric.name))
             state.measuring[task.metric.name] = measure
+            self._deadlines[measure] = loop.time() + self._timeout
+            if self._watchdog is None:
+                self._arm_watchdog()
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _arm_watchdog(self) -> None:
+        if self._deadlines and not self._closing:
+            first = next(iter(self._deadlines.values()))
+            self._watchdog = asyncio.get_running_loop().call_at(first, self._on_deadline)
+        else:
+            self._watchdog = None
+
+    def _on_deadline(self) -> None:
+        """Cut off every measurement past its deadline, then wait for the next one."""
+        now = self._loop_time()
+        deadlines = self._deadlines
+        while deadlines:
+            measure, deadline = next(iter(deadlines.items()))
+            if deadline > now:
+                break
+            del deadlines[measure]
+            if not measure.done():
+                self._timed_out.add(measure)
+                measure.cancel()
+        self._arm_watchdog()
 
     def _slot_freed(self, state: _RunState, name: str, task: asyncio.Task[None]) -> None:
         self._running -= 1
+        self._tasks.discard(task)
+        self._deadlines.pop(task, None)
+        self._timed_out.discard(task)
         if state.measuring.get(name) is task:
             # Cancelled before it ever ran (terminate() right after dispatch): its body,
             # which records the outcome, never ran either.
@@ -398,7 +440,10 @@ class Scheduler:
         prepared = state.prepared
         assert prepared is not None
         name = task.metric.name
+        me = asyncio.current_task()
+        assert me is not None
         measurement: Measurement | None
+        started = self._clock()
         try:
             if state.run.spec.terminate:
                 measurement = None  # terminated while it waited for a slot
@@ -408,14 +453,23 @@ class Scheduler:
                     task.metric,
                     secret_values=prepared.secret_values,
                     clock=self._clock,
-                    timeout_seconds=self._timeout,
+                    timeout_seconds=None,  # enforced here, by _on_deadline
                     decide=self._decide,
+                    bindings=prepared.bindings,
+                    started=started,
                 )
         except asyncio.CancelledError:
-            if self._closing or not state.run.spec.terminate:
+            cut_off = me in self._timed_out
+            self._timed_out.discard(me)
+            if cut_off and me.uncancel() == 0:
+                measurement = timed_out(task.metric, started, self._clock(), self._timeout)
+            elif self._closing or not state.run.spec.terminate:
                 raise
-            measurement = None  # cancelled by terminate(): the measurement never happened
+            else:
+                measurement = None  # cancelled by terminate(): it never happened
         finally:
+            # Past this point the measurement is taken: recording it is never cut off.
+            self._deadlines.pop(me, None)
             state.measuring.pop(name, None)
         async with state.lock:
             if state.done.done():
