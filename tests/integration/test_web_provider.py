@@ -63,6 +63,11 @@ class App:
     async def text(self, request: web.Request) -> web.Response:
         return web.Response(text="all good", content_type="text/plain")
 
+    async def cookie(self, request: web.Request) -> web.Response:
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "from-another-metric")
+        return response
+
     async def empty(self, request: web.Request) -> web.Response:
         return web.Response(body=b"")
 
@@ -120,6 +125,7 @@ async def app() -> AsyncIterator[App]:
     for path, handler in {
         "/echo": state.echo,
         "/text": state.text,
+        "/cookie": state.cookie,
         "/empty": state.empty,
         "/slow": state.slow,
         "/broken": state.broken,
@@ -471,3 +477,14 @@ async def test_duplicate_header_names_keep_the_last_value_case_insensitively(
     headers = [{"key": "x-team", "value": "first"}, {"key": "X-Team", "value": "second"}]
     reading = await registry.measure("web", {"url": f"{app.url}/echo", "headers": headers})
     assert reading.result["header"] == "second"
+
+
+async def test_a_cookie_set_by_one_endpoint_is_never_sent_again(
+    app: App, registry: ProviderRegistry
+) -> None:
+    # Argo's Go http.Client has no cookie jar: each request stands alone. By host
+    # name: aiohttp's default jar would keep this cookie (it drops those of bare IPs).
+    url = app.url.replace("127.0.0.1", "localhost")
+    await registry.measure("web", {"url": f"{url}/cookie", "jsonPath": "{$.ok}"})
+    await registry.measure("web", {"url": f"{url}/echo", "jsonPath": "{$.data.ok}"})
+    assert app.seen[-1]["headers"].get("Cookie") is None

@@ -142,3 +142,10 @@ def test_field_ref_arguments_resolve_from_the_run_metadata() -> None:
     )
     prepared = prepare_run(run.spec, NoSecrets(), run.metadata)
     assert prepared.metrics[0].provider["web"]["url"] == "http://127.0.0.1:9/checkout"
+
+
+async def test_a_secret_containing_another_is_redacted_whole() -> None:
+    # Longest first: replacing "tok" first would leave "-extended" of the longer one shown.
+    source = OneAnswer(ProviderTimeout("auth tok-extended rejected, tok expired"))
+    m = await measure(source, metric(), frozenset({"tok", "tok-extended"}))
+    assert m.message == "auth ***** rejected, ***** expired"

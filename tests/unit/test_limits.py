@@ -11,10 +11,11 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import CollectorRegistry
 
-from providers.base import ProviderRateLimited, Reading, SecretLookup
+from providers.base import ProviderError, ProviderRateLimited, Reading, SecretLookup
 from providers.limits import (
     KindLimits,
     LimitsConfig,
+    Slots,
     TokenBucket,
     backoff_delay,
 )
@@ -281,3 +282,80 @@ def test_datadog_budget_is_per_credentials_by_default_and_overridable() -> None:
     assert LimitsConfig().per_credentials("prometheus") is False
     config = LimitsConfig.from_mapping({"perKind": {"datadog": {"perCredentials": False}}})
     assert config.per_credentials("datadog") is False
+
+
+async def test_slots_hand_a_freed_slot_to_the_longest_waiter() -> None:
+    slots = Slots(1)
+    assert slots.try_acquire()
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await slots.acquire()
+        order.append(name)
+
+    first, second = asyncio.ensure_future(wait("first")), asyncio.ensure_future(wait("second"))
+    await asyncio.sleep(0)
+    assert not slots.try_acquire()  # full, and others queue ahead of a newcomer
+    slots.release()
+    await asyncio.sleep(0)
+    assert order == ["first"] and slots.in_use == 1
+    slots.release()
+    await asyncio.gather(first, second)
+    assert order == ["first", "second"]
+    slots.release()
+    assert slots.in_use == 0
+
+
+async def test_slots_a_cancelled_waiter_passes_its_slot_on() -> None:
+    slots = Slots(1)
+    assert slots.try_acquire()
+    doomed = asyncio.ensure_future(slots.acquire())
+    patient = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # handed to `doomed` ...
+    doomed.cancel()  # ... which is cancelled before it runs: the slot goes on to `patient`
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    await asyncio.wait_for(patient, 1)
+    assert slots.in_use == 1
+
+
+class CountingProvider(BlockingProvider):
+    """BlockingProvider whose pool_key calls are counted; keys from the config alone."""
+
+    pool_keys: ClassVar[int] = 0
+    STATIC_KEYS: ClassVar[bool] = True
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
+        CountingProvider.pool_keys += 1  # one count for both classes
+        return super().pool_key(config, secrets)
+
+
+class SecretKeyedProvider(CountingProvider):
+    """Keys that read secrets (as Datadog's do): never worked out once for good."""
+
+    STATIC_KEYS: ClassVar[bool] = False
+
+
+async def test_a_binding_works_out_keys_once_unless_they_read_secrets() -> None:
+    BlockingProvider.reset()
+    BlockingProvider.gate.set()
+    classes = {
+        "static": f"{__name__}:CountingProvider",
+        "secret": f"{__name__}:SecretKeyedProvider",
+    }
+    registry = ProviderRegistry(
+        secrets=lambda n, k: None, limits=LimitsConfig(rate=0, coalesce_window=0), classes=classes
+    )
+    config = {"address": "http://a", "query": "q"}
+    for kind in ("static", "secret"):
+        CountingProvider.pool_keys = 0
+        bound = registry.bind(kind, config)
+        for _ in range(3):
+            assert (await bound.measure()).value == "1"
+        # static: the bind only; secret-keyed: the bind, then again for every measurement
+        assert CountingProvider.pool_keys == (1 if kind == "static" else 4)
+    await registry.aclose()
+    with pytest.raises(ProviderError, match="closed"):
+        await bound.measure()

@@ -340,3 +340,42 @@ async def test_secret_argument_is_resolved_once_and_redacted_from_messages() -> 
     first = done.status.metric_results[0].measurements[0]
     assert first.phase == "Error" and "token=*****" in first.message
     assert "s3cret" not in done.model_dump_json()
+
+
+class SlowObserver(RecordingObserver):
+    """Records like RecordingObserver, but each measurement takes a while to store."""
+
+    async def on_change(self, run: AnalysisRun, change: Any) -> None:
+        if change.measurements:
+            await asyncio.sleep(0.2)  # far past the 0.05 s measurement timeout
+        await super().on_change(run, change)
+
+
+async def test_recording_a_measurement_is_never_cut_off_by_its_timeout() -> None:
+    # The timeout covers taking the measurement; once taken, storing it (however slow
+    # the store) is not a measurement in flight and must not be cancelled.
+    observer = SlowObserver()
+    async with scheduler(ScriptedSource({"m": "S"}), observer, measurement_timeout=0.05) as s:
+        s.submit(make_run({"m": {"count": 2, "interval": "1ms"}}))
+        done = await asyncio.wait_for(s.wait("ns", "run"), 30)
+    assert done.status is not None
+    assert done.status.phase == "Successful"
+    [result] = done.status.metric_results
+    assert [m.phase for m in result.measurements] == ["Successful", "Successful"]
+
+
+async def test_timeouts_cut_off_only_the_measurements_past_their_deadline() -> None:
+    # One timer serves every measurement in flight: hanging ones end as Errors with
+    # the timeout message, quick ones beside them are untouched.
+    source = ScriptedSource({"hang": "H", "quick": "S"})
+    async with scheduler(source, RecordingObserver(), measurement_timeout=0.05) as s:
+        s.submit(make_run({"hang": {"count": 1}, "quick": {"count": 1}}))
+        done = await asyncio.wait_for(s.wait("ns", "run"), 30)
+    assert done.status is not None
+    by_name = {r.name: r for r in done.status.metric_results}
+    hung = by_name["hang"].measurements
+    assert hung and {m.phase for m in hung} == {"Error"}  # retried up to the error limit
+    assert {m.message for m in hung} == {"hang: measurement timed out after 0.05s"}
+    assert all(m.started_at and m.finished_at and m.finished_at > m.started_at for m in hung)
+    assert [m.phase for m in by_name["quick"].measurements] == ["Successful"]
+    assert done.status.phase == "Error"
