@@ -75,6 +75,10 @@ def go_float_json(x: float) -> str:
         raise ValueError(f"json: unsupported value: {x}")
     if x == 0:
         return "-0" if math.copysign(1.0, x) < 0 else "0"
+    if x.is_integer() and abs(x) < 9007199254740992.0:
+        # The common case. Below 2**53 every integer is a float, so the shortest
+        # round-trip digits are the integer's own: what the %f branch would write.
+        return str(int(x))
     digits, point = _shortest(x)
     if abs(x) < 1e-6 or abs(x) >= 1e21:
         text = _format_e(x, digits, point)

@@ -64,11 +64,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON literal {name}")  # Go rejects NaN/Infinity
 
 
+# One decoder for every body: json.loads with keyword arguments builds a new one per call.
+_DECODER = json.JSONDecoder(parse_int=float, parse_constant=_reject_constant)
+
+
 def decode_json(raw: bytes) -> tuple[bool, Any]:
     """(is JSON?, value) with every number a float, as Go's json.Unmarshal into any."""
     text = raw.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        return False, text  # a byte-order mark is not JSON (json.loads refuses it too)
     try:
-        return True, json.loads(text, parse_int=float, parse_constant=_reject_constant)
+        return True, _DECODER.decode(text)
     except ValueError:
         return False, text
 

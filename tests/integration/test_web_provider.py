@@ -488,3 +488,12 @@ async def test_a_cookie_set_by_one_endpoint_is_never_sent_again(
     await registry.measure("web", {"url": f"{url}/cookie", "jsonPath": "{$.ok}"})
     await registry.measure("web", {"url": f"{url}/echo", "jsonPath": "{$.data.ok}"})
     assert app.seen[-1]["headers"].get("Cookie") is None
+
+
+def test_decode_json_takes_go_shaped_numbers_and_refuses_a_byte_order_mark() -> None:
+    from providers.web import decode_json
+
+    assert decode_json(b'{"n": 1, "l": [2, 3.5]}') == (True, {"n": 1.0, "l": [2.0, 3.5]})
+    assert decode_json('\ufeff{"n": 1}'.encode()) == (False, '\ufeff{"n": 1}')
+    assert decode_json(b"NaN") == (False, "NaN")  # Go rejects NaN/Infinity literals
+    assert decode_json(b"") == (False, "")
