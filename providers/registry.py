@@ -52,6 +52,7 @@ from providers.metrics import ProviderMetrics
 __all__ = ["PROVIDER_CLASSES", "UNSUPPORTED_KINDS", "LimitsConfig", "ProviderRegistry"]
 
 T = TypeVar("T")
+_Call = Callable[[], Awaitable[Reading]]  # a bound provider call: one reading per call
 
 # Argo kind -> "module:Class". Imported on first use only.
 PROVIDER_CLASSES: Mapping[str, str] = {
@@ -199,9 +200,17 @@ class ProviderRegistry:
         address = self._limit_key(kind, cls, config, pool_key)
         # One shared copy of equal keys: thousands of bindings to one address hold one.
         route = self._route(kind, address, pool_key, pool)
-        request = ("measure", kind, route.pool, _hashable(cls.request_key(config)))
         static = bool(getattr(cls, "STATIC_KEYS", False))
-        return BoundMeasurement(self, route, config, instance, request, static)
+        call: Callable[[], Awaitable[Reading]] | None = None
+        binder = getattr(instance, "bind", None)
+        if static and callable(binder):
+            # The provider's own per-config work (validation, compiled paths), once;
+            # a bound call that knows its request key saves working that out again.
+            call = cast("_Call", binder(config))
+        own_key = getattr(call, "request_key", None)
+        request_key = own_key() if callable(own_key) else cls.request_key(config)
+        request = ("measure", kind, route.pool, _hashable(request_key))
+        return BoundMeasurement(self, route, config, instance, request, static, call)
 
     async def series(
         self,
@@ -349,6 +358,7 @@ class BoundMeasurement:
         instance: Provider,
         request: Hashable,
         static: bool,
+        call: Callable[[], Awaitable[Reading]] | None = None,
     ) -> None:
         self._registry = registry
         self.route = route
@@ -356,7 +366,7 @@ class BoundMeasurement:
         self._instance = instance
         self._request = request
         self._static = static
-        self._call: Callable[[], Awaitable[Reading]] | None = None
+        self._call = call
 
     @property
     def kind(self) -> str:
@@ -383,10 +393,6 @@ class BoundMeasurement:
         return self._registry._send(self.route, self._call)
 
     def _make_call(self) -> Callable[[], Awaitable[Reading]]:
-        binder = getattr(self._instance, "bind", None)
-        if self._static and callable(binder):
-            # The provider's own per-config work (validation, compiled paths), once.
-            return cast(Callable[[], Awaitable[Reading]], binder(self._config))
         instance, config = self._instance, self._config
 
         async def call_measure() -> Reading:

@@ -100,11 +100,27 @@ def shown_url(url: str) -> str:
 
 
 def origin_of(url: str) -> str:
+    """scheme://host:port of a URL (the pool and rate-limit address), default port filled in."""
+    # Only the part up to the path decides it (urlsplit's netloc ends at the first
+    # of / ? #), so the answer is cached by that prefix: every metric on one host
+    # shares one entry however different their paths and queries.
+    start = url.find("://")
+    end = len(url)
+    if start >= 0:
+        for separator in "/?#":
+            found = url.find(separator, start + 3)
+            if found != -1 and found < end:
+                end = found
+    return _origin(url[:end])
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin(prefix: str) -> str:
     try:
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(prefix)
         port = parts.port
     except ValueError:
-        return url
+        return prefix
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return f"{parts.scheme}://{parts.hostname or ''}:{port or default}"
 
@@ -141,11 +157,8 @@ class WebRequest:
         if not url:
             raise ProviderConfigError("web: url is required", provider=KIND)
         self.url = url
-        # Parsed once per metric, not per request; a URL yarl refuses stays a string,
-        # so aiohttp reports it (InvalidURL) exactly as before.
+        # What aiohttp is given; WebProvider.bind parses it once for every request.
         self.target: str | URL = url
-        with contextlib.suppress(TypeError, ValueError):
-            self.target = URL(url)
         method = str(config.get("method") or "GET").upper()
         # The shared constant, not a fresh string per metric (thousands are held).
         self.method = next((known for known in METHODS if known == method), method)
@@ -260,7 +273,10 @@ class WebProvider:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=not self._insecure)
+            # No connection cap of aiohttp's own (100 by default): the registry already
+            # caps requests in flight per pool (limits.concurrency), and a second,
+            # smaller queue inside aiohttp would only add waiting and bookkeeping.
+            connector = aiohttp.TCPConnector(ssl=not self._insecure, limit=0)
             # No cookie jar: Argo's Go http.Client has none, so a Set-Cookie from one
             # metric's endpoint never reaches another's (and nothing is filtered per call).
             self._session = aiohttp.ClientSession(
@@ -341,6 +357,10 @@ class WebProvider:
         try:
             request = WebRequest(config)
             path = self._compiled(request.json_path)
+            # Parsed once per metric, not per request; a URL yarl refuses stays a
+            # string, so aiohttp reports it (InvalidURL) exactly as before.
+            with contextlib.suppress(TypeError, ValueError):
+                request.target = URL(request.url)
         except ProviderError as exc:
             error = exc
 
@@ -434,6 +454,10 @@ class _BoundWeb:
 
     def __call__(self) -> Awaitable[Reading]:
         return self.provider._measure(self.request, self.path)
+
+    def request_key(self) -> tuple[Any, ...]:
+        """WebProvider.request_key of the bound config, without validating it again."""
+        return self.request.key()
 
 
 def _seconds(value: float) -> str:
