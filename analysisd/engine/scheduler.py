@@ -59,7 +59,7 @@ class SchedulerClosed(RuntimeError):
 class _RunState:
     """One active run: its model, resolved spec, in-flight measurements and timer."""
 
-    __slots__ = ("done", "key", "lock", "measuring", "prepared", "run", "timer")
+    __slots__ = ("done", "key", "lock", "measuring", "prepared", "run", "timer", "wake")
 
     def __init__(self, key: RunKey, run: AnalysisRun, done: asyncio.Future[AnalysisRun]) -> None:
         self.key = key
@@ -70,6 +70,7 @@ class _RunState:
         # Metric name -> its measurement task, or None while it waits for a slot.
         self.measuring: dict[str, asyncio.Task[None] | None] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.wake: datetime | None = None  # what `timer` is set for
 
     @property
     def status(self) -> AnalysisRunStatus:
@@ -419,9 +420,6 @@ class Scheduler:
     def _set_timer(self, state: _RunState, now: datetime) -> None:
         prepared = state.prepared
         assert prepared is not None
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
         wake = lifecycle.next_wakeup(
             prepared.metrics,
             state.status,
@@ -430,18 +428,22 @@ class Scheduler:
             in_flight=state.measuring.keys(),
             error_retry=self._error_retry,
         )
+        if state.timer is not None:
+            if wake == state.wake:
+                return  # already set for that (often: a sibling metric's next measurement)
+            state.timer.cancel()
+            state.timer = None
         if wake is None:
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, (wake - now).total_seconds())
         state.timer = loop.call_at(loop.time() + delay, self._on_timer, state)
+        state.wake = wake
 
     async def _measure(self, state: _RunState, task: lifecycle.MetricTask) -> None:
         prepared = state.prepared
         assert prepared is not None
         name = task.metric.name
-        me = asyncio.current_task()
-        assert me is not None
         measurement: Measurement | None
         started = self._clock()
         try:
@@ -459,6 +461,8 @@ class Scheduler:
                     started=started,
                 )
         except asyncio.CancelledError:
+            me = asyncio.current_task()
+            assert me is not None
             cut_off = me in self._timed_out
             self._timed_out.discard(me)
             if cut_off and me.uncancel() == 0:
@@ -469,8 +473,10 @@ class Scheduler:
                 measurement = None  # cancelled by terminate(): it never happened
         finally:
             # Past this point the measurement is taken: recording it is never cut off.
-            self._deadlines.pop(me, None)
-            state.measuring.pop(name, None)
+            # (measuring[name] is this task: set by _dispatch before it first ran.)
+            me_or_none = state.measuring.pop(name, None)
+            if me_or_none is not None:
+                self._deadlines.pop(me_or_none, None)
         async with state.lock:
             if state.done.done():
                 return
