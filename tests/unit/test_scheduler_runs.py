@@ -209,7 +209,10 @@ async def test_aclose_cancels_measurements_after_grace_and_fails_waiters() -> No
 
 async def test_global_concurrency_limit_bounds_measurements_in_flight() -> None:
     source = ScriptedSource({"m": "S"})
-    async with scheduler(source, RecordingObserver(), max_concurrency=3) as s:
+    # A long timeout: this is about the concurrency bound, and a pause of the whole
+    # process (a full collection late in the test suite) must not turn into retries.
+    observer = RecordingObserver()
+    async with scheduler(source, observer, max_concurrency=3, measurement_timeout=30) as s:
         for i in range(20):
             s.submit(make_run({"m": {"count": 2, "interval": "1ms"}}, name=f"r{i}"))
         for i in range(20):
@@ -347,7 +350,7 @@ class SlowObserver(RecordingObserver):
 
     async def on_change(self, run: AnalysisRun, change: Any) -> None:
         if change.measurements:
-            await asyncio.sleep(0.2)  # far past the 0.05 s measurement timeout
+            await asyncio.sleep(0.4)  # far past the 0.1 s measurement timeout
         await super().on_change(run, change)
 
 
@@ -355,7 +358,7 @@ async def test_recording_a_measurement_is_never_cut_off_by_its_timeout() -> None
     # The timeout covers taking the measurement; once taken, storing it (however slow
     # the store) is not a measurement in flight and must not be cancelled.
     observer = SlowObserver()
-    async with scheduler(ScriptedSource({"m": "S"}), observer, measurement_timeout=0.05) as s:
+    async with scheduler(ScriptedSource({"m": "S"}), observer, measurement_timeout=0.1) as s:
         s.submit(make_run({"m": {"count": 2, "interval": "1ms"}}))
         done = await asyncio.wait_for(s.wait("ns", "run"), 30)
     assert done.status is not None
@@ -368,14 +371,14 @@ async def test_timeouts_cut_off_only_the_measurements_past_their_deadline() -> N
     # One timer serves every measurement in flight: hanging ones end as Errors with
     # the timeout message, quick ones beside them are untouched.
     source = ScriptedSource({"hang": "H", "quick": "S"})
-    async with scheduler(source, RecordingObserver(), measurement_timeout=0.05) as s:
+    async with scheduler(source, RecordingObserver(), measurement_timeout=0.1) as s:
         s.submit(make_run({"hang": {"count": 1}, "quick": {"count": 1}}))
         done = await asyncio.wait_for(s.wait("ns", "run"), 30)
     assert done.status is not None
     by_name = {r.name: r for r in done.status.metric_results}
     hung = by_name["hang"].measurements
     assert hung and {m.phase for m in hung} == {"Error"}  # retried up to the error limit
-    assert {m.message for m in hung} == {"hang: measurement timed out after 0.05s"}
+    assert {m.message for m in hung} == {"hang: measurement timed out after 0.1s"}
     assert all(m.started_at and m.finished_at and m.finished_at > m.started_at for m in hung)
     assert [m.phase for m in by_name["quick"].measurements] == ["Successful"]
     assert done.status.phase == "Error"
