@@ -377,7 +377,13 @@ class BoundMeasurement:
         if not self._static:
             return await registry.bind(self.route.kind, self._config).measure_bound()
         registry._check_open()
-        return await self.measure_bound()
+        if self._call is None:
+            self._call = self._make_call()
+        # Coalescer.run and _send directly: this path runs for every measurement.
+        reading, shared = await registry._coalescer.run(self._request, self._start)
+        if shared:
+            self.route.coalesced.inc()
+        return cast(Reading, reading)
 
     async def measure_bound(self) -> Reading:
         if self._call is None:
