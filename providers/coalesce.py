@@ -99,8 +99,9 @@ class Coalescer(Generic[T]):
         return result, False
 
     def _forget(self, key: Hashable, flight: _Flight[T]) -> None:
-        if self._flights.get(key) is flight:
-            del self._flights[key]
+        found = self._flights.pop(key, None)
+        if found is not None and found is not flight:
+            self._flights[key] = found  # a newer flight under that key: not ours to drop
 
     def pending(self) -> int:
         """Entries held (in flight or reusable); for tests and metrics."""
