@@ -152,6 +152,19 @@ def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
 class WebRequest:
     """One metric's request, validated (Argo's messages for Argo's errors)."""
 
+    # Slots: one is held per metric of every run.
+    __slots__ = (
+        "client_timeout",
+        "data",
+        "headers",
+        "json_path",
+        "method",
+        "non_json",
+        "target",
+        "timeout",
+        "url",
+    )
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         url = str(config.get("url") or "")
         if not url:
