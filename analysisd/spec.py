@@ -75,6 +75,26 @@ class Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+class StatusRecord(Model):
+    """Status models, held by the thousand (a run keeps up to 10 measurements per metric).
+
+    pydantic keeps a set of the fields each instance was given or assigned; with five or
+    more names that set is 728 bytes, more than the record itself. Nothing here reads it
+    (it only matters to ``exclude_unset``, which analysisd never uses), so every instance
+    of a class shares one set holding all of its field names instead.
+    """
+
+    def model_post_init(self, context: Any, /) -> None:
+        cls = type(self)
+        shared = _ALL_FIELDS.get(cls)
+        if shared is None:
+            shared = _ALL_FIELDS[cls] = set(cls.model_fields)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+
 class SecretKeyRef(Model):
     name: str
     key: str = ""
@@ -170,7 +190,7 @@ class ObjectMeta(Model):
 # ---- status (as the Argo controller writes it) ----
 
 
-class Measurement(Model):
+class Measurement(StatusRecord):
     phase: Phase
     message: str = ""
     started_at: datetime | None = Field(default=None, alias="startedAt")
@@ -180,7 +200,7 @@ class Measurement(Model):
     resume_at: datetime | None = Field(default=None, alias="resumeAt")
 
 
-class MetricResult(Model):
+class MetricResult(StatusRecord):
     name: str
     phase: Phase = "Pending"
     measurements: list[Measurement] = Field(default_factory=list)
@@ -196,7 +216,7 @@ class MetricResult(Model):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
-class RunSummary(Model):
+class RunSummary(StatusRecord):
     count: int = 0
     successful: int = 0
     failed: int = 0
@@ -204,7 +224,7 @@ class RunSummary(Model):
     error: int = 0
 
 
-class AnalysisRunStatus(Model):
+class AnalysisRunStatus(StatusRecord):
     phase: Phase = "Pending"
     message: str = ""
     metric_results: list[MetricResult] = Field(default_factory=list, alias="metricResults")
