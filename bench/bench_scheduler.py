@@ -4,12 +4,20 @@
                                     [--source web|bare] [--gc default|tuned]
 
 Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint_server.py):
-1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`;
-2. saturation: `runs` runs x 2 metrics (interval 5 s, count 2), all due at once; the
-   first wave's measurements/s is compared with the baseline;
+1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`,
+   cycling through the same `runs` URLs the runs query;
+2. saturation: `runs` runs x 2 metrics (interval 5 s, count 2), all due at one instant
+   `--settle` seconds after submission (stored startedAt + initialDelay), so the wave is
+   timed apart from the one-time cost of submitting and preparing the runs (reported
+   on its own); the wave's measurements/s is compared with the baseline;
 3. steady state: `runs` runs x 2 metrics, interval 5 s, count 3, starts spread over one
    interval (initialDelay), i.e. below saturation; reports p50/p99 scheduling lag
    (measurement start - due time) and RSS per active run.
+
+Every metric of every run queries its own URL (`?service=<run>&metric=<n>`), as a fleet
+of runs watching different services does: identical requests would be shared by the
+registry's single-flight coalescing, and the bench would measure fewer requests than
+measurements (with one shared URL, 40,000 measurements once made 51 requests).
 
 `--source web` (default) measures through providers.registry.ProviderRegistry and the
 Web provider; `--source bare` through a minimal aiohttp MeasurementSource, which
@@ -23,13 +31,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import math
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysisd.engine.measure import prepare_plain
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler
-from analysisd.spec import AnalysisRun, AnalysisRunSpec, ObjectMeta
+from analysisd.spec import AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, ObjectMeta
 from providers.base import Reading
 
 INTERVAL = timedelta(seconds=5)
@@ -64,8 +73,13 @@ def start_endpoint() -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{line[1]}/metric"
 
 
-async def baseline(url: str, concurrency: int, seconds: float) -> tuple[float, float]:
+def service_url(url: str, name: str, metric: int = 0) -> str:
+    return f"{url}?service={name}&metric={metric}"
+
+
+async def baseline(url: str, runs: int, concurrency: int, seconds: float) -> tuple[float, float]:
     """(requests per wall second, per CPU second of this process) of bare aiohttp workers."""
+    urls = [service_url(url, f"r{i}", m) for i in range(runs) for m in range(2)]
     done = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -75,7 +89,7 @@ async def baseline(url: str, concurrency: int, seconds: float) -> tuple[float, f
         async def worker() -> None:
             nonlocal done
             while time.perf_counter() < deadline:
-                async with session.get(url) as response:
+                async with session.get(urls[done % len(urls)]) as response:
                     await response.json()
                 done += 1
 
@@ -100,9 +114,16 @@ class BenchObserver:
     runs: int = 0
     completed: int = 0
     all_done: asyncio.Event = field(default_factory=asyncio.Event)
+    started: int = 0  # runs past their first assessment (prepared)
+    all_started: float = 0.0  # perf_counter when the last run was prepared
+    wave_end: tuple[float, float] = (0.0, 0.0)  # perf_counter, process_time
 
     async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
         assert run.status is not None
+        if change.previous_phase in ("", "Pending") and change.phase == "Running":
+            self.started += 1
+            if self.started == self.runs:
+                self.all_started = time.perf_counter()
         for new in change.measurements:
             m = new.measurement
             self.finished += 1
@@ -124,6 +145,7 @@ class BenchObserver:
             if m.finished_at is not None:
                 self.last_finish[key] = m.finished_at
             if self.finished == self.first_wave:
+                self.wave_end = (time.perf_counter(), time.process_time())
                 self.first_wave_done.set()
         if change.completed:
             self.completed += 1
@@ -136,24 +158,32 @@ def delay_ms(delay: timedelta) -> int:
 
 
 def make_run(
-    name: str, url: str, count: int, initial_delay_ms: int | None, conditions: bool
+    name: str,
+    url: str,
+    count: int,
+    initial_delay_ms: int | None,
+    conditions: bool,
+    started_at: datetime | None = None,
 ) -> AnalysisRun:
     metrics = []
-    for metric in ("success-rate", "latency"):
+    for index, metric in enumerate(("success-rate", "latency")):
+        target = service_url(url, name, index)
         fields: dict[str, Any] = {
             "name": metric,
             "interval": "5s",
             "count": count,
-            "provider": {"web": {"url": url, "jsonPath": "{$.value}", "timeoutSeconds": 30}},
+            "provider": {"web": {"url": target, "jsonPath": "{$.value}", "timeoutSeconds": 30}},
         }
         if conditions:
             fields["successCondition"] = "result == 1"
         if initial_delay_ms is not None:
             fields["initialDelay"] = f"{initial_delay_ms}ms"
         metrics.append(fields)
+    status = AnalysisRunStatus(phase="Pending", startedAt=started_at) if started_at else None
     return AnalysisRun(
         metadata=ObjectMeta(name=name, namespace="bench"),
         spec=AnalysisRunSpec.model_validate({"metrics": metrics}),
+        status=status,
     )
 
 
@@ -193,11 +223,19 @@ def make_source(kind: str, concurrency: int) -> Any:
 
 
 async def scheduler_phase(
-    url: str, runs: int, concurrency: int, *, staggered: bool, source_kind: str
+    url: str,
+    runs: int,
+    concurrency: int,
+    *,
+    staggered: bool,
+    source_kind: str,
+    settle: float = 3.0,
 ) -> dict[str, float]:
     count = 3 if staggered else 2
+    settle_ms = int(settle * 1000)
     delays = {
-        f"r{i}": timedelta(milliseconds=(i * 5000 // runs) if staggered else 0) for i in range(runs)
+        f"r{i}": timedelta(milliseconds=(i * 5000 // runs) if staggered else settle_ms)
+        for i in range(runs)
     }
     observer = BenchObserver(delays)
     observer.first_wave = runs * 2
@@ -212,29 +250,40 @@ async def scheduler_phase(
         make_source(source_kind, concurrency) as source,
         Scheduler(source, observer, max_concurrency=concurrency, **options) as scheduler,
     ):
+        # Saturation: every run stored as started now, first measurement due `settle`
+        # seconds later, so all 2 x runs measurements fall due at one instant.
+        epoch = None if staggered else datetime.now(UTC)
         manifests = [
-            make_run(name, url, count, delay_ms(delay) if staggered else None, not bare)
+            make_run(name, url, count, delay_ms(delay), not bare, started_at=epoch)
             for name, delay in delays.items()
         ]
         # Timed from submission: building the manifests above is the test's own cost.
-        start, cpu = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         for manifest in manifests:
             scheduler.submit(manifest)
         del manifests
+        if epoch is not None:
+            due_in = (epoch + timedelta(seconds=settle) - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(max(0.0, due_in))
+        wave_start, wave_cpu = time.perf_counter(), time.process_time()
         await observer.first_wave_done.wait()
-        first_wave_seconds = time.perf_counter() - start
-        first_wave_cpu = time.process_time() - cpu
         peak_rss = max(peak_rss, rss_bytes())
         active = scheduler.active_runs()
-        await observer.all_done.wait()
+        if staggered:
+            await observer.all_done.wait()
+        # else: the saturated wave is what was measured; closing drops the runs.
         total_seconds = time.perf_counter() - start
-    lags = sorted(observer.lags)
-    first = sorted(observer.first_lags)
+    wave_seconds = observer.wave_end[0] - wave_start
+    wave_cpu_seconds = observer.wave_end[1] - wave_cpu
+    lags = sorted(observer.lags) or [math.nan]
+    first = sorted(observer.first_lags) or [math.nan]
     return {
         "measurements": float(observer.finished),
         "errors": float(observer.errors),
-        "first_wave_per_s": observer.first_wave / first_wave_seconds,
-        "first_wave_per_cpu_s": observer.first_wave / first_wave_cpu,
+        "prepare_seconds": observer.all_started - start,
+        "prepared_late": float(observer.all_started > wave_start),
+        "first_wave_per_s": observer.first_wave / wave_seconds,
+        "first_wave_per_cpu_s": observer.first_wave / wave_cpu_seconds,
         "total_seconds": total_seconds,
         "lag_p50_ms": 1000 * statistics.median(lags),
         "lag_p90_ms": 1000 * lags[int(0.90 * (len(lags) - 1))],
@@ -249,30 +298,53 @@ async def scheduler_phase(
 async def amain(args: argparse.Namespace) -> None:
     if args.gc == "tuned":
         gc.set_threshold(50_000, 50, 1000)
+    elif args.gc == "large":
+        gc.set_threshold(500_000, 20, 100)
     proc, url = start_endpoint()
+    kind = args.source
     try:
-        # Baseline before and after, the better of each kept: other load on the machine
-        # then counts against the scheduler, never for it. CPU-second rates (this
-        # process only) are the figure that other load disturbs least.
-        before = await baseline(url, args.concurrency, args.seconds)
-        kind = args.source
-        burst = await scheduler_phase(
-            url, args.runs, args.concurrency, staggered=False, source_kind=kind
-        )
-        after = await baseline(url, args.concurrency, args.seconds)
-        base, base_cpu = max(before[0], after[0]), max(before[1], after[1])
+        # Rounds of baseline, saturated wave, ..., baseline: each wave is compared with
+        # the mean of the baselines either side of it, and the median round is reported.
+        # The machine's speed drifts by tens of percent over minutes; adjacent phases
+        # drift together, and the median ignores one disturbed round.
+        base = [await baseline(url, args.runs, args.concurrency, args.seconds)]
+        waves: list[dict[str, float]] = []
+        for _ in range(args.rounds):
+            waves.append(
+                await scheduler_phase(
+                    url,
+                    args.runs,
+                    args.concurrency,
+                    staggered=False,
+                    source_kind=kind,
+                    settle=args.settle,
+                )
+            )
+            base.append(await baseline(url, args.runs, args.concurrency, args.seconds))
+        ratios, cpu_ratios = [], []
+        print(f"bare aiohttp baseline: concurrency {args.concurrency}, gc {args.gc}")
+        for i, wave in enumerate(waves):
+            wall = (base[i][0] + base[i + 1][0]) / 2
+            cpu = (base[i][1] + base[i + 1][1]) / 2
+            ratios.append(wave["first_wave_per_s"] / wall)
+            cpu_ratios.append(wave["first_wave_per_cpu_s"] / cpu)
+            late = " (NOT prepared before the wave: raise --settle)" * int(wave["prepared_late"])
+            print(
+                f"  round {i + 1}: baseline {wall:,.0f} req/s ({cpu:,.0f} per CPU-s); "
+                f"{kind} source, {args.runs} runs x 2 metrics due at once: "
+                f"{wave['first_wave_per_s']:,.0f} measurements/s = {ratios[-1]:.0%} "
+                f"({wave['first_wave_per_cpu_s']:,.0f} per CPU-s = {cpu_ratios[-1]:.0%}); "
+                f"errors {wave['errors']:.0f}; submitting and preparing the runs took "
+                f"{wave['prepare_seconds']:.2f} s{late}; "
+                f"RSS {wave['rss_per_run_kib']:.1f} KiB per run"
+            )
         print(
-            f"baseline bare aiohttp (concurrency {args.concurrency}, gc {args.gc}): "
-            f"{base:,.0f} req/s, {base_cpu:,.0f} req per CPU-s"
+            f"throughput vs bare aiohttp, median of {len(waves)} rounds: "
+            f"{statistics.median(ratios):.0%} wall, {statistics.median(cpu_ratios):.0%} per CPU-s; "
+            f"RSS per run (fresh heap, first round) {waves[0]['rss_per_run_kib']:.1f} KiB"
         )
-        print(
-            f"scheduler ({kind} source), {args.runs} runs x 2 metrics all due at once: "
-            f"{burst['first_wave_per_s']:,.0f} measurements/s = "
-            f"{burst['first_wave_per_s'] / base:.0%} of baseline; "
-            f"{burst['first_wave_per_cpu_s']:,.0f} per CPU-s = "
-            f"{burst['first_wave_per_cpu_s'] / base_cpu:.0%} of baseline "
-            f"(errors {burst['errors']:.0f}); RSS {burst['rss_per_run_kib']:.1f} KiB per run"
-        )
+        if args.no_steady:
+            return
         steady = await scheduler_phase(
             url, args.runs, args.concurrency, staggered=True, source_kind=kind
         )
@@ -283,9 +355,7 @@ async def amain(args: argparse.Namespace) -> None:
             f"lag of later measurements p50 {steady['lag_p50_ms']:.1f} ms, "
             f"p90 {steady['lag_p90_ms']:.1f} ms, p99 {steady['lag_p99_ms']:.1f} ms; "
             f"of first measurements p50 {steady['first_lag_p50_ms']:.1f} ms, "
-            f"p99 {steady['first_lag_p99_ms']:.1f} ms; "
-            f"RSS {steady['rss_per_run_kib']:.1f} KiB per active run "
-            f"({steady['active_at_peak']:.0f} active)"
+            f"p99 {steady['first_lag_p99_ms']:.1f} ms"
         )
     finally:
         proc.terminate()
@@ -296,9 +366,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per baseline phase")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds before the wave")
+    parser.add_argument("--no-steady", action="store_true", help="skip the steady-state phase")
     parser.add_argument("--source", choices=("web", "bare"), default="web")
-    parser.add_argument("--gc", choices=("default", "tuned"), default="default")
+    parser.add_argument("--gc", choices=("default", "tuned", "large"), default="default")
     asyncio.run(amain(parser.parse_args()))
 
 
