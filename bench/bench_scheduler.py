@@ -1,11 +1,12 @@
 """Scheduler benchmark: many concurrent runs through the Web provider vs a bare aiohttp loop.
 
-    python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 10]
-                                    [--source web|bare] [--gc default|tuned]
+    python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 4]
+                                    [--rounds 3] [--settle 3] [--no-steady]
+                                    [--source web|bare] [--gc default|tuned|large]
 
 Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint_server.py):
 1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`,
-   cycling through the same `runs` URLs the runs query;
+   cycling through the same 2 x `runs` URLs the runs' metrics query;
 2. saturation: `runs` runs x 2 metrics (interval 5 s, count 2), all due at one instant
    `--settle` seconds after submission (stored startedAt + initialDelay), so the wave is
    timed apart from the one-time cost of submitting and preparing the runs (reported
