@@ -12,8 +12,8 @@ Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint
    timed apart from the one-time cost of submitting and preparing the runs (reported
    on its own); the wave's measurements/s is compared with the baseline;
 3. steady state: `runs` runs x 2 metrics, interval 5 s, count 3, starts spread over one
-   interval (initialDelay), i.e. below saturation; reports p50/p99 scheduling lag
-   (measurement start - due time) and RSS per active run.
+   interval (initialDelay), i.e. below saturation; reports p50/p90/p99 scheduling lag
+   (measurement start - due time). RSS per active run is read over the first wave.
 
 Every metric of every run queries its own URL (`?service=<run>&metric=<n>`), as a fleet
 of runs watching different services does: identical requests would be shared by the
