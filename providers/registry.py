@@ -199,7 +199,7 @@ class ProviderRegistry:
         instance = self._instance(kind, cls, config, pool)
         address = self._limit_key(kind, cls, config, pool_key)
         # One shared copy of equal keys: thousands of bindings to one address hold one.
-        route = self._route(kind, address, pool_key, pool)
+        route = self._route(kind, address, pool)
         static = bool(getattr(cls, "STATIC_KEYS", False))
         call: Callable[[], Awaitable[Reading]] | None = None
         binder = getattr(instance, "bind", None)
@@ -238,7 +238,7 @@ class ProviderRegistry:
             end.isoformat(),
             step,
         )
-        route = self._route(kind, self._limit_key(kind, cls, config, pool_key), pool_key, pool)
+        route = self._route(kind, self._limit_key(kind, cls, config, pool_key), pool)
 
         async def call() -> list[float]:
             return await instance.series(config, query, start, end, step)
@@ -257,7 +257,7 @@ class ProviderRegistry:
         if self._closed:
             raise ProviderError("provider registry is closed (daemon shutting down)")
 
-    def _route(self, kind: str, address: str, pool_key: tuple[Any, ...], pool: Hashable) -> Route:
+    def _route(self, kind: str, address: str, pool: Hashable) -> Route:
         """The limits and metric series for one (kind, rate-limit address, pool), shared."""
         key = (kind, address, pool)
         found = self._routes.get(key)
@@ -265,8 +265,6 @@ class ProviderRegistry:
             _, _, concurrency = self.limits.for_kind(kind)
             found = Route(
                 kind=kind,
-                address=address,
-                pool_key=pool_key,
                 pool=pool,
                 bucket=self._rates.bucket(kind, address, self._clock()),
                 slots=self._concurrency.slots((kind, pool), concurrency),
@@ -335,9 +333,7 @@ class Route:
     """Where a request goes, as far as limits and metrics care; one per (kind, address, pool)."""
 
     kind: str
-    address: str
-    pool_key: tuple[Any, ...]
-    pool: Hashable  # pool_key, hashable
+    pool: Hashable  # the pool key, hashable
     bucket: TokenBucket
     slots: Slots
     requests: Counter
@@ -374,24 +370,17 @@ class BoundMeasurement:
 
     async def measure(self) -> Reading:
         registry = self._registry
-        if not self._static:
-            return await registry.bind(self.route.kind, self._config).measure_bound()
-        registry._check_open()
-        if self._call is None:
-            self._call = self._make_call()
+        bound = self
+        if self._static:
+            registry._check_open()
+        else:
+            bound = registry.bind(self.route.kind, self._config)  # keys that read secrets
+        if bound._call is None:
+            bound._call = bound._make_call()
         # Coalescer.run and _send directly: this path runs for every measurement.
-        reading, shared = await registry._coalescer.run(self._request, self._start)
+        reading, shared = await registry._coalescer.run(bound._request, bound._start)
         if shared:
-            self.route.coalesced.inc()
-        return cast(Reading, reading)
-
-    async def measure_bound(self) -> Reading:
-        if self._call is None:
-            self._call = self._make_call()
-        # Coalescer.run and _send directly: this path runs for every measurement.
-        reading, shared = await self._registry._coalescer.run(self._request, self._start)
-        if shared:
-            self.route.coalesced.inc()
+            bound.route.coalesced.inc()
         return cast(Reading, reading)
 
     def _start(self) -> Awaitable[Reading]:

@@ -201,13 +201,13 @@ async def take_measurement(
     try:
         kind, config = provider_block(metric)
         bound = bindings.get(metric.name) if bindings is not None else None
-        if timeout_seconds is None and bound is not None:
-            reading = await bound.measure()  # bound at an earlier measurement: the hot path
-        elif timeout_seconds is None:
-            reading = await read(source, kind, config, bindings, metric.name)
-        else:
+        if timeout_seconds is not None:
             async with asyncio.timeout(timeout_seconds):
                 reading = await read(source, kind, config, bindings, metric.name)
+        elif bound is not None:
+            reading = await bound.measure()  # bound at an earlier measurement: the hot path
+        else:
+            reading = await read(source, kind, config, bindings, metric.name)
         value = reading.value
         if reading.metadata:
             metadata = {str(k): str(v) for k, v in reading.metadata.items()}
@@ -224,7 +224,7 @@ async def take_measurement(
             phase, message = "Successful", ""
     except TimeoutError:
         phase = "Error"
-        message = timeout_message(metric, timeout_seconds or 0.0)
+        message = timeout_message(metric, timeout_seconds)
     except ProviderError as exc:
         phase, message = "Error", str(exc)
     except Exception as exc:  # a provider bug must not take the scheduler down with it
@@ -243,7 +243,9 @@ async def take_measurement(
     )
 
 
-def timeout_message(metric: Metric, timeout_seconds: float) -> str:
+def timeout_message(metric: Metric, timeout_seconds: float | None) -> str:
+    if timeout_seconds is None:  # a provider's own timeout, not mapped to ProviderTimeout
+        return f"{metric.name}: measurement timed out"
     return f"{metric.name}: measurement timed out after {timeout_seconds:g}s"
 
 

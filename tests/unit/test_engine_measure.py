@@ -149,3 +149,13 @@ async def test_a_secret_containing_another_is_redacted_whole() -> None:
     source = OneAnswer(ProviderTimeout("auth tok-extended rejected, tok expired"))
     m = await measure(source, metric(), frozenset({"tok", "tok-extended"}))
     assert m.message == "auth ***** rejected, ***** expired"
+
+
+async def test_a_providers_own_timeout_without_a_deadline_here_names_no_number() -> None:
+    # timeout_seconds None: the caller (the Scheduler) keeps the deadline; a bare
+    # TimeoutError from inside a provider must not claim a limit that was never set.
+    source = OneAnswer(TimeoutError())
+    m = await take_measurement(
+        source, metric(), secret_values=frozenset(), clock=Clock(), timeout_seconds=None
+    )
+    assert (m.phase, m.message) == ("Error", "rate: measurement timed out")
