@@ -2,7 +2,7 @@
 
     python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 4]
                                     [--rounds 3] [--settle 3] [--no-steady]
-                                    [--source web|bare] [--gc default|tuned|large]
+                                    [--source web|bare|instant] [--gc default|tuned|large]
 
 Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint_server.py):
 1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`,
@@ -22,7 +22,9 @@ measurements (with one shared URL, 40,000 measurements once made 51 requests).
 
 `--source web` (default) measures through providers.registry.ProviderRegistry and the
 Web provider; `--source bare` through a minimal aiohttp MeasurementSource, which
-isolates the scheduler's own cost from the provider's. `--gc tuned` raises the
+isolates the scheduler's own cost from the provider's; `--source instant` through the
+registry with a Web-keyed provider that answers without HTTP (analysisd's own cost per
+measurement: compare its wave with the baseline's time per request). `--gc tuned` raises the
 garbage collector's thresholds for both the baseline and the scheduler (with ten
 thousand live runs, default full collections cost as much as the work itself).
 """
@@ -41,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 
@@ -213,6 +215,51 @@ class BareSource:
         return Reading(result=body["value"], value=str(body["value"]))
 
 
+class InstantWeb:
+    """`--source instant`: the Web provider's keys and binding, but an answer without HTTP.
+
+    Everything analysisd does per measurement (scheduler, registry, conditions) with the
+    network taken out: the per-measurement overhead, free of the endpoint's noise.
+    """
+
+    kind: ClassVar[str] = "web"
+    STATIC_KEYS: ClassVar[bool] = True
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: Any) -> tuple[Any, ...]:
+        from providers.web import WebProvider
+
+        return WebProvider.pool_key(config, secrets)
+
+    @classmethod
+    def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        from providers.web import WebProvider
+
+        return WebProvider.request_key(config)
+
+    @classmethod
+    def limit_address(cls, config: Mapping[str, Any]) -> str:
+        from providers.web import WebProvider
+
+        return WebProvider.limit_address(config)
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any], secrets: Any) -> InstantWeb:
+        return cls()
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        await asyncio.sleep(0)  # one trip through the loop, as any I/O takes
+        return Reading(result=1.0, value="1")
+
+    async def series(
+        self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
+    ) -> list[float]:
+        return []
+
+    async def aclose(self) -> None:
+        pass
+
+
 def make_source(kind: str, concurrency: int) -> Any:
     if kind == "bare":
         return BareSource(concurrency)
@@ -220,7 +267,8 @@ def make_source(kind: str, concurrency: int) -> Any:
 
     # Rate limiting and coalescing off: they are policy, and would hide the cost measured.
     limits = LimitsConfig(rate=0, concurrency=concurrency, coalesce_window=0)
-    return ProviderRegistry(secrets=lambda name, key: None, limits=limits)
+    classes = {"web": f"{__name__}:InstantWeb"} if kind == "instant" else None
+    return ProviderRegistry(secrets=lambda name, key: None, limits=limits, classes=classes)
 
 
 async def scheduler_phase(
@@ -334,6 +382,8 @@ async def amain(args: argparse.Namespace) -> None:
                 f"  round {i + 1}: baseline {wall:,.0f} req/s ({cpu:,.0f} per CPU-s); "
                 f"{kind} source, {args.runs} runs x 2 metrics due at once: "
                 f"{wave['first_wave_per_s']:,.0f} measurements/s = {ratios[-1]:.0%} "
+                f"[{1e6 / wave['first_wave_per_cpu_s']:.0f} us CPU per measurement, "
+                f"{1e6 / cpu:.0f} per bare request] "
                 f"({wave['first_wave_per_cpu_s']:,.0f} per CPU-s = {cpu_ratios[-1]:.0%}); "
                 f"errors {wave['errors']:.0f}; submitting and preparing the runs took "
                 f"{wave['prepare_seconds']:.2f} s{late}; "
@@ -371,7 +421,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before the wave")
     parser.add_argument("--no-steady", action="store_true", help="skip the steady-state phase")
-    parser.add_argument("--source", choices=("web", "bare"), default="web")
+    parser.add_argument("--source", choices=("web", "bare", "instant"), default="web")
     parser.add_argument("--gc", choices=("default", "tuned", "large"), default="default")
     asyncio.run(amain(parser.parse_args()))
 
