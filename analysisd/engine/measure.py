@@ -122,9 +122,17 @@ def prepare_plain(
 
 
 def default_decide(success: str, failure: str, result: Any) -> Verdict:
-    from analysisd.expr import decide
+    global _expr_decide
+    if _expr_decide is None:
+        # Imported on first use (the condition language is not needed to import this
+        # module), then kept: an import statement per measurement is not free.
+        from analysisd.expr import decide
 
-    return decide(success, failure, result)
+        _expr_decide = decide
+    return _expr_decide(success, failure, result)
+
+
+_expr_decide: Decide | None = None
 
 
 def redact(text: str, secret_values: frozenset[str]) -> str:
