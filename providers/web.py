@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import math
+import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -146,7 +147,9 @@ _NO_HEADERS: dict[str, str] = {}
 
 @functools.lru_cache(maxsize=64)
 def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
+    # No ceil_threshold: aiohttp would round a deadline over 5 s up to the next whole
+    # second; timeoutSeconds is kept exactly, as asyncio.timeout kept it before.
+    return aiohttp.ClientTimeout(total=seconds, ceil_threshold=math.inf)
 
 
 class WebRequest:
@@ -172,9 +175,8 @@ class WebRequest:
         self.url = url
         # What aiohttp is given; WebProvider.bind parses it once for every request.
         self.target: str | URL = url
-        method = str(config.get("method") or "GET").upper()
-        # The shared constant, not a fresh string per metric (thousands are held).
-        self.method = next((known for known in METHODS if known == method), method)
+        # Interned: one shared string, not a fresh one per metric (thousands are held).
+        self.method = sys.intern(str(config.get("method") or "GET").upper())
         if self.method not in METHODS:
             raise ProviderConfigError(
                 f"web: method {self.method!r} is not supported; use GET, POST or PUT",
