@@ -208,14 +208,11 @@ async def take_measurement(
     metadata: dict[str, str] = {}
     try:
         kind, config = provider_block(metric)
-        bound = bindings.get(metric.name) if bindings is not None else None
-        if timeout_seconds is not None:
+        if timeout_seconds is None:
+            reading = await read(source, kind, config, bindings, metric.name)
+        else:
             async with asyncio.timeout(timeout_seconds):
                 reading = await read(source, kind, config, bindings, metric.name)
-        elif bound is not None:
-            reading = await bound.measure()  # bound at an earlier measurement: the hot path
-        else:
-            reading = await read(source, kind, config, bindings, metric.name)
         value = reading.value
         if reading.metadata:
             metadata = {str(k): str(v) for k, v in reading.metadata.items()}
