@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -28,16 +28,37 @@ class _LeaderGone(Exception):
     """The leader was cancelled before its request finished; waiters ask again."""
 
 
-class _Flight(Generic[T]):
-    __slots__ = ("answer", "started")
+_IN_FLIGHT, _SUCCEEDED, _FAILED = 0, 1, 2
 
-    def __init__(self, answer: asyncio.Future[T], started: float) -> None:
-        self.answer = answer
+
+class _Flight(Generic[T]):
+    """One request: in flight, then its result (reusable) or its failure (never reused).
+
+    The future that waiters await is made only when a first waiter comes: almost every
+    request has none, and then a flight is three fields and no future.
+    """
+
+    __slots__ = ("answer", "result", "started", "state")
+
+    def __init__(self, started: float) -> None:
         self.started = started
+        self.state = _IN_FLIGHT
+        self.result: Any = None
+        self.answer: asyncio.Future[T] | None = None
+
+    def waiter(self) -> asyncio.Future[T]:
+        if self.answer is None:
+            self.answer = asyncio.get_running_loop().create_future()
+        return self.answer
 
 
 class Coalescer(Generic[T]):
-    """Single-flight plus a result reuse window; one instance per registry."""
+    """Single-flight plus a result reuse window; one instance per registry.
+
+    `run` is the whole protocol. A caller on a hot path may do the leader's part itself,
+    without a coroutine of run's in between: when `idle(key)` holds, call `lead`,
+    send the request, then `land` its result or `crash` with its exception.
+    """
 
     def __init__(self, window: float, clock: Callable[[], float]) -> None:
         self._window = window
@@ -47,10 +68,10 @@ class Coalescer(Generic[T]):
         self._last_sweep = float("-inf")
 
     def _reusable(self, flight: _Flight[T], now: float) -> bool:
-        answer = flight.answer
-        if not answer.done():
+        state = flight.state
+        if state == _IN_FLIGHT:
             return True
-        return _succeeded(answer) and now - flight.started < self._window
+        return state == _SUCCEEDED and now - flight.started < self._window
 
     def _evict(self, now: float) -> None:
         # Finished flights past their window are dead weight. Sweep at most once per
@@ -64,6 +85,38 @@ class Coalescer(Generic[T]):
         for key in stale:
             del self._flights[key]
 
+    def idle(self, key: Hashable) -> bool:
+        """Nothing is held under `key`: the caller is the leader (see `lead`)."""
+        return key not in self._flights
+
+    def lead(self, key: Hashable) -> _Flight[T]:
+        """Start a flight under `key` (the caller sends the request); see `idle`."""
+        now = self._clock()
+        self._evict(now)
+        flight: _Flight[T] = _Flight(now)
+        self._flights[key] = flight
+        return flight
+
+    def land(self, key: Hashable, flight: _Flight[T], result: T) -> None:
+        """The leader's request answered: hand the result to waiters, keep it for reuse."""
+        flight.result = result
+        flight.state = _SUCCEEDED
+        if flight.answer is not None:
+            flight.answer.set_result(result)
+        if self._window <= 0:
+            self._forget(key, flight)
+
+    def crash(self, key: Hashable, flight: _Flight[T], exc: BaseException) -> None:
+        """The leader's request failed (or the leader was cancelled): never cached.
+
+        Waiters get the failure; if the leader was cancelled, they ask again instead.
+        """
+        self._forget(key, flight)
+        flight.state = _FAILED
+        if flight.answer is not None:
+            gone = isinstance(exc, asyncio.CancelledError)
+            _fail(flight.answer, _LeaderGone() if gone else exc)
+
     async def run(self, key: Hashable, start: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """Run `start()` once per key and reuse window; return (result, shared?)."""
         while True:
@@ -71,31 +124,24 @@ class Coalescer(Generic[T]):
             flight = self._flights.get(key)
             if flight is None or not self._reusable(flight, now):
                 break
-            try:
-                # Shielded: a waiter that is cancelled must not cancel the shared answer.
-                result = await asyncio.shield(flight.answer)
-            except _LeaderGone:
-                continue  # the leader's run was cancelled: ask again, maybe as leader
+            if flight.state == _SUCCEEDED:
+                result: T = flight.result
+            else:
+                try:
+                    # Shielded: a waiter that is cancelled must not cancel the shared answer.
+                    result = await asyncio.shield(flight.waiter())
+                except _LeaderGone:
+                    continue  # the leader's run was cancelled: ask again, maybe as leader
             self.shared += 1
             return result, True
         # The leader (inline here, not a coroutine of its own: this is every measurement).
-        self._evict(now)
-        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        flight = _Flight(answer, now)
-        self._flights[key] = flight
+        flight = self.lead(key)
         try:
             result = await start()
-        except asyncio.CancelledError:
-            self._forget(key, flight)
-            _fail(answer, _LeaderGone())
-            raise
         except BaseException as exc:
-            self._forget(key, flight)  # shared with the waiters, never cached
-            _fail(answer, exc)
+            self.crash(key, flight, exc)  # shared with the waiters, never cached
             raise
-        answer.set_result(result)
-        if self._window <= 0:
-            self._forget(key, flight)
+        self.land(key, flight, result)
         return result, False
 
     def _forget(self, key: Hashable, flight: _Flight[T]) -> None:
@@ -111,7 +157,3 @@ class Coalescer(Generic[T]):
 def _fail(answer: asyncio.Future[T], exc: BaseException) -> None:
     answer.set_exception(exc)
     answer.exception()  # retrieved here: with no waiter, nobody else would
-
-
-def _succeeded(answer: asyncio.Future[T]) -> bool:
-    return not answer.cancelled() and answer.exception() is None

@@ -375,13 +375,27 @@ class BoundMeasurement:
             registry._check_open()
         else:
             bound = registry.bind(self.route.kind, self._config)  # keys that read secrets
-        if bound._call is None:
-            bound._call = bound._make_call()
-        # Coalescer.run and _send directly: this path runs for every measurement.
-        reading, shared = await registry._coalescer.run(bound._request, bound._start)
-        if shared:
-            bound.route.coalesced.inc()
-        return cast(Reading, reading)
+        call = bound._call
+        if call is None:
+            call = bound._call = bound._make_call()
+        coalescer = registry._coalescer
+        key = bound._request
+        if not coalescer.idle(key):
+            # Someone's request for this key is in flight or reusable: the full protocol.
+            reading, shared = await coalescer.run(key, bound._start)
+            if shared:
+                bound.route.coalesced.inc()
+            return cast(Reading, reading)
+        # The leader, as Coalescer.run would do it but without its coroutine in between:
+        # this path runs for every measurement, and almost none are shared.
+        flight = coalescer.lead(key)
+        try:
+            answer: Reading = await registry._send(bound.route, call)
+        except BaseException as exc:
+            coalescer.crash(key, flight, exc)
+            raise
+        coalescer.land(key, flight, answer)
+        return answer
 
     def _start(self) -> Awaitable[Reading]:
         assert self._call is not None

@@ -75,7 +75,8 @@ class PreparedRun:
     dry_run: frozenset[str]
     retention: Mapping[str, int]
     secret_values: frozenset[str]
-    # Metric name -> its provider block bound by the source, made at the first measurement.
+    # Metric name -> its provider block bound by the source (bind_metrics, at the run's
+    # start; a block that could not be bound then is bound at its first measurement).
     bindings: dict[str, BoundSource] = field(default_factory=dict, compare=False)
 
 
@@ -178,6 +179,30 @@ async def read(
     return await source.measure(kind, config)
 
 
+def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
+    """Bind every metric's provider block once, when the run starts (a source that binds).
+
+    Binding is per-run work (validating the block, parsing its URL, working out its
+    pool and rate-limit keys), so it is done with the rest of the run's preparation
+    rather than by its first measurement. A block that cannot be bound is left
+    unbound: its measurement binds it again, and the error becomes that
+    measurement's Error, exactly as if it had not been tried here.
+    """
+    if not hasattr(source, "bind"):
+        return
+    binder = cast(BindingSource, source)
+    for metric in prepared.metrics:
+        if metric.name in prepared.bindings or len(metric.provider) != 1:
+            continue
+        kind, config = provider_block(metric)
+        if kind == "judge":
+            continue
+        try:
+            prepared.bindings[metric.name] = binder.bind(kind, config)
+        except Exception:  # reported by the measurement, which binds it again
+            continue
+
+
 def judge_verdict(result: Any) -> str:
     """A judge metric without conditions: the score against its pass/marginal thresholds."""
     from analysisd.judge.metric import verdict_for_score
@@ -207,12 +232,22 @@ async def take_measurement(
     value = ""
     metadata: dict[str, str] = {}
     try:
-        kind, config = provider_block(metric)
-        if timeout_seconds is None:
-            reading = await read(source, kind, config, bindings, metric.name)
+        bound = bindings.get(metric.name) if bindings is not None else None
+        if bound is not None:
+            # Bound when the run started (bind_metrics): straight to the source.
+            kind = ""  # a bound block is a provider's, never the judge's
+            if timeout_seconds is None:
+                reading = await bound.measure()
+            else:
+                async with asyncio.timeout(timeout_seconds):
+                    reading = await bound.measure()
         else:
-            async with asyncio.timeout(timeout_seconds):
+            kind, config = provider_block(metric)
+            if timeout_seconds is None:
                 reading = await read(source, kind, config, bindings, metric.name)
+            else:
+                async with asyncio.timeout(timeout_seconds):
+                    reading = await read(source, kind, config, bindings, metric.name)
         value = reading.value
         if reading.metadata:
             metadata = {str(k): str(v) for k, v in reading.metadata.items()}

@@ -32,6 +32,7 @@ from analysisd.engine.measure import (
     PreparedRun,
     RunSetupError,
     SecretLookupSource,
+    bind_metrics,
     default_decide,
     prepare_run,
     take_measurement,
@@ -252,6 +253,7 @@ class Scheduler:
                 except RunSetupError as exc:
                     await self._fail_setup(state, str(exc))
                     return
+                bind_metrics(self._source, state.prepared)
                 await self._step(state, measurements=())
             except Exception as exc:
                 self._abandon(state, exc)

@@ -11,6 +11,7 @@ import pytest
 from analysisd.engine.measure import PreparedRun, RunSetupError, prepare_plain
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
 from analysisd.spec import AnalysisRun, AnalysisRunSpec
+from providers.base import ProviderError
 from tests.unit.engine_fakes import RecordingObserver, ScriptedSource, fake_decide, make_run
 
 FAST = timedelta(milliseconds=1)
@@ -382,3 +383,55 @@ async def test_timeouts_cut_off_only_the_measurements_past_their_deadline() -> N
     assert all(m.started_at and m.finished_at and m.finished_at > m.started_at for m in hung)
     assert [m.phase for m in by_name["quick"].measurements] == ["Successful"]
     assert done.status.phase == "Error"
+
+
+class BindingSource(ScriptedSource):
+    """A source that binds each block, like ProviderRegistry; binding can be made to fail."""
+
+    def __init__(self, script: dict[str, str], refuse: int = 0) -> None:
+        super().__init__(script)
+        self.events: list[str] = []
+        self.refuse = refuse  # how many bind calls fail before one succeeds
+
+    def bind(self, kind: str, config: Any) -> Any:
+        name = str(config["metric"])
+        self.events.append(f"bind {name}")
+        if self.refuse > 0:
+            self.refuse -= 1
+            raise ProviderError(f"web: cannot bind {name}")
+        source = self
+
+        class Bound:
+            async def measure(self) -> Any:
+                source.events.append(f"measure {name}")
+                return await source.measure(kind, config)
+
+        return Bound()
+
+
+async def test_blocks_are_bound_once_when_the_run_starts_before_any_measurement() -> None:
+    source = BindingSource({"a": "S", "b": "S"})
+    metrics = {"a": {"count": 2, "interval": "1ms"}, "b": {"count": 2, "interval": "1ms"}}
+    async with scheduler(source, RecordingObserver()) as s:
+        s.submit(make_run(metrics))
+        done = await s.wait("ns", "run")
+    assert done.status is not None and done.status.phase == "Successful"
+    assert source.events[:2] == ["bind a", "bind b"]
+    assert sorted(source.events[2:]) == ["measure a"] * 2 + ["measure b"] * 2
+
+
+async def test_a_block_that_cannot_be_bound_at_start_is_bound_by_its_measurement() -> None:
+    # The bind at start fails and is not reported there; the measurement binds again.
+    source = BindingSource({"a": "S"}, refuse=2)
+    metric: dict[str, dict[str, Any]] = {"a": {}}
+    async with scheduler(source, RecordingObserver()) as s:
+        s.submit(make_run(metric))
+        done = await s.wait("ns", "run")
+    assert done.status is not None
+    [result] = done.status.metric_results
+    # Start: refused (silently). First measurement: refused -> an Error naming the cause.
+    assert result.measurements[0].phase == "Error"
+    assert result.measurements[0].message == "web: cannot bind a"
+    # The retry binds, measures, and the run completes.
+    assert (result.error, result.successful, done.status.phase) == (1, 1, "Successful")
+    assert source.events == ["bind a", "bind a", "bind a", "measure a"]
