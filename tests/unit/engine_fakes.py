@@ -40,6 +40,7 @@ class ScriptedSource:
         self.concurrent = 0
         self.max_concurrent = 0
         self.calls = 0
+        self.started = asyncio.Event()  # set once any measurement is in flight
 
     async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
         name = str(config["metric"])
@@ -50,6 +51,7 @@ class ScriptedSource:
         self.calls += 1
         self.concurrent += 1
         self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        self.started.set()
         try:
             await asyncio.sleep(0)
             if outcome == "H":

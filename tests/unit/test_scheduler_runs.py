@@ -435,3 +435,48 @@ async def test_a_block_that_cannot_be_bound_at_start_is_bound_by_its_measurement
     # The retry binds, measures, and the run completes.
     assert (result.error, result.successful, done.status.phase) == (1, 1, "Successful")
     assert source.events == ["bind a", "bind a", "bind a", "measure a"]
+
+
+async def test_one_worker_survives_timeouts_and_terminations_and_serves_the_next_run() -> None:
+    # A single worker and every first measurement queued at once: the worker goes from
+    # one to the next. One that kept a cancellation of its own (a timeout, a terminate)
+    # would take the next cancellation for a shutdown and stop, stranding the rest.
+    source = ScriptedSource({"h1": "HS", "h2": "HS", "ok": "S"})
+    async with scheduler(source, RecordingObserver(), max_concurrency=1) as s:
+        for name in ("h1", "h2", "ok"):
+            s.submit(make_run({name: {}}, name=name))
+        done = [await asyncio.wait_for(s.wait("ns", name), 30) for name in ("h1", "h2", "ok")]
+    for run in done:
+        assert run.status is not None and run.status.phase == "Successful"
+    h1 = done[0].status.metric_results[0]  # type: ignore[union-attr]
+    assert [m.phase for m in h1.measurements] == ["Error", "Successful"]
+    assert "timed out" in h1.measurements[0].message
+
+    source = ScriptedSource({"stuck": "H", "next": "S"})
+    async with scheduler(
+        source, RecordingObserver(), max_concurrency=1, measurement_timeout=60
+    ) as s:
+        s.submit(make_run({"stuck": {}}, name="c"))
+        s.submit(make_run({"next": {}}, name="d"))
+        await asyncio.wait_for(source.started.wait(), 10)
+        assert s.terminate("ns", "c")
+        c = await asyncio.wait_for(s.wait("ns", "c"), 30)
+        d = await asyncio.wait_for(s.wait("ns", "d"), 30)
+    assert c.status is not None and c.status.phase == "Successful"
+    assert d.status is not None and d.status.phase == "Successful"
+    assert d.status.metric_results[0].measurements[0].phase == "Successful"
+
+
+async def test_a_hanging_measurement_does_not_hold_up_one_queued_behind_it() -> None:
+    # Room for two: the second run must not wait for the first one's worker.
+    source = ScriptedSource({"hang": "H", "ok": "S"})
+    async with scheduler(
+        source, RecordingObserver(), max_concurrency=2, measurement_timeout=60
+    ) as s:
+        s.submit(make_run({"hang": {}}, name="slow"))
+        await asyncio.wait_for(source.started.wait(), 10)
+        s.submit(make_run({"ok": {}}, name="fast"))
+        fast = await asyncio.wait_for(s.wait("ns", "fast"), 10)
+        assert s.is_active("ns", "slow")
+        s.terminate("ns", "slow")
+    assert fast.status is not None and fast.status.phase == "Successful"
