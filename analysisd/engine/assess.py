@@ -10,6 +10,7 @@ as the controller mutates its deep copy of the run.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,10 +61,17 @@ def int_value(value: int | str | None, default: int = 0) -> int:
 
 def effective_count(metric: Metric) -> int | None:
     """Measurements wanted: count; unset/0 means once without an interval, forever with one."""
-    count = int_value(metric.count)
-    if metric.count is None or count == 0:
-        return None if metric.interval else 1
-    return count
+    return _effective_count(metric.count, metric.interval)
+
+
+@functools.lru_cache(maxsize=1024)
+def _effective_count(count: int | str | None, interval: str | None) -> int | None:
+    # Memoised: a pure function of a few distinct (count, interval) pairs, asked several
+    # times per measurement of every run.
+    wanted = int_value(count)
+    if count is None or wanted == 0:
+        return None if interval else 1
+    return wanted
 
 
 def consecutive_error_limit(metric: Metric) -> int:
@@ -126,30 +134,38 @@ def assess_metric(metric: Metric, result: MetricResult, terminating: bool) -> Ph
 
 def apply_counters(result: MetricResult, phase: str) -> None:
     """runMeasurements' counter switch for one completed measurement."""
+    # The model's fields written in its __dict__, where pydantic keeps them: these are
+    # plain ints (nothing to validate) and its __setattr__ costs more than the update,
+    # four times per measurement of every run.
+    fields = result.__dict__
     if phase == "Successful":
-        result.successful += 1
-        result.count += 1
-        result.consecutive_error = 0
-        result.consecutive_success += 1
+        fields["successful"] += 1
+        fields["count"] += 1
+        fields["consecutive_error"] = 0
+        fields["consecutive_success"] += 1
     elif phase in ("Failed", "Inconclusive"):
         if phase == "Failed":
-            result.failed += 1
+            fields["failed"] += 1
         else:
-            result.inconclusive += 1
-        result.count += 1
-        result.consecutive_error = 0
-        result.consecutive_success = 0
+            fields["inconclusive"] += 1
+        fields["count"] += 1
+        fields["consecutive_error"] = 0
+        fields["consecutive_success"] = 0
     elif phase == "Error":
-        result.error += 1
-        result.consecutive_error += 1
-        result.consecutive_success = 0
+        fields["error"] += 1
+        fields["consecutive_error"] += 1
+        fields["consecutive_success"] = 0
 
 
 def is_terminating(terminate: bool, results: Iterable[MetricResult]) -> bool:
     """Told to stop, or a wet (non dry-run) metric already Failed, Errored or was Inconclusive."""
     if terminate:
         return True
-    return any(r.phase in _FAILING_PHASES and not r.dry_run for r in results)
+    # A loop, not any(genexpr): this runs several times per measurement of every run.
+    for result in results:  # noqa: SIM110
+        if result.phase in _FAILING_PHASES and not result.dry_run:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

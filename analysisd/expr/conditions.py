@@ -43,32 +43,41 @@ def _explain(result: Any, which: str, condition: str, error: ExprError) -> str:
     return f'could not evaluate {which} "{condition}": {error}'
 
 
+# The verdicts without a message, made once: decide runs for every measurement.
+_SUCCESSFUL = MeasurementVerdict("Successful")
+_FAILED = MeasurementVerdict("Failed")
+_INCONCLUSIVE = MeasurementVerdict("Inconclusive")
+
+
 def decide(success_condition: str, failure_condition: str, result: Any) -> MeasurementVerdict:
     """Argo's EvaluateResult: failure wins, neither is Inconclusive, no conditions succeed."""
-    outcomes: dict[str, bool] = {}
-    for which, condition in (
-        ("successCondition", success_condition),
-        ("failureCondition", failure_condition),
-    ):
-        if not condition:
-            continue
+    success: bool | None = None
+    failure: bool | None = None
+    if success_condition:
         try:
-            outcomes[which] = evaluate_condition(compile_expr(condition), result)
+            success = evaluate_condition(compile_expr(success_condition), result)
         except ExprError as exc:
-            return MeasurementVerdict("Error", _explain(result, which, condition, exc))
-    if not outcomes:
-        return MeasurementVerdict("Successful")
-    success = outcomes.get("successCondition")
-    failure = outcomes.get("failureCondition")
+            return MeasurementVerdict(
+                "Error", _explain(result, "successCondition", success_condition, exc)
+            )
+    if failure_condition:
+        try:
+            failure = evaluate_condition(compile_expr(failure_condition), result)
+        except ExprError as exc:
+            return MeasurementVerdict(
+                "Error", _explain(result, "failureCondition", failure_condition, exc)
+            )
     if success is None:
+        if failure is None:
+            return _SUCCESSFUL  # no conditions
         success = not failure
     if failure is None:
         failure = not success
     if failure:
-        return MeasurementVerdict("Failed")
+        return _FAILED
     if not success:
-        return MeasurementVerdict("Inconclusive")
-    return MeasurementVerdict("Successful")
+        return _INCONCLUSIVE
+    return _SUCCESSFUL
 
 
 def _plain_float(value: float) -> str:
