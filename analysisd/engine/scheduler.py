@@ -21,6 +21,7 @@ finish within a grace period, cancel the rest, fail the remaining waiters.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -150,6 +151,11 @@ class Scheduler:
         self._watchdog: asyncio.TimerHandle | None = None
         self._started = False
         self._closing = False
+        # Run timers carry one shared context and one bound callback: call_at would
+        # otherwise copy the context and bind the method anew for every timer set
+        # (two objects per run per measurement, left for the garbage collector).
+        self._timer_context = contextvars.copy_context()
+        self._timer_callback = self._on_timer
 
     # ---- lifecycle ----
 
@@ -495,7 +501,9 @@ class Scheduler:
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, (wake - now).total_seconds())
-        state.timer = loop.call_at(loop.time() + delay, self._on_timer, state)
+        state.timer = loop.call_at(
+            loop.time() + delay, self._timer_callback, state, context=self._timer_context
+        )
         state.wake = wake
 
     async def _measure(self, worker: _Worker, state: _RunState, task: lifecycle.MetricTask) -> None:
