@@ -199,6 +199,40 @@ class Measurement(StatusRecord):
     metadata: dict[str, str] = Field(default_factory=dict)
     resume_at: datetime | None = Field(default=None, alias="resumeAt")
 
+    @classmethod
+    def trusted(
+        cls,
+        phase: Phase,
+        *,
+        message: str = "",
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        value: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> Measurement:
+        """A Measurement of values the engine made itself, built without validation.
+
+        Twice per measurement of every run; validating values of the right types
+        costs more than the rest of recording them. Equal, field for field, to the
+        validated model (tests/unit/test_status_records.py); anything read from
+        outside goes through the validating constructor.
+        """
+        record = cls.__new__(cls)
+        fields = {
+            "phase": phase,
+            "message": message,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "value": value,
+            "metadata": {} if metadata is None else metadata,
+            "resume_at": None,
+        }
+        object.__setattr__(record, "__dict__", fields)
+        record.model_post_init(None)  # the shared fields-set
+        object.__setattr__(record, "__pydantic_extra__", None)
+        object.__setattr__(record, "__pydantic_private__", None)
+        return record
+
 
 class MetricResult(StatusRecord):
     name: str

@@ -180,13 +180,15 @@ def assess_run(
     dry_run: frozenset[str] | set[str],
     terminate: bool,
     now: datetime,
+    terminating: bool | None = None,
 ) -> RunAssessment:
     """assessRunStatus: update metric phases/messages and summaries; return the run phase.
 
     Like Argo, `terminating` is decided from the status as it was when the pass began,
     so a metric that turns Failed in this pass stops its siblings on the next pass.
     """
-    terminating = is_terminating(terminate, status.metric_results)
+    if terminating is None:  # the caller may know it already (is_terminating)
+        terminating = is_terminating(terminate, status.metric_results)
     if status.started_at is None:
         status.started_at = now
     worst: Phase | None = None
@@ -243,11 +245,18 @@ def assess_run(
 _SUMMARY_SLOT: dict[str | None, int] = {"Failed": 2, "Inconclusive": 3, "Error": 4}
 
 
+_SUMMARY_FIELDS = ("count", "successful", "failed", "inconclusive", "error")
+
+
 def _store_summary(status: AnalysisRunStatus, wet: list[int], dry: list[int]) -> None:
+    # Updated in place (plain ints in the model's __dict__, where pydantic keeps them):
+    # the summary changes with nearly every measurement of every run.
     if _values(status.run_summary) != wet:
-        status.run_summary = _summary(wet)
-    if status.dry_run_summary is None or _values(status.dry_run_summary) != dry:
+        status.run_summary.__dict__.update(zip(_SUMMARY_FIELDS, wet, strict=True))
+    if status.dry_run_summary is None:
         status.dry_run_summary = _summary(dry)
+    elif _values(status.dry_run_summary) != dry:
+        status.dry_run_summary.__dict__.update(zip(_SUMMARY_FIELDS, dry, strict=True))
 
 
 def _values(s: RunSummary) -> list[int]:

@@ -273,11 +273,11 @@ async def take_measurement(
         phase, message = "Error", f"unexpected measurement phase {phase!r}: {message}"
     if secret_values:
         message, value = redact(message, secret_values), redact(value, secret_values)
-    return Measurement(
-        phase=phase,  # type: ignore[arg-type]  # checked against _MEASUREMENT_PHASES above
+    return Measurement.trusted(
+        phase,  # type: ignore[arg-type]  # checked against _MEASUREMENT_PHASES above
         message=message,
-        startedAt=started,
-        finishedAt=clock(),
+        started_at=started,
+        finished_at=clock(),
         value=value,
         metadata=metadata,
     )
@@ -293,9 +293,9 @@ def timed_out(
     metric: Metric, started: datetime, finished: datetime, timeout_seconds: float
 ) -> Measurement:
     """The Error measurement of one cut off at its deadline (by take_measurement's caller)."""
-    return Measurement(
-        phase="Error",
+    return Measurement.trusted(
+        "Error",
         message=timeout_message(metric, timeout_seconds),
-        startedAt=started,
-        finishedAt=finished,
+        started_at=started,
+        finished_at=finished,
     )

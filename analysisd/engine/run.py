@@ -171,8 +171,8 @@ def begin_measurement(
     if result is None:
         result = MetricResult(name=task.metric.name, phase="Running", dryRun=dry_run)
         status.metric_results.append(result)
-    # model_construct: trusted values, and this runs for every measurement of every run.
-    measurement = Measurement(phase="Running", startedAt=now)
+    # Values of our own making, and this runs for every measurement of every run.
+    measurement = Measurement.trusted("Running", started_at=now)
     if task.resume and _unfinished(result) is not None:
         result.measurements[-1] = measurement
     else:
@@ -225,7 +225,7 @@ def reassess(
     """
     previous = status.phase
     was_terminating = assess.is_terminating(terminate, status.metric_results)
-    outcome = assess.assess_run(status, metrics, dry_run, terminate, now)
+    outcome = assess.assess_run(status, metrics, dry_run, terminate, now, was_terminating)
     # A second pass matters only when this one made the run start terminating;
     # once terminating, a pass changes nothing further.
     if not was_terminating and assess.is_terminating(terminate, status.metric_results):

@@ -36,3 +36,26 @@ def test_assignment_copy_and_equality_are_unaffected() -> None:
     status = AnalysisRunStatus(metricResults=[result])
     again = AnalysisRunStatus.model_validate_json(status.model_dump_json(by_alias=True))
     assert again == status
+
+
+def test_trusted_measurements_equal_validated_ones_field_for_field() -> None:
+    later = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    cases = [
+        {"phase": "Running", "started_at": T0},
+        {"phase": "Successful", "started_at": T0, "finished_at": later, "value": "1"},
+        {"phase": "Error", "message": "web: 503", "started_at": T0, "finished_at": later},
+        {"phase": "Failed", "value": '"down"', "metadata": {"analysisd.io/phase": "Failed"}},
+    ]
+    aliases = {"started_at": "startedAt", "finished_at": "finishedAt"}
+    for case in cases:
+        trusted = Measurement.trusted(**case)  # type: ignore[arg-type]
+        validated = Measurement(**{aliases.get(k, k): v for k, v in case.items()})
+        assert trusted == validated
+        assert trusted.__dict__ == validated.__dict__
+        assert trusted.__pydantic_fields_set__ is validated.__pydantic_fields_set__
+        assert trusted.model_dump_json(by_alias=True) == validated.model_dump_json(by_alias=True)
+        assert trusted.model_copy(deep=True) == validated
+        assert Measurement.model_validate_json(trusted.model_dump_json(by_alias=True)) == trusted
+    # Each gets its own metadata dict, as the default factory gives.
+    first, second = Measurement.trusted("Running"), Measurement.trusted("Running")
+    assert first.metadata is not second.metadata
