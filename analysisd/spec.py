@@ -78,6 +78,18 @@ class Model(BaseModel):
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _fields_of(cls: type[BaseModel]) -> set[str]:
+    """The one fields-set every record of `cls` shares (see StatusRecord)."""
+    shared = _ALL_FIELDS.get(cls)
+    if shared is None:
+        shared = _ALL_FIELDS[cls] = set(cls.model_fields)
+    return shared
+
+
 class StatusRecord(Model):
     """Status models, held by the thousand (a run keeps up to 10 measurements per metric).
 
@@ -88,11 +100,7 @@ class StatusRecord(Model):
     """
 
     def model_post_init(self, context: Any, /) -> None:
-        cls = type(self)
-        shared = _ALL_FIELDS.get(cls)
-        if shared is None:
-            shared = _ALL_FIELDS[cls] = set(cls.model_fields)
-        object.__setattr__(self, "__pydantic_fields_set__", shared)
+        _set(self, "__pydantic_fields_set__", _fields_of(type(self)))
 
 
 class SecretKeyRef(Model):
@@ -217,20 +225,23 @@ class Measurement(StatusRecord):
         validated model (tests/unit/test_status_records.py); anything read from
         outside goes through the validating constructor.
         """
-        record = cls.__new__(cls)
-        fields = {
-            "phase": phase,
-            "message": message,
-            "started_at": started_at,
-            "finished_at": finished_at,
-            "value": value,
-            "metadata": {} if metadata is None else metadata,
-            "resume_at": None,
-        }
-        object.__setattr__(record, "__dict__", fields)
-        record.model_post_init(None)  # the shared fields-set
-        object.__setattr__(record, "__pydantic_extra__", None)
-        object.__setattr__(record, "__pydantic_private__", None)
+        record = _new(cls)
+        _set(
+            record,
+            "__dict__",
+            {
+                "phase": phase,
+                "message": message,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "value": value,
+                "metadata": {} if metadata is None else metadata,
+                "resume_at": None,
+            },
+        )
+        _set(record, "__pydantic_fields_set__", _fields_of(cls))
+        _set(record, "__pydantic_extra__", None)
+        _set(record, "__pydantic_private__", None)
         return record
 
 
@@ -248,6 +259,34 @@ class MetricResult(StatusRecord):
     consecutive_success: int = Field(default=0, alias="consecutiveSuccess")
     dry_run: bool = Field(default=False, alias="dryRun")
     metadata: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def trusted(cls, name: str, phase: Phase, *, dry_run: bool = False) -> MetricResult:
+        """A new metric's result, built without validation (as Measurement.trusted)."""
+        record = _new(cls)
+        _set(
+            record,
+            "__dict__",
+            {
+                "name": name,
+                "phase": phase,
+                "measurements": [],
+                "message": "",
+                "count": 0,
+                "successful": 0,
+                "failed": 0,
+                "inconclusive": 0,
+                "error": 0,
+                "consecutive_error": 0,
+                "consecutive_success": 0,
+                "dry_run": dry_run,
+                "metadata": {},
+            },
+        )
+        _set(record, "__pydantic_fields_set__", _fields_of(cls))
+        _set(record, "__pydantic_extra__", None)
+        _set(record, "__pydantic_private__", None)
+        return record
 
 
 class RunSummary(StatusRecord):

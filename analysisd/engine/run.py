@@ -169,7 +169,7 @@ def begin_measurement(
     """Record an in-flight measurement (phase Running, no finishedAt) for `task`."""
     result = result_for(status, task.metric.name)
     if result is None:
-        result = MetricResult(name=task.metric.name, phase="Running", dryRun=dry_run)
+        result = MetricResult.trusted(task.metric.name, "Running", dry_run=dry_run)
         status.metric_results.append(result)
     # Values of our own making, and this runs for every measurement of every run.
     measurement = Measurement.trusted("Running", started_at=now)

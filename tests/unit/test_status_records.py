@@ -52,6 +52,7 @@ def test_trusted_measurements_equal_validated_ones_field_for_field() -> None:
         validated = Measurement(**{aliases.get(k, k): v for k, v in case.items()})
         assert trusted == validated
         assert trusted.__dict__ == validated.__dict__
+        assert list(trusted.__dict__) == list(Measurement.model_fields)
         assert trusted.__pydantic_fields_set__ is validated.__pydantic_fields_set__
         assert trusted.model_dump_json(by_alias=True) == validated.model_dump_json(by_alias=True)
         assert trusted.model_copy(deep=True) == validated
@@ -59,3 +60,18 @@ def test_trusted_measurements_equal_validated_ones_field_for_field() -> None:
     # Each gets its own metadata dict, as the default factory gives.
     first, second = Measurement.trusted("Running"), Measurement.trusted("Running")
     assert first.metadata is not second.metadata
+
+
+def test_trusted_metric_results_equal_validated_ones_field_for_field() -> None:
+    for dry in (False, True):
+        trusted = MetricResult.trusted("m", "Running", dry_run=dry)
+        validated = MetricResult(name="m", phase="Running", dryRun=dry)
+        assert trusted == validated
+        assert trusted.__dict__ == validated.__dict__
+        assert list(trusted.__dict__) == list(MetricResult.model_fields)
+        assert trusted.model_dump_json(by_alias=True) == validated.model_dump_json(by_alias=True)
+        trusted.measurements.append(Measurement.trusted("Running"))
+        trusted.count += 1
+        assert MetricResult.model_validate_json(trusted.model_dump_json(by_alias=True)) == trusted
+    a, b = MetricResult.trusted("a", "Running"), MetricResult.trusted("b", "Running")
+    assert a.measurements is not b.measurements and a.metadata is not b.metadata
