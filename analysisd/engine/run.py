@@ -163,6 +163,56 @@ def next_wakeup(
     return earliest
 
 
+def plan(
+    metrics: Sequence[Metric],
+    status: AnalysisRunStatus,
+    now: datetime,
+    *,
+    terminate: bool = False,
+    in_flight: Collection[str] = (),
+    error_retry: timedelta = ERROR_RETRY_INTERVAL,
+) -> tuple[list[MetricTask], datetime | None]:
+    """due_tasks, then next_wakeup as it is once those tasks are in flight, in one pass.
+
+    What the scheduler asks after every measurement of every run; the same answers as
+    the two functions (a property test holds them to it) for half the work.
+    """
+    terminating = assess.is_terminating(terminate, status.metric_results)
+    run_completed = assess.completed(status.phase)
+    started_at = status.started_at
+    tasks: list[MetricTask] = []
+    earliest: datetime | None = None
+    for metric in metrics:
+        name = metric.name
+        if name in in_flight:
+            continue
+        result = result_for(status, name)
+        unfinished = _unfinished(result)
+        due: datetime | None = None
+        known = False  # `due` computed with started_at as given
+        if result is None or not assess.completed(result.phase):
+            if unfinished is not None:
+                if unfinished.resume_at is None or unfinished.resume_at <= now:
+                    tasks.append(MetricTask(metric, resume=True))
+                    continue
+            elif not terminating:
+                if (result is None or not result.measurements) and not metric.initial_delay:
+                    tasks.append(MetricTask(metric))
+                    continue
+                due, known = _next_due(metric, result, started_at, error_retry), True
+                if due is not None and now >= due:
+                    tasks.append(MetricTask(metric))
+                    continue
+        # Not started now: when it falls due (next_wakeup's part).
+        if run_completed or (terminating and unfinished is None):
+            continue
+        if not known or started_at is None:
+            due = _next_due(metric, result, started_at or now, error_retry)
+        if due is not None and (earliest is None or due < earliest):
+            earliest = due
+    return tasks, earliest
+
+
 def begin_measurement(
     status: AnalysisRunStatus, task: MetricTask, *, dry_run: bool, now: datetime
 ) -> Measurement:

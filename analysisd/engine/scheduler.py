@@ -347,8 +347,7 @@ class Scheduler:
         # Fast path: time alone never changes an assessment, so a timer only has to
         # start what fell due and set the next timer; no task, no lock needed.
         now = self._clock()
-        self._start_due(state, now)
-        self._set_timer(state, now)
+        self._plan(state, now)
 
     async def _fail_setup(self, state: _RunState, message: str) -> None:
         status = state.status
@@ -398,28 +397,29 @@ class Scheduler:
             return
         if self._closing:
             return
-        self._start_due(state, now)
-        self._set_timer(state, now)
+        self._plan(state, now)
 
-    def _start_due(self, state: _RunState, now: datetime) -> None:
+    def _plan(self, state: _RunState, now: datetime) -> None:
+        """Queue the run's due measurements and set its timer for the next one."""
         prepared = state.prepared
         assert prepared is not None
         status = state.status
-        spec = state.run.spec
-        tasks = lifecycle.due_tasks(
+        tasks, wake = lifecycle.plan(
             prepared.metrics,
             status,
             now,
-            terminate=spec.terminate,
+            terminate=state.run.spec.terminate,
             in_flight=state.measuring.keys(),
             error_retry=self._error_retry,
         )
-        for task in tasks:
-            dry = task.metric.name in prepared.dry_run
-            lifecycle.begin_measurement(status, task, dry_run=dry, now=now)
-            state.measuring[task.metric.name] = None
-            self._queue.append((state, task))
-        self._dispatch()
+        if tasks:
+            for task in tasks:
+                dry = task.metric.name in prepared.dry_run
+                lifecycle.begin_measurement(status, task, dry_run=dry, now=now)
+                state.measuring[task.metric.name] = None
+                self._queue.append((state, task))
+            self._dispatch()
+        self._set_timer(state, now, wake)
 
     def _dispatch(self) -> None:
         """Start workers for queued measurements, up to the global concurrency limit.
@@ -481,17 +481,7 @@ class Scheduler:
                 worker.cancel()
         self._arm_watchdog()
 
-    def _set_timer(self, state: _RunState, now: datetime) -> None:
-        prepared = state.prepared
-        assert prepared is not None
-        wake = lifecycle.next_wakeup(
-            prepared.metrics,
-            state.status,
-            now,
-            terminate=state.run.spec.terminate,
-            in_flight=state.measuring.keys(),
-            error_retry=self._error_retry,
-        )
+    def _set_timer(self, state: _RunState, now: datetime, wake: datetime | None) -> None:
         if state.timer is not None:
             if wake == state.wake:
                 return  # already set for that (often: a sibling metric's next measurement)

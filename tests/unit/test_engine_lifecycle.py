@@ -262,3 +262,26 @@ def test_terminating_an_indefinite_metric_always_completes(script: str, when: in
     sim = simulate([metric(interval="1m", failureLimit=-1)], {"m": script}, terminate_at_pass=when)
     assert sim.status.phase in {"Successful", "Error", "Inconclusive"}
     assert sim.passes <= when + 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(finite_runs(), st.data())
+def test_plan_answers_as_due_tasks_then_next_wakeup(
+    case: tuple[list[Metric], dict[str, str]], data: st.DataObject
+) -> None:
+    # Every status a run passes through (in flight ones included), at its own time and
+    # later, terminating or not, with some metrics in flight here.
+    metrics, script = case
+    sim = simulate(metrics, script)
+    names = [m.name for m in metrics]
+    for stored, at in sim.history:
+        now = at + data.draw(
+            st.sampled_from([timedelta(0), timedelta(seconds=7), timedelta(hours=1)])
+        )
+        terminate = data.draw(st.booleans())
+        in_flight = set(data.draw(st.lists(st.sampled_from(names), max_size=len(names))))
+        tasks, wake = run.plan(metrics, stored, now, terminate=terminate, in_flight=in_flight)
+        expected = run.due_tasks(metrics, stored, now, terminate=terminate, in_flight=in_flight)
+        assert tasks == expected
+        busy = in_flight | {t.metric.name for t in expected}
+        assert wake == run.next_wakeup(metrics, stored, now, terminate=terminate, in_flight=busy)
