@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
 from providers.base import (
     Provider,
@@ -47,7 +47,7 @@ from providers.limits import (
     TokenBucket,
     backoff_delay,
 )
-from providers.metrics import ProviderMetrics
+from providers.metrics import ProviderMetrics, RequestStats
 
 __all__ = ["PROVIDER_CLASSES", "UNSUPPORTED_KINDS", "LimitsConfig", "ProviderRegistry"]
 
@@ -268,8 +268,7 @@ class ProviderRegistry:
                 pool=pool,
                 bucket=self._rates.bucket(kind, address, self._clock()),
                 slots=self._concurrency.slots((kind, pool), concurrency),
-                requests=self.metrics.requests.labels(kind),
-                seconds=self.metrics.request_seconds.labels(kind),
+                stats=self.metrics.request_stats(kind),
                 coalesced=self.metrics.coalesced.labels(kind),
             )
             self._routes[key] = found
@@ -298,7 +297,8 @@ class ProviderRegistry:
             slots = route.slots
             if not slots.try_acquire():
                 await slots.acquire()
-            route.requests.inc()
+            stats = route.stats
+            stats.requests += 1
             started = time.perf_counter()
             try:
                 return await call()
@@ -321,7 +321,7 @@ class ProviderRegistry:
                 raise
             finally:
                 slots.release()
-                route.seconds.observe(time.perf_counter() - started)
+                stats.observe(time.perf_counter() - started)
 
     def in_flight(self, kind: str, pool_key: tuple[Any, ...]) -> int:
         """Requests in flight for one pool (for tests and diagnostics)."""
@@ -336,8 +336,7 @@ class Route:
     pool: Hashable  # the pool key, hashable
     bucket: TokenBucket
     slots: Slots
-    requests: Counter
-    seconds: Histogram
+    stats: RequestStats  # requests sent and their latency
     coalesced: Counter
 
 
