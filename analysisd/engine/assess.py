@@ -105,12 +105,12 @@ def failure_inconclusive_or_error(metric: Metric, result: MetricResult) -> tuple
 
 def assess_metric(metric: Metric, result: MetricResult, terminating: bool) -> Phase:
     """assessMetricStatus: the phase of one metric given its counters and measurements."""
-    if completed(result.phase):
+    if result.phase in COMPLETED_PHASES:  # completed(), inlined: per measurement
         return result.phase
     if not result.measurements:
         # Told to stop before the first measurement: nothing went wrong.
         return "Successful" if terminating else "Pending"
-    if not completed(result.measurements[-1].phase):
+    if result.measurements[-1].phase not in COMPLETED_PHASES:
         return "Running"
     limit_phase, _ = failure_inconclusive_or_error(metric, result)
     if limit_phase is not None:
@@ -213,7 +213,7 @@ def assess_run(
             if result.measurements:
                 result.message = result.measurements[-1].message
             result.phase = metric_phase
-        if not completed(metric_phase):
+        if metric_phase not in COMPLETED_PHASES:
             everything_completed = False
             continue
         limit_phase, limit_message = failure_inconclusive_or_error(metric, result)

@@ -225,12 +225,12 @@ async def take_measurement(
 
     `bindings` (PreparedRun.bindings) lets the source bind each metric's block once.
     `timeout_seconds` None: the caller enforces the deadline itself (the Scheduler
-    does, with one timer for all measurements in flight; see timed_out()).
+    does, with one timer for all measurements in flight; see timed_out()). The
+    Scheduler takes its measurements with the same parts (judge_reading, failure,
+    recorded), without this coroutine in between.
     """
     if started is None:
         started = clock()
-    value = ""
-    metadata: dict[str, str] = {}
     try:
         bound = bindings.get(metric.name) if bindings is not None else None
         if bound is not None:
@@ -248,27 +248,52 @@ async def take_measurement(
             else:
                 async with asyncio.timeout(timeout_seconds):
                     reading = await read(source, kind, config, bindings, metric.name)
-        value = reading.value
-        if reading.metadata:
-            metadata = {str(k): str(v) for k, v in reading.metadata.items()}
+        phase, message, value, metadata = judge_reading(metric, kind, reading, decide)
+    except Exception as exc:
+        phase, message = failure(metric, exc, timeout_seconds)
+        value, metadata = "", None
+    return recorded(phase, message, value, metadata, started, clock(), secret_values)
+
+
+def judge_reading(
+    metric: Metric, kind: str, reading: Reading, decide: Decide
+) -> tuple[str, str, str, dict[str, str] | None]:
+    """(phase, message, value, metadata) of a reading under the metric's conditions."""
+    metadata: dict[str, str] | None = None
+    if reading.metadata:
+        metadata = {str(k): str(v) for k, v in reading.metadata.items()}
         decided = reading.metadata.get(PROVIDER_PHASE_KEY)
         if decided in _MEASUREMENT_PHASES:
             # The provider decided without conditions (e.g. web nonJSONBody: successful).
-            phase, message = str(decided), ""
-        elif metric.success_condition or metric.failure_condition:
-            verdict = decide(metric.success_condition, metric.failure_condition, reading.result)
-            phase, message = verdict.phase, verdict.message
-        elif kind == "judge":
-            phase, message = judge_verdict(reading.result), ""
-        else:
-            phase, message = "Successful", ""
-    except TimeoutError:
-        phase = "Error"
-        message = timeout_message(metric, timeout_seconds)
-    except ProviderError as exc:
-        phase, message = "Error", str(exc)
-    except Exception as exc:  # a provider bug must not take the scheduler down with it
-        phase, message = "Error", f"{type(exc).__name__}: {exc}"
+            return str(decided), "", reading.value, metadata
+    if metric.success_condition or metric.failure_condition:
+        verdict = decide(metric.success_condition, metric.failure_condition, reading.result)
+        return verdict.phase, verdict.message, reading.value, metadata
+    if kind == "judge":
+        return judge_verdict(reading.result), "", reading.value, metadata
+    return "Successful", "", reading.value, metadata
+
+
+def failure(metric: Metric, exc: Exception, timeout_seconds: float | None) -> tuple[str, str]:
+    """(phase, message) of a measurement whose reading or judging raised `exc`."""
+    if isinstance(exc, TimeoutError):
+        return "Error", timeout_message(metric, timeout_seconds)
+    if isinstance(exc, ProviderError):
+        return "Error", str(exc)
+    # A provider bug must not take the scheduler down with it.
+    return "Error", f"{type(exc).__name__}: {exc}"
+
+
+def recorded(
+    phase: str,
+    message: str,
+    value: str,
+    metadata: dict[str, str] | None,
+    started: datetime,
+    finished: datetime,
+    secret_values: frozenset[str],
+) -> Measurement:
+    """The Measurement: phase checked, every secret value redacted."""
     if phase not in _MEASUREMENT_PHASES:
         phase, message = "Error", f"unexpected measurement phase {phase!r}: {message}"
     if secret_values:
@@ -277,7 +302,7 @@ async def take_measurement(
         phase,  # type: ignore[arg-type]  # checked against _MEASUREMENT_PHASES above
         message=message,
         started_at=started,
-        finished_at=clock(),
+        finished_at=finished,
         value=value,
         metadata=metadata,
     )

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from analysisd.durations import DurationError, parse_duration
 from analysisd.engine import assess
-from analysisd.spec import AnalysisRunStatus, Measurement, Metric, MetricResult
+from analysisd.spec import COMPLETED_PHASES, AnalysisRunStatus, Measurement, Metric, MetricResult
 
 ERROR_RETRY_INTERVAL = timedelta(seconds=10)
 
@@ -65,7 +65,7 @@ def _next_due(
 
     A metric never measured and without initialDelay is due at once; callers handle it.
     """
-    if result is not None and assess.completed(result.phase):
+    if result is not None and result.phase in COMPLETED_PHASES:
         return None
     last = result.measurements[-1] if result is not None and result.measurements else None
     if last is None:
@@ -190,7 +190,7 @@ def plan(
         unfinished = _unfinished(result)
         due: datetime | None = None
         known = False  # `due` computed with started_at as given
-        if result is None or not assess.completed(result.phase):
+        if result is None or result.phase not in COMPLETED_PHASES:
             if unfinished is not None:
                 if unfinished.resume_at is None or unfinished.resume_at <= now:
                     tasks.append(MetricTask(metric, resume=True))

@@ -41,8 +41,12 @@ from analysisd.engine.measure import (
     SecretLookupSource,
     bind_metrics,
     default_decide,
+    failure,
+    judge_reading,
     prepare_run,
-    take_measurement,
+    provider_block,
+    read,
+    recorded,
     timed_out,
 )
 from analysisd.engine.observer import NewMeasurement, RunChange, RunObserver
@@ -67,11 +71,25 @@ class SchedulerClosed(RuntimeError):
 class _RunState:
     """One active run: its model, resolved spec, in-flight measurements and timer."""
 
-    __slots__ = ("busy", "done", "key", "measuring", "prepared", "run", "timer", "turns", "wake")
+    __slots__ = (
+        "busy",
+        "done",
+        "key",
+        "measuring",
+        "prepared",
+        "run",
+        "status",
+        "timer",
+        "turns",
+        "wake",
+    )
 
     def __init__(self, key: RunKey, run: AnalysisRun, done: asyncio.Future[AnalysisRun]) -> None:
         self.key = key
         self.run = run
+        assert run.status is not None
+        # run.status, which is never replaced (only changed in place) once submitted.
+        self.status: AnalysisRunStatus = run.status
         self.done = done
         # The run's lock (see Scheduler._enter): held while its status changes and its
         # observer is awaited. A flag and, only when contended, a queue of waiters.
@@ -82,11 +100,6 @@ class _RunState:
         self.measuring: dict[str, _Worker | None] = {}
         self.timer: asyncio.TimerHandle | None = None
         self.wake: datetime | None = None  # what `timer` is set for
-
-    @property
-    def status(self) -> AnalysisRunStatus:
-        assert self.run.status is not None
-        return self.run.status
 
 
 class _Worker:
@@ -515,15 +528,32 @@ class Scheduler:
             if state.run.spec.terminate:
                 measurement = None  # terminated while it waited in the queue
             else:
-                measurement = await take_measurement(
-                    self._source,
-                    task.metric,
-                    secret_values=prepared.secret_values,
-                    clock=self._clock,
-                    timeout_seconds=None,  # enforced here, by _on_deadline
-                    decide=self._decide,
-                    bindings=prepared.bindings,
-                    started=started,
+                # take_measurement's parts, without its coroutine in between.
+                metric = task.metric
+                try:
+                    bound = prepared.bindings.get(name)
+                    if bound is not None:
+                        kind = ""  # a bound block is a provider's, never the judge's
+                        reading = await bound.measure()
+                    else:
+                        kind, config = provider_block(metric)
+                        reading = await read(self._source, kind, config, prepared.bindings, name)
+                    phase, message, value, metadata = judge_reading(
+                        metric, kind, reading, self._decide
+                    )
+                except Exception as exc:
+                    # Deadlines are enforced here (_on_deadline): a TimeoutError is the
+                    # provider's own.
+                    phase, message = failure(metric, exc, None)
+                    value, metadata = "", None
+                measurement = recorded(
+                    phase,
+                    message,
+                    value,
+                    metadata,
+                    started,
+                    self._clock(),
+                    prepared.secret_values,
                 )
         except asyncio.CancelledError:
             # Ours (worker.cancels) or the task's own: shutdown cancels workers outright.
