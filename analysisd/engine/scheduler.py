@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 RunKey = tuple[str, str]
 # Completed runs kept for late wait() calls; each holds its whole AnalysisRun.
 _COMPLETED_KEPT = 1024
+# Submitted runs are set up in slices of this much time per pass through the loop.
+_ADMIT_SLICE_S = 0.005
 
 
 def utc_now() -> datetime:
@@ -150,6 +153,9 @@ class Scheduler:
         self._max_concurrency = max_concurrency
         self._queue: deque[tuple[_RunState, lifecycle.MetricTask]] = deque()
         self._workers: set[_Worker] = set()
+        # Submitted runs not yet set up, and the task setting them up (see _admit).
+        self._arrivals: deque[_RunState] = deque()
+        self._admitter: asyncio.Task[None] | None = None
         self._unstarted = 0  # workers started but not yet running (they will take one each)
         self._timeout = measurement_timeout
         self._error_retry = error_retry
@@ -193,6 +199,7 @@ class Scheduler:
             return
         self._closing = True
         self._queue.clear()
+        self._arrivals.clear()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -230,7 +237,9 @@ class Scheduler:
         self._completed.pop(key, None)
         state = _RunState(key, run, done)
         self._runs[key] = state
-        self._spawn(self._begin(state))
+        self._arrivals.append(state)
+        if self._admitter is None:
+            self._admitter = self._spawn(self._admit())
 
     def terminate(self, namespace: str, name: str) -> bool:
         """Ask a run to stop: no new measurements, in-flight ones are cancelled and dropped."""
@@ -313,21 +322,57 @@ class Scheduler:
                 return
         state.busy = False
 
-    async def _begin(self, state: _RunState) -> None:
+    async def _admit(self) -> None:
+        """Set up submitted runs, a few milliseconds' worth per pass through the loop.
+
+        Setting a run up (arguments, validation, binding) takes a tenth of a
+        millisecond; ten thousand submitted at once (a restart resuming every stored
+        run) would hold the loop for a second, and every measurement, timer and API
+        request would wait behind them. In slices, they wait a slice at most.
+        """
+        arrivals = self._arrivals
+        try:
+            while arrivals and not self._closing:
+                deadline = time.perf_counter() + _ADMIT_SLICE_S
+                while arrivals and time.perf_counter() < deadline:
+                    state = arrivals.popleft()
+                    if state.done.done():
+                        continue  # forgotten before it started
+                    prepared, error = self._set_up(state)
+                    self._spawn(self._begin(state, prepared, error))
+                await asyncio.sleep(0)
+        finally:
+            self._admitter = None
+
+    def _set_up(self, state: _RunState) -> tuple[PreparedRun | None, Exception | None]:
+        if assess.completed(state.status.phase):
+            return None, None  # stored completed: nothing to prepare
+        try:
+            prepared = self._prepare(state.run.spec, self._secrets, state.run.metadata)
+        except Exception as exc:
+            return None, exc
+        bind_metrics(self._source, prepared)
+        return prepared, None
+
+    async def _begin(
+        self, state: _RunState, prepared: PreparedRun | None, error: Exception | None
+    ) -> None:
         if state.busy:
             await self._wait_turn(state)
         else:
             state.busy = True
         try:
+            if state.done.done():
+                return  # forgotten (handed over) meanwhile
             if assess.completed(state.status.phase):
                 self._finish(state)
                 return
-            try:
-                state.prepared = self._prepare(state.run.spec, self._secrets, state.run.metadata)
-            except RunSetupError as exc:
-                await self._fail_setup(state, str(exc))
+            if isinstance(error, RunSetupError):
+                await self._fail_setup(state, str(error))
                 return
-            bind_metrics(self._source, state.prepared)
+            if error is not None:
+                raise error
+            state.prepared = prepared
             await self._step(state, measurements=())
         except Exception as exc:
             self._abandon(state, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -480,3 +481,45 @@ async def test_a_hanging_measurement_does_not_hold_up_one_queued_behind_it() -> 
         assert s.is_active("ns", "slow")
         s.terminate("ns", "slow")
     assert fast.status is not None and fast.status.phase == "Successful"
+
+
+async def test_submitted_runs_are_set_up_in_slices_that_let_the_loop_run_between() -> None:
+    # Setting up 100 runs takes ~0.2 s here: not in one go, or nothing else could run.
+    log: list[str] = []
+
+    def slow_prepare(spec: AnalysisRunSpec, secrets: Any, meta: Any = None) -> PreparedRun:
+        log.append("set up")
+        time.sleep(0.002)
+        return prepare_plain(spec, secrets, meta)
+
+    async def heartbeat() -> None:
+        while True:
+            log.append("tick")
+            await asyncio.sleep(0)
+
+    beat = asyncio.ensure_future(heartbeat())
+    try:
+        async with scheduler(
+            ScriptedSource({"m": "S"}), RecordingObserver(), prepare=slow_prepare
+        ) as s:
+            for i in range(100):
+                s.submit(make_run({"m": {}}, name=f"r{i}"))
+            for i in range(100):
+                await asyncio.wait_for(s.wait("ns", f"r{i}"), 30)
+    finally:
+        beat.cancel()
+    first, last = log.index("set up"), len(log) - 1 - log[::-1].index("set up")
+    assert log.count("set up") == 100
+    assert log[first:last].count("tick") >= 2  # the loop ran while runs were being set up
+
+
+async def test_a_run_forgotten_before_it_was_set_up_is_never_observed() -> None:
+    observer = RecordingObserver()
+    async with scheduler(ScriptedSource({"m": "S"}), observer) as s:
+        s.submit(make_run({"m": {}}, name="gone"))
+        assert s.forget("ns", "gone")  # before the loop got to it
+        s.submit(make_run({"m": {}}, name="kept"))
+        kept = await s.wait("ns", "kept")
+    assert kept.status is not None and kept.status.phase == "Successful"
+    assert observer.changes and all(c.measurements or c.phase for c in observer.changes)
+    assert {snapshot.metadata.name for snapshot in observer.snapshots} == {"kept"}
