@@ -165,11 +165,13 @@ class Scheduler:
         self._completed: OrderedDict[RunKey, asyncio.Future[AnalysisRun]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Measurement timeouts: every measurement gets the same timeout, so deadlines
-        # come in start order; one timer for the oldest replaces a timer apiece.
-        self._deadlines: OrderedDict[_Worker, float] = OrderedDict()
+        # come in start order; one timer for the oldest replaces a timer apiece. A plain
+        # dict keeps that order (a key re-inserted goes last) for less than OrderedDict.
+        self._deadlines: dict[_Worker, float] = {}
         self._watchdog: asyncio.TimerHandle | None = None
         self._started = False
         self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # see _event_loop
         # Run timers carry one shared context and one bound callback: call_at would
         # otherwise copy the context and bind the method anew for every timer set
         # (two objects per run per measurement, left for the garbage collector).
@@ -180,6 +182,17 @@ class Scheduler:
 
     async def start(self) -> None:
         self._started = True
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        # The running loop, looked up once: asyncio.get_running_loop() costs a getpid()
+        # system call on every call (CPython 3.11 checks for a fork), several times per
+        # measurement otherwise.
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     async def __aenter__(self) -> Scheduler:
         await self.start()
@@ -233,7 +246,7 @@ class Scheduler:
         # Metrics are never mutated, so they are shared rather than deep-copied.
         status = run.status.model_copy(deep=True) if run.status else AnalysisRunStatus()
         run = run.model_copy(update={"spec": run.spec.model_copy(), "status": status})
-        done: asyncio.Future[AnalysisRun] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[AnalysisRun] = self._event_loop.create_future()
         self._completed.pop(key, None)
         state = _RunState(key, run, done)
         self._runs[key] = state
@@ -292,7 +305,7 @@ class Scheduler:
     # ---- internals ----
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        task: asyncio.Task[Any] = self._event_loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -302,7 +315,7 @@ class Scheduler:
     # no coroutine and no future, where asyncio.Lock costs two coroutines per use.
 
     async def _wait_turn(self, state: _RunState) -> None:
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        turn: asyncio.Future[None] = self._event_loop.create_future()
         if state.turns is None:
             state.turns = deque()
         state.turns.append(turn)
@@ -516,12 +529,12 @@ class Scheduler:
             self._workers.discard(worker)
 
     def _loop_time(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self._event_loop.time()
 
     def _arm_watchdog(self) -> None:
         if self._deadlines and not self._closing:
             first = next(iter(self._deadlines.values()))
-            self._watchdog = asyncio.get_running_loop().call_at(first, self._on_deadline)
+            self._watchdog = self._event_loop.call_at(first, self._on_deadline)
         else:
             self._watchdog = None
 
@@ -547,7 +560,7 @@ class Scheduler:
             state.timer = None
         if wake is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._event_loop
         delay = max(0.0, (wake - now).total_seconds())
         state.timer = loop.call_at(
             loop.time() + delay, self._timer_callback, state, context=self._timer_context
@@ -566,7 +579,7 @@ class Scheduler:
         state.measuring[name] = worker
         worker.job = state
         worker.timed_out = False
-        self._deadlines[worker] = self._loop_time() + self._timeout
+        self._deadlines[worker] = self._event_loop.time() + self._timeout
         if self._watchdog is None:
             self._arm_watchdog()
         try:
