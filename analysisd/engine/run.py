@@ -110,30 +110,11 @@ def due_tasks(
     """generateMetricTasks: measurements to start at `now` (none new once terminating).
 
     `in_flight` names metrics this process is measuring right now; they are skipped.
+    (The tasks of `plan`, which also works out the next wake-up.)
     """
-    terminating = assess.is_terminating(terminate, status.metric_results)
-    tasks: list[MetricTask] = []
-    for metric in metrics:
-        if metric.name in in_flight:
-            continue
-        result = result_for(status, metric.name)
-        if result is not None and assess.completed(result.phase):
-            continue
-        unfinished = _unfinished(result)
-        if unfinished is not None:
-            if unfinished.resume_at is not None and unfinished.resume_at > now:
-                continue
-            tasks.append(MetricTask(metric, resume=True))
-            continue
-        if terminating:
-            continue
-        never_measured = result is None or not result.measurements
-        if never_measured and not metric.initial_delay:
-            tasks.append(MetricTask(metric))
-            continue
-        due = _next_due(metric, result, status.started_at, error_retry)
-        if due is not None and now >= due:
-            tasks.append(MetricTask(metric))
+    tasks, _ = plan(
+        metrics, status, now, terminate=terminate, in_flight=in_flight, error_retry=error_retry
+    )
     return tasks
 
 

@@ -310,7 +310,7 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # The run's lock: `if state.busy: await self._wait_turn(state)` else take it by
+    # The run's lock: `if state.busy: await self._wait_turn(state)`, then take it by
     # setting busy; `_unlock` in a finally. Uncontended (nearly always), taking it costs
     # no coroutine and no future, where asyncio.Lock costs two coroutines per use.
 
@@ -371,9 +371,8 @@ class Scheduler:
         self, state: _RunState, prepared: PreparedRun | None, error: Exception | None
     ) -> None:
         if state.busy:
-            await self._wait_turn(state)
-        else:
-            state.busy = True
+            await self._wait_turn(state)  # handed over: still busy, now ours
+        state.busy = True
         try:
             if state.done.done():
                 return  # forgotten (handed over) meanwhile
@@ -395,9 +394,8 @@ class Scheduler:
     async def _advance(self, state: _RunState) -> None:
         """A timer fired or the run was terminated: start what is due, re-assess."""
         if state.busy:
-            await self._wait_turn(state)
-        else:
-            state.busy = True
+            await self._wait_turn(state)  # handed over: still busy, now ours
+        state.busy = True
         try:
             if state.done.done() or state.prepared is None:
                 return
@@ -636,9 +634,8 @@ class Scheduler:
         if state.done.done():
             return
         if state.busy:
-            await self._wait_turn(state)
-        else:
-            state.busy = True
+            await self._wait_turn(state)  # handed over: still busy, now ours
+        state.busy = True
         try:
             if state.done.done():
                 return
