@@ -3,6 +3,7 @@
     python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 4]
                                     [--rounds 3] [--settle 3] [--no-steady]
                                     [--source web|bare|instant] [--gc default|tuned|large]
+                                    [--yielding-baseline]
 
 Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint_server.py):
 1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`,
@@ -82,8 +83,15 @@ def service_url(url: str, name: str, metric: int = 0) -> str:
     return f"{url}?service={name}&metric={metric}"
 
 
-async def baseline(url: str, runs: int, concurrency: int, seconds: float) -> tuple[float, float]:
-    """(requests per wall second, per CPU second of this process) of bare aiohttp workers."""
+async def baseline(
+    url: str, runs: int, concurrency: int, seconds: float, yielding: bool = False
+) -> tuple[float, float]:
+    """(requests per wall second, per CPU second of this process) of bare aiohttp workers.
+
+    `yielding`: each worker passes once through the event loop after each request, as
+    the scheduler's workers do (--yielding-baseline; that batching alone makes the bare
+    loop cheaper per request, so the ratio against it is the stricter one).
+    """
     urls = [service_url(url, f"r{i}", m) for i in range(runs) for m in range(2)]
     done = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -97,6 +105,8 @@ async def baseline(url: str, runs: int, concurrency: int, seconds: float) -> tup
                 async with session.get(urls[done % len(urls)]) as response:
                     await response.json()
                 done += 1
+                if yielding:
+                    await asyncio.sleep(0)
 
         start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -360,7 +370,8 @@ async def amain(args: argparse.Namespace) -> None:
         # the mean of the baselines either side of it, and the median round is reported.
         # The machine's speed drifts by tens of percent over minutes; adjacent phases
         # drift together, and the median ignores one disturbed round.
-        base = [await baseline(url, args.runs, args.concurrency, args.seconds)]
+        yielding = args.yielding_baseline
+        base = [await baseline(url, args.runs, args.concurrency, args.seconds, yielding)]
         waves: list[dict[str, float]] = []
         for _ in range(args.rounds):
             waves.append(
@@ -373,9 +384,12 @@ async def amain(args: argparse.Namespace) -> None:
                     settle=args.settle,
                 )
             )
-            base.append(await baseline(url, args.runs, args.concurrency, args.seconds))
+            base.append(await baseline(url, args.runs, args.concurrency, args.seconds, yielding))
         ratios, cpu_ratios = [], []
-        print(f"bare aiohttp baseline: concurrency {args.concurrency}, gc {args.gc}")
+        kind_of_loop = "yielding once per request" if yielding else "plain"
+        print(
+            f"bare aiohttp baseline ({kind_of_loop}): concurrency {args.concurrency}, gc {args.gc}"
+        )
         for i, wave in enumerate(waves):
             wall = (base[i][0] + base[i + 1][0]) / 2
             cpu = (base[i][1] + base[i + 1][1]) / 2
@@ -427,6 +441,11 @@ def main() -> None:
     parser.add_argument("--no-steady", action="store_true", help="skip the steady-state phase")
     parser.add_argument("--source", choices=("web", "bare", "instant"), default="web")
     parser.add_argument("--gc", choices=("default", "tuned", "large"), default="default")
+    parser.add_argument(
+        "--yielding-baseline",
+        action="store_true",
+        help="baseline workers pass once through the loop after each request",
+    )
     asyncio.run(amain(parser.parse_args()))
 
 
