@@ -515,7 +515,10 @@ class Scheduler:
                 state, task = queue.popleft()
                 if state.done.done():
                     continue
-                await self._measure(worker, state, task)
+                try:
+                    await self._measure(worker, state, task)
+                except Exception as exc:  # a bug: that run stops, the worker goes on
+                    self._abandon(state, exc)
                 # One trip through the loop before the next measurement: the workers
                 # that finished in this pass start their next requests together, after
                 # the loop has polled for I/O, instead of one at a time in between.

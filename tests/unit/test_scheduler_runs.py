@@ -523,3 +523,29 @@ async def test_a_run_forgotten_before_it_was_set_up_is_never_observed() -> None:
     assert kept.status is not None and kept.status.phase == "Successful"
     assert observer.changes and all(c.measurements or c.phase for c in observer.changes)
     assert {snapshot.metadata.name for snapshot in observer.snapshots} == {"kept"}
+
+
+async def test_a_bug_while_recording_stops_that_run_and_the_worker_serves_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import analysisd.engine.scheduler as scheduler_module
+
+    real = scheduler_module.recorded
+    calls = 0
+
+    def flaky(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("bug in recording")
+        return real(*args)
+
+    monkeypatch.setattr(scheduler_module, "recorded", flaky)
+    source = ScriptedSource({"a": "S", "b": "S"})
+    async with scheduler(source, RecordingObserver(), max_concurrency=1) as s:
+        s.submit(make_run({"a": {}}, name="a"))
+        s.submit(make_run({"b": {}}, name="b"))
+        with pytest.raises(RuntimeError, match="bug in recording"):
+            await asyncio.wait_for(s.wait("ns", "a"), 10)
+        b = await asyncio.wait_for(s.wait("ns", "b"), 10)
+    assert b.status is not None and b.status.phase == "Successful"
