@@ -153,10 +153,12 @@ def plan(
     in_flight: Collection[str] = (),
     error_retry: timedelta = ERROR_RETRY_INTERVAL,
 ) -> tuple[list[MetricTask], datetime | None]:
-    """due_tasks, then next_wakeup as it is once those tasks are in flight, in one pass.
+    """The due tasks (generateMetricTasks), and next_wakeup as it is once those tasks are
+    in flight, in one pass: what the scheduler asks after every measurement of every run.
 
-    What the scheduler asks after every measurement of every run; the same answers as
-    the two functions (a property test holds them to it) for half the work.
+    due_tasks is its first half. A property test holds the tasks to a plain port of
+    generateMetricTasks and the wake-up to next_wakeup, over every status a simulated
+    run passes through.
     """
     terminating = assess.is_terminating(terminate, status.metric_results)
     run_completed = assess.completed(status.phase)

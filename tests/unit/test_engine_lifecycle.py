@@ -264,6 +264,38 @@ def test_terminating_an_indefinite_metric_always_completes(script: str, when: in
     assert sim.passes <= when + 1
 
 
+def generate_metric_tasks(
+    metrics: list[Metric],
+    status: AnalysisRunStatus,
+    now: datetime,
+    terminate: bool,
+    in_flight: set[str],
+) -> list[run.MetricTask]:
+    """Argo's generateMetricTasks, written plainly: the oracle for run.plan's one pass."""
+    from analysisd.engine import assess
+
+    terminating = assess.is_terminating(terminate, status.metric_results)
+    tasks: list[run.MetricTask] = []
+    for m in metrics:
+        result = run.result_for(status, m.name)
+        if m.name in in_flight or (result is not None and assess.completed(result.phase)):
+            continue
+        last = result.measurements[-1] if result is not None and result.measurements else None
+        if last is not None and last.finished_at is None:  # stored in flight: take it again
+            if last.resume_at is None or last.resume_at <= now:
+                tasks.append(run.MetricTask(m, resume=True))
+            continue
+        if terminating:
+            continue
+        if last is None and not m.initial_delay:
+            tasks.append(run.MetricTask(m))
+            continue
+        due = run.metric_next_due(m, status)
+        if due is not None and now >= due:
+            tasks.append(run.MetricTask(m))
+    return tasks
+
+
 @settings(max_examples=150, deadline=None)
 @given(finite_runs(), st.data())
 def test_plan_answers_as_due_tasks_then_next_wakeup(
@@ -280,8 +312,19 @@ def test_plan_answers_as_due_tasks_then_next_wakeup(
         )
         terminate = data.draw(st.booleans())
         in_flight = set(data.draw(st.lists(st.sampled_from(names), max_size=len(names))))
+        stored = stored.model_copy(deep=True)
+        for result in stored.metric_results:
+            last = result.measurements[-1] if result.measurements else None
+            if last is not None and last.finished_at is None:
+                # A measurement that asked to be resumed later (Argo's resumeAt), or now.
+                offset = data.draw(st.sampled_from([None, -5, 0, 5]))
+                if offset is not None:
+                    last.resume_at = now + timedelta(seconds=offset)
         tasks, wake = run.plan(metrics, stored, now, terminate=terminate, in_flight=in_flight)
-        expected = run.due_tasks(metrics, stored, now, terminate=terminate, in_flight=in_flight)
+        expected = generate_metric_tasks(metrics, stored, now, terminate, in_flight)
         assert tasks == expected
+        assert (
+            run.due_tasks(metrics, stored, now, terminate=terminate, in_flight=in_flight) == tasks
+        )
         busy = in_flight | {t.metric.name for t in expected}
         assert wake == run.next_wakeup(metrics, stored, now, terminate=terminate, in_flight=busy)
