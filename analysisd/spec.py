@@ -90,6 +90,17 @@ def _fields_of(cls: type[BaseModel]) -> set[str]:
     return shared
 
 
+def _unvalidated(cls: type[BaseModel], fields: dict[str, Any]) -> Any:
+    """A record of `cls` holding `fields` (every field, by name) as model_construct would
+    make it, without model_construct's generic work: for the `trusted` constructors."""
+    record = _new(cls)
+    _set(record, "__dict__", fields)
+    _set(record, "__pydantic_fields_set__", _fields_of(cls))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
+
 class StatusRecord(Model):
     """Status models, held by the thousand (a run keeps up to 10 measurements per metric).
 
@@ -225,10 +236,8 @@ class Measurement(StatusRecord):
         validated model (tests/unit/test_status_records.py); anything read from
         outside goes through the validating constructor.
         """
-        record = _new(cls)
-        _set(
-            record,
-            "__dict__",
+        record: Measurement = _unvalidated(
+            cls,
             {
                 "phase": phase,
                 "message": message,
@@ -239,9 +248,6 @@ class Measurement(StatusRecord):
                 "resume_at": None,
             },
         )
-        _set(record, "__pydantic_fields_set__", _fields_of(cls))
-        _set(record, "__pydantic_extra__", None)
-        _set(record, "__pydantic_private__", None)
         return record
 
 
@@ -263,10 +269,8 @@ class MetricResult(StatusRecord):
     @classmethod
     def trusted(cls, name: str, phase: Phase, *, dry_run: bool = False) -> MetricResult:
         """A new metric's result, built without validation (as Measurement.trusted)."""
-        record = _new(cls)
-        _set(
-            record,
-            "__dict__",
+        record: MetricResult = _unvalidated(
+            cls,
             {
                 "name": name,
                 "phase": phase,
@@ -283,9 +287,6 @@ class MetricResult(StatusRecord):
                 "metadata": {},
             },
         )
-        _set(record, "__pydantic_fields_set__", _fields_of(cls))
-        _set(record, "__pydantic_extra__", None)
-        _set(record, "__pydantic_private__", None)
         return record
 
 

@@ -1,7 +1,7 @@
 """The asyncio loop that runs many AnalysisRuns at once.
 
 Each run owns one timer (loop.call_at) set to its next wake-up, computed by
-engine.run.next_wakeup from the status alone; nothing polls. A wake-up queues the
+engine.run.plan from the status alone; nothing polls. A wake-up queues the
 due measurements; at most `max_concurrency` workers take them from the queue, each
 under a per-measurement timeout. When a measurement finishes, its worker records it
 for the run (under the run's own lock), re-assesses, awaits the observer, and plans
@@ -94,8 +94,8 @@ class _RunState:
         # run.status, which is never replaced (only changed in place) once submitted.
         self.status: AnalysisRunStatus = run.status
         self.done = done
-        # The run's lock (see Scheduler._enter): held while its status changes and its
-        # observer is awaited. A flag and, only when contended, a queue of waiters.
+        # The run's lock (see Scheduler._wait_turn): held while its status changes and
+        # its observer is awaited. A flag and, only when contended, a queue of waiters.
         self.busy = False
         self.turns: deque[asyncio.Future[None]] | None = None
         self.prepared: PreparedRun | None = None
@@ -362,9 +362,9 @@ class Scheduler:
             return None, None  # stored completed: nothing to prepare
         try:
             prepared = self._prepare(state.run.spec, self._secrets, state.run.metadata)
-        except Exception as exc:
+            bind_metrics(self._source, prepared)
+        except Exception as exc:  # RunSetupError: Argo's message; anything else: a bug
             return None, exc
-        bind_metrics(self._source, prepared)
         return prepared, None
 
     async def _begin(
