@@ -117,3 +117,69 @@ def test_terminate_at_any_moment_completes_the_run(steps: int, script: str) -> N
     assert done.status.phase in {"Successful", "Error", "Inconclusive"}
     results = done.status.metric_results
     assert all(m.finished_at is not None for r in results for m in r.measurements)
+
+
+async def _many(
+    cases: list[tuple[dict[str, dict[str, Any]], dict[str, str]]],
+    concurrency: int,
+    stop: dict[int, int],
+) -> tuple[list[AnalysisRun], RecordingObserver]:
+    # Every run's metrics renamed apart, so each follows its own script.
+    script: dict[str, str] = {}
+    manifests = []
+    for i, (metrics, own) in enumerate(cases):
+        manifests.append(make_run({f"r{i}{k}": v for k, v in metrics.items()}, name=f"r{i}"))
+        script.update({f"r{i}{k}": v for k, v in own.items()})
+    observer = RecordingObserver()
+    async with Scheduler(
+        ScriptedSource(script),
+        observer,
+        error_retry=timedelta(milliseconds=1),
+        measurement_timeout=0.005,
+        max_concurrency=concurrency,
+        prepare=prepare_plain,
+        decide=fake_decide,
+    ) as s:
+        for manifest in manifests:
+            s.submit(manifest)
+        for step in range(max(stop.values(), default=0) + 1):
+            for i, at in stop.items():
+                if at == step:
+                    s.terminate("ns", f"r{i}")
+            await asyncio.sleep(0)
+        done = [await asyncio.wait_for(s.wait("ns", f"r{i}"), 60) for i in range(len(cases))]
+    return done, observer
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(runs(), min_size=2, max_size=4),
+    st.integers(1, 3),
+    st.data(),
+)
+def test_few_workers_shared_by_many_runs_finish_every_run_consistently(
+    cases: list[tuple[dict[str, dict[str, Any]], dict[str, str]]],
+    concurrency: int,
+    data: st.DataObject,
+) -> None:
+    # Fewer workers than measurements: each worker goes from run to run through
+    # timeouts (H), errors and terminations, and must carry nothing of one to the next.
+    stop = data.draw(
+        st.dictionaries(st.integers(0, len(cases) - 1), st.integers(0, 15), max_size=len(cases))
+    )
+    done, observer = asyncio.run(_many(cases, concurrency, stop))
+    seen: dict[str, list[str]] = {}
+    for change in observer.changes:
+        for new in change.measurements:
+            seen.setdefault(new.metric, []).append(new.measurement.phase)
+    for i, run in enumerate(done):
+        assert run.status is not None
+        assert run.status.phase in {"Successful", "Error", "Inconclusive", "Failed"}
+        for result in run.status.metric_results:
+            phases = seen.get(result.name, [])
+            assert result.count == result.successful + result.failed + result.inconclusive
+            assert result.count == len([p for p in phases if p != "Error"])
+            assert result.error == phases.count("Error")
+            assert all(m.finished_at is not None for m in result.measurements)
+            # Never more measurements than the metric's count.
+            assert result.count <= cases[i][0][result.name[len(f"r{i}") :]]["count"]
