@@ -157,11 +157,13 @@ async def read(
     config: Mapping[str, Any],
     bindings: dict[str, BoundSource] | None = None,
     name: str = "",
+    clock: Callable[[], datetime] | None = None,
 ) -> Reading:
     """One reading; kind "judge" goes to the Kayenta-style judge over the source's series.
 
     With `bindings`, a source that can bind (ProviderRegistry) binds the block once, by
     metric name; a block that cannot be bound raises here and is tried again next time.
+    `clock` is the caller's: the judge's lookback window ends at its "now".
     """
     if bindings is not None and kind != "judge" and hasattr(source, "bind"):
         bound = bindings.get(name)
@@ -174,7 +176,9 @@ async def read(
 
         if not hasattr(source, "series"):
             raise ProviderError("judge metrics need a measurement source with range queries")
-        reading: Reading = await JudgeMetric(cast(SeriesSource, source)).measure(config)
+        series = cast(SeriesSource, source)
+        judge = JudgeMetric(series) if clock is None else JudgeMetric(series, clock=clock)
+        reading: Reading = await judge.measure(config)
         return reading
     return await source.measure(kind, config)
 
@@ -244,10 +248,10 @@ async def take_measurement(
         else:
             kind, config = provider_block(metric)
             if timeout_seconds is None:
-                reading = await read(source, kind, config, bindings, metric.name)
+                reading = await read(source, kind, config, bindings, metric.name, clock)
             else:
                 async with asyncio.timeout(timeout_seconds):
-                    reading = await read(source, kind, config, bindings, metric.name)
+                    reading = await read(source, kind, config, bindings, metric.name, clock)
         phase, message, value, metadata = judge_reading(metric, kind, reading, decide)
     except Exception as exc:
         phase, message = failure(metric, exc, timeout_seconds)

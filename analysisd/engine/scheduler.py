@@ -596,7 +596,9 @@ class Scheduler:
                         reading = await bound.measure()
                     else:
                         kind, config = provider_block(metric)
-                        reading = await read(self._source, kind, config, prepared.bindings, name)
+                        reading = await read(
+                            self._source, kind, config, prepared.bindings, name, self._clock
+                        )
                     phase, message, value, metadata = judge_reading(
                         metric, kind, reading, self._decide
                     )

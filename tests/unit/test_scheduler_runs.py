@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -285,6 +285,31 @@ async def test_judge_metric_without_conditions_uses_the_score_thresholds() -> No
     assert measurement.phase == "Failed", measurement.message
     assert float(measurement.value) < 75
     assert "score" in measurement.metadata
+
+
+async def test_the_judges_lookback_window_ends_at_the_schedulers_clock() -> None:
+    # Time is injected: the window a judge metric asks for ends at the scheduler's "now".
+    at = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    windows: list[tuple[Any, Any]] = []
+
+    class Recording(SeriesOnlySource):
+        async def series(
+            self, kind: str, config: Any, query: str, start: Any, end: Any, step: float
+        ) -> list[float]:
+            windows.append((start, end))
+            return await super().series(kind, config, query, start, end, step)
+
+    run = make_run({"m": {}})
+    run.spec.metrics[0] = run.spec.metrics[0].model_copy(
+        update={"success_condition": "", "provider": judge_block(None)["provider"]}
+    )
+    observer = RecordingObserver()
+    async with scheduler(
+        Recording({"m": "S"}), observer, clock=lambda: at, measurement_timeout=30
+    ) as s:
+        s.submit(run)
+        await s.wait("ns", "run")
+    assert windows and set(windows) == {(at - timedelta(minutes=30), at)}
 
 
 async def test_terminated_run_resumed_with_a_stored_in_flight_measurement_completes() -> None:
