@@ -36,6 +36,23 @@ async def _run(
     return done, observer
 
 
+def assert_counters_match_the_observed_measurements(
+    run: AnalysisRun, observer: RecordingObserver
+) -> None:
+    """Each metric's counters agree with the measurements the observer was told of."""
+    assert run.status is not None
+    seen: dict[str, list[str]] = {}
+    for change in observer.changes:
+        for new in change.measurements:
+            seen.setdefault(new.metric, []).append(new.measurement.phase)
+    for result in run.status.metric_results:
+        phases = seen.get(result.name, [])
+        assert result.count == result.successful + result.failed + result.inconclusive
+        assert result.count == len([p for p in phases if p != "Error"])
+        assert result.error == phases.count("Error")
+        assert all(m.finished_at is not None for m in result.measurements)
+
+
 @st.composite
 def runs(draw: st.DrawFn, max_metrics: int = 2) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     names = ["a", "b"][: draw(st.integers(1, max_metrics))]
@@ -60,16 +77,7 @@ def test_any_provider_behaviour_ends_in_a_terminal_phase_with_consistent_counter
     assert done.status is not None
     assert done.status.phase in {"Successful", "Failed", "Error", "Inconclusive"}
     assert observer.changes[-1].completed
-    seen: dict[str, list[str]] = {}
-    for change in observer.changes:
-        for new in change.measurements:
-            seen.setdefault(new.metric, []).append(new.measurement.phase)
-    for result in done.status.metric_results:
-        phases = seen.get(result.name, [])
-        assert result.count == result.successful + result.failed + result.inconclusive
-        assert result.count == len([p for p in phases if p != "Error"])
-        assert result.error == phases.count("Error")
-        assert all(m.finished_at is not None for m in result.measurements)
+    assert_counters_match_the_observed_measurements(done, observer)
 
 
 @settings(max_examples=30, deadline=None)
@@ -168,18 +176,10 @@ def test_few_workers_shared_by_many_runs_finish_every_run_consistently(
         st.dictionaries(st.integers(0, len(cases) - 1), st.integers(0, 15), max_size=len(cases))
     )
     done, observer = asyncio.run(_many(cases, concurrency, stop))
-    seen: dict[str, list[str]] = {}
-    for change in observer.changes:
-        for new in change.measurements:
-            seen.setdefault(new.metric, []).append(new.measurement.phase)
     for i, run in enumerate(done):
         assert run.status is not None
         assert run.status.phase in {"Successful", "Error", "Inconclusive", "Failed"}
+        assert_counters_match_the_observed_measurements(run, observer)
         for result in run.status.metric_results:
-            phases = seen.get(result.name, [])
-            assert result.count == result.successful + result.failed + result.inconclusive
-            assert result.count == len([p for p in phases if p != "Error"])
-            assert result.error == phases.count("Error")
-            assert all(m.finished_at is not None for m in result.measurements)
             # Never more measurements than the metric's count.
             assert result.count <= cases[i][0][result.name[len(f"r{i}") :]]["count"]
