@@ -64,6 +64,11 @@ class Program:
 @lru_cache(maxsize=1024)
 def compile_expr(source: str) -> Program:
     """Compile (cached per source string); ExprSyntaxError with the column on failure."""
+    return compile_expr_uncached(source)
+
+
+def compile_expr_uncached(source: str) -> Program:
+    """Compile without the cache (a prepared run keeps its own compiled conditions)."""
     tree = parse(source)
     try:
         node = Compiler(source).node(tree)

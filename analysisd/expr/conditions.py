@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from analysisd.expr.compiler import Program, compile_expr
+from analysisd.expr.compiler import Program, compile_expr, compile_expr_uncached
 from analysisd.expr.errors import ExprError, ExprEvalError
 from analysisd.expr.values import format_float, go_type, is_array
 
@@ -49,20 +49,94 @@ _FAILED = MeasurementVerdict("Failed")
 _INCONCLUSIVE = MeasurementVerdict("Inconclusive")
 
 
+def _compiled(source: str) -> Program | ExprError | None:
+    if not source:
+        return None
+    try:
+        return compile_expr_uncached(source)
+    except ExprError as exc:
+        return exc
+
+
+class Conditions:
+    """A metric's successCondition and failureCondition, compiled once (when its run is
+    prepared); `decide` is Argo's EvaluateResult for one reading. A condition that does
+    not compile is kept as its error: every measurement of it is an Error, as in Argo.
+    """
+
+    __slots__ = ("failure", "failure_source", "success", "success_source")
+
+    def __init__(self, success_condition: str, failure_condition: str) -> None:
+        self.success_source = success_condition
+        self.failure_source = failure_condition
+        self.success = _compiled(success_condition)
+        self.failure = _compiled(failure_condition)
+
+    @property
+    def errors(self) -> list[tuple[str, ExprError]]:
+        """(field, error) of each condition that does not compile."""
+        found: list[tuple[str, ExprError]] = []
+        if isinstance(self.success, ExprError):
+            found.append(("successCondition", self.success))
+        if isinstance(self.failure, ExprError):
+            found.append(("failureCondition", self.failure))
+        return found
+
+    def decide(self, result: Any) -> MeasurementVerdict:
+        return _decide(self.success_source, self.success, self.failure_source, self.failure, result)
+
+
+def compile_conditions(success_condition: str, failure_condition: str) -> Conditions:
+    return Conditions(success_condition, failure_condition)
+
+
 def decide(success_condition: str, failure_condition: str, result: Any) -> MeasurementVerdict:
-    """Argo's EvaluateResult: failure wins, neither is Inconclusive, no conditions succeed."""
+    """Argo's EvaluateResult: failure wins, neither is Inconclusive, no conditions succeed.
+
+    Compiles both conditions (through a small cache); the engine compiles once per run
+    instead (Conditions).
+    """
+    return _decide(
+        success_condition,
+        _cached(success_condition),
+        failure_condition,
+        _cached(failure_condition),
+        result,
+    )
+
+
+def _cached(source: str) -> Program | ExprError | None:
+    if not source:
+        return None
+    try:
+        return compile_expr(source)
+    except ExprError as exc:
+        return exc
+
+
+def _decide(
+    success_condition: str,
+    success_program: Program | ExprError | None,
+    failure_condition: str,
+    failure_program: Program | ExprError | None,
+    result: Any,
+) -> MeasurementVerdict:
     success: bool | None = None
     failure: bool | None = None
-    if success_condition:
+    if success_program is not None:
         try:
-            success = evaluate_condition(compile_expr(success_condition), result)
+            if isinstance(success_program, ExprError):
+                raise success_program
+            success = evaluate_condition(success_program, result)
         except ExprError as exc:
             return MeasurementVerdict(
                 "Error", _explain(result, "successCondition", success_condition, exc)
             )
-    if failure_condition:
+    if failure_program is not None:
         try:
-            failure = evaluate_condition(compile_expr(failure_condition), result)
+            if isinstance(failure_program, ExprError):
+                raise failure_program
+            failure = evaluate_condition(failure_program, result)
         except ExprError as exc:
             return MeasurementVerdict(
                 "Error", _explain(result, "failureCondition", failure_condition, exc)
