@@ -5,6 +5,7 @@ need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v kubectl >/dev/null || need+=(kubernetes-client)
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
