@@ -14,6 +14,7 @@ clock); the registry owns the instances and does the sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 from collections import deque
@@ -227,7 +228,11 @@ class Slots:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot just as it was cancelled: pass it on
             else:
-                self._waiters.remove(waiter)
+                # release() may have popped and skipped this cancelled waiter already
+                # (it ran between the cancellation and now); then there is nothing to
+                # remove, and the cancellation must still reach the caller as such.
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
             raise
 
     def release(self) -> None:

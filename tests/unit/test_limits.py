@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from providers.base import ProviderError, ProviderRateLimited, Reading, SecretLookup
@@ -318,6 +320,168 @@ async def test_slots_a_cancelled_waiter_passes_its_slot_on() -> None:
         await doomed
     await asyncio.wait_for(patient, 1)
     assert slots.in_use == 1
+
+
+async def test_slots_a_waiter_cancelled_then_skipped_by_release_raises_cancelled_error() -> None:
+    # The waiter's future is cancelled, then release() runs before the waiter does and
+    # skips it: the waiter must still see CancelledError (it once saw ValueError).
+    slots = Slots(1)
+    assert slots.try_acquire()
+    doomed = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0)
+    doomed.cancel()
+    slots.release()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert slots.in_use == 0
+    assert slots.try_acquire()
+
+
+async def test_slots_a_skipped_cancelled_waiter_does_not_hold_up_the_next_one() -> None:
+    slots = Slots(1)
+    assert slots.try_acquire()
+    doomed = asyncio.ensure_future(slots.acquire())
+    patient = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0)
+    doomed.cancel()
+    slots.release()  # skips `doomed`, hands the slot to `patient`
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    await asyncio.wait_for(patient, 1)
+    assert slots.in_use == 1
+    slots.release()
+    assert slots.in_use == 0
+
+
+async def test_slots_a_timeout_while_release_skips_the_waiter_is_a_timeout() -> None:
+    # What the registry sees: asyncio.timeout turns the cancellation into TimeoutError.
+    slots = Slots(1)
+    assert slots.try_acquire()
+
+    async def acquire_within_timeout() -> None:
+        async with asyncio.timeout(0):
+            await slots.acquire()
+
+    waiting = asyncio.ensure_future(acquire_within_timeout())
+    await asyncio.sleep(0)  # queued; the timeout's callback is now due
+    await asyncio.sleep(0)  # the timeout cancelled the waiter's future
+    slots.release()  # before the waiter runs its cancellation
+    with pytest.raises(TimeoutError):
+        await waiting
+    assert slots.in_use == 0
+
+
+# Where a waiter is cancelled, relative to the release() that frees a slot for it.
+CANCEL_POINTS = (
+    "before it first runs",
+    "queued, no release",
+    "queued, cancelled, then released before it runs",
+    "queued, released to it, then cancelled before it runs",
+)
+
+
+@pytest.mark.parametrize("point", CANCEL_POINTS)
+async def test_slots_a_cancelled_waiter_gets_cancelled_error_and_leaks_no_slot(
+    point: str,
+) -> None:
+    slots = Slots(1)
+    assert slots.try_acquire()
+    doomed = asyncio.ensure_future(slots.acquire())
+    patient = asyncio.ensure_future(slots.acquire())
+    if point == "before it first runs":
+        doomed.cancel()
+        await asyncio.sleep(0)
+        slots.release()
+    else:
+        await asyncio.sleep(0)
+        if point == "queued, no release":
+            doomed.cancel()
+            await asyncio.sleep(0)
+            slots.release()
+        elif point == "queued, cancelled, then released before it runs":
+            doomed.cancel()
+            slots.release()
+        else:
+            slots.release()
+            doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    await asyncio.wait_for(patient, 1)  # the freed slot reached the next waiter
+    assert slots.in_use == 1
+    slots.release()
+    assert slots.in_use == 0
+    assert slots.try_acquire()
+
+
+# One step of a script run against Slots: start a waiter, cancel waiter i, free one
+# held slot, let the loop run once, or let it run until nothing is ready.
+_slot_ops = st.one_of(
+    st.just(("spawn", 0)),
+    st.tuples(st.just("cancel"), st.integers(0, 40)),
+    st.just(("release", 0)),
+    st.just(("step", 0)),
+    st.just(("drain", 0)),
+)
+
+
+async def _drain() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def _run_slots_script(limit: int, script: list[tuple[str, int]]) -> None:
+    slots = Slots(limit)
+    tasks: list[asyncio.Task[None]] = []
+    acquired: list[asyncio.Task[None]] = []  # in the order they got their slot
+    released = 0  # slots the script gave back
+
+    async def waiter() -> None:
+        await slots.acquire()
+        acquired.append(asyncio.current_task())  # type: ignore[arg-type]
+
+    def check_quiet() -> None:
+        waiting = [t for t in tasks if not t.done()]
+        assert 0 <= slots.in_use <= limit
+        assert slots.in_use == len(acquired) - released
+        # No idle slot while someone waits (nobody starves behind a dead waiter).
+        assert not (waiting and slots.in_use < limit)
+
+    for op, arg in script:
+        if op == "spawn":
+            tasks.append(asyncio.ensure_future(waiter()))
+        elif op == "cancel" and tasks:
+            tasks[arg % len(tasks)].cancel()
+        elif op == "release" and len(acquired) > released:
+            released += 1
+            slots.release()
+        elif op == "step":
+            await asyncio.sleep(0)
+        elif op == "drain":
+            await _drain()
+            check_quiet()
+        assert slots.in_use >= 0
+    await _drain()
+    check_quiet()
+    # Free every slot until every waiter that was not cancelled got one, in turn.
+    while len(acquired) > released or not all(t.done() for t in tasks):
+        assert len(acquired) > released, "a waiter is waiting with every slot free"
+        released += 1
+        slots.release()
+        await _drain()
+    assert slots.in_use == 0
+    for task in tasks:
+        if task in acquired:
+            assert task.exception() is None
+        else:
+            assert task.cancelled(), f"a cancelled waiter ended with {task.exception()!r}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(limit=st.integers(1, 3), script=st.lists(_slot_ops, max_size=60))
+def test_slots_never_leak_never_go_negative_and_cancelled_waiters_see_cancelled_error(
+    limit: int, script: list[tuple[str, int]]
+) -> None:
+    asyncio.run(_run_slots_script(limit, script))
 
 
 class CountingProvider(BlockingProvider):
