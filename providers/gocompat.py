@@ -1,0 +1,269 @@
+"""Go's behaviour that analysisd must copy, written once: RE2 regexps, strconv, math.
+
+A leaf module: it imports nothing of ours. The condition language (analysisd.expr) uses it
+for `matches`, `asFloat`/`float`, `**` and `round`; providers may use it for the same rules.
+
+- Regexps are Go's `regexp` package, i.e. RE2 syntax and linear-time matching, through
+  google-re2 (the C++ RE2 that Go's package was ported from). Go rejects a few escapes C++ RE2
+  accepts (`\\C`); those are refused here too.
+- ParseFloat / ParseInt follow Go's strconv, including `_` separators and hex floats.
+- Float-to-int conversion follows amd64 (what Argo's images run on): NaN, ±Inf and anything
+  out of range become math.MinInt64.
+- Round and Pow are ports of Go's math.Round / math.Pow, which differ from C's in ways a
+  condition can observe (Pow of an integer exponent is computed by repeated squaring).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from functools import lru_cache
+from typing import Any
+
+import re2  # type: ignore[import-untyped]
+
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+
+
+class GoError(ValueError):
+    """A Go function returned an error; str() is Go's message."""
+
+
+# --- regexp (RE2) ---------------------------------------------------------------------------
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # errors are raised, never printed to stderr
+
+
+def _go_rejects(pattern: str) -> str | None:
+    """Escapes C++ RE2 accepts but Go's regexp/syntax refuses."""
+    index = 0
+    while index < len(pattern):
+        if pattern[index] == "\\" and index + 1 < len(pattern):
+            if pattern[index + 1] == "C":
+                return "invalid escape sequence: `\\C`"
+            index += 2
+            continue
+        index += 1
+    return None
+
+
+@lru_cache(maxsize=512)
+def compile_regexp(pattern: str) -> Any:
+    """regexp.Compile: a compiled RE2 pattern, or GoError('error parsing regexp: ...')."""
+    problem = _go_rejects(pattern)
+    if problem is not None:
+        raise GoError(f"error parsing regexp: {problem}")
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        text = exc.args[0] if exc.args else str(exc)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        raise GoError(f"error parsing regexp: {text}") from None
+
+
+def regexp_match(pattern: str, text: str) -> bool:
+    """regexp.MatchString: does the pattern match anywhere in text (unanchored)."""
+    return compile_regexp(pattern).search(text) is not None
+
+
+# --- strconv ----------------------------------------------------------------------------------
+
+
+def go_quote(text: str) -> str:
+    """strconv.Quote, as far as messages need it."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _underscore_ok(text: str) -> bool:
+    """strconv's underscoreOK: `_` only between digits (or after a base prefix)."""
+    saw = "^"
+    index = 0
+    if text[:1] in ("+", "-"):
+        text = text[1:]
+    hex_digits = False
+    if len(text) >= 2 and text[0] == "0" and text[1].lower() in "box":
+        index = 2
+        saw = "0"
+        hex_digits = text[1].lower() == "x"
+    while index < len(text):
+        char = text[index]
+        if (char.isdigit() and char.isascii()) or (hex_digits and char.lower() in "abcdef"):
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        else:
+            if saw == "_":
+                return False
+            saw = "!"
+        index += 1
+    return saw != "_"
+
+
+_DEC_FLOAT = re.compile(r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?", re.ASCII)
+_HEX_FLOAT = re.compile(
+    r"([+-]?)0[xX]((?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+))[pP]([+-]?[0-9_]+)", re.ASCII
+)
+_SPECIAL = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
+
+
+def parse_float(text: str) -> float:
+    """strconv.ParseFloat(text, 64): GoError for bad syntax or a value out of range."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    special = _SPECIAL.get(body.lower())
+    if special is not None:
+        return -special if text.startswith("-") else special
+    if "_" in text and not _underscore_ok(text):
+        raise GoError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
+    hex_match = _HEX_FLOAT.fullmatch(text)
+    if hex_match is not None:
+        sign, mantissa, exponent = hex_match.groups()
+        mantissa = mantissa.replace("_", "")
+        if not any(c not in "." for c in mantissa):
+            raise GoError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
+        try:
+            value = float.fromhex(f"{sign}0x{mantissa}p{int(exponent.replace('_', ''))}")
+        except OverflowError:
+            value = -math.inf if sign == "-" else math.inf
+    elif _DEC_FLOAT.fullmatch(text) and any(c.isdigit() for c in text.split("e")[0].split("E")[0]):
+        value = float(text.replace("_", ""))
+    else:
+        raise GoError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
+    if math.isinf(value):
+        raise GoError(f"strconv.ParseFloat: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+_DEC_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+
+
+def parse_int(text: str, *, func: str = "ParseInt") -> int:
+    """strconv.ParseInt(text, 10, 64) (func="Atoi" words the error as Atoi does)."""
+    if not _DEC_INT.fullmatch(text):
+        raise GoError(f"strconv.{func}: parsing {go_quote(text)}: invalid syntax")
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise GoError(f"strconv.{func}: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+
+def wrap_int64(value: int) -> int:
+    """Go int64 arithmetic wraps around instead of growing."""
+    if INT64_MIN <= value <= INT64_MAX:
+        return value
+    return ((value - INT64_MIN) % (1 << 64)) + INT64_MIN
+
+
+def float_to_int64(value: float) -> int:
+    """int64(f) on amd64: truncation; NaN, ±Inf and out-of-range give math.MinInt64."""
+    if not math.isfinite(value) or not -(2.0**63) <= value < 2.0**63:
+        return INT64_MIN
+    return int(value)
+
+
+def _bits(value: float) -> int:
+    return int(struct.unpack("<Q", struct.pack("<d", value))[0])
+
+
+def _from_bits(bits: int) -> float:
+    return float(struct.unpack("<d", struct.pack("<Q", bits & 0xFFFFFFFFFFFFFFFF))[0])
+
+
+def go_round(value: float) -> float:
+    """math.Round: half away from zero, computed on the bits (exact for every float)."""
+    bits = _bits(value)
+    exponent = (bits >> 52) & 0x7FF
+    bias = 1023
+    if exponent < bias:
+        bits &= 1 << 63  # ±0
+        if exponent == bias - 1:
+            bits |= 0x3FF0000000000000  # ±1
+    elif exponent < bias + 52:
+        half = 1 << 51
+        exponent -= bias
+        bits += half >> exponent
+        bits &= ~((1 << 52) - 1 >> exponent)
+    return _from_bits(bits)
+
+
+def _ldexp(fraction: float, exponent: int) -> float:
+    try:
+        return math.ldexp(fraction, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, fraction)
+
+
+def _is_odd_int(value: float) -> bool:
+    if abs(value) >= 2.0**53:
+        return False
+    fraction, integer = math.modf(value)
+    return fraction == 0 and int(integer) % 2 == 1
+
+
+def go_pow(x: float, y: float) -> float:
+    """math.Pow, ported: special cases first, then repeated squaring for the integer part."""
+    if y == 0 or x == 1:
+        return 1.0
+    if y == 1:
+        return x
+    if math.isnan(x) or math.isnan(y):
+        return math.nan
+    if x == 0:
+        if y < 0:
+            return -math.inf if math.copysign(1, x) < 0 and _is_odd_int(y) else math.inf
+        return x if math.copysign(1, x) < 0 and _is_odd_int(y) else 0.0
+    if math.isinf(y):
+        if x == -1:
+            return 1.0
+        return 0.0 if (abs(x) < 1) == (y > 0) else math.inf
+    if math.isinf(x):
+        if x < 0:
+            return go_pow(-0.0, -y)
+        return 0.0 if y < 0 else math.inf
+    if y == 0.5:
+        return math.sqrt(x) if x >= 0 else math.nan
+    if y == -0.5:
+        return 1 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan)
+    fraction_part, integer_part = math.modf(abs(y))
+    if fraction_part != 0 and x < 0:
+        return math.nan
+    if integer_part >= 2.0**63:
+        if x == -1:
+            return 1.0
+        return 0.0 if (abs(x) < 1) == (y > 0) else math.inf
+    a1 = 1.0
+    ae = 0
+    yi = integer_part
+    if fraction_part != 0:
+        if fraction_part > 0.5:
+            fraction_part -= 1
+            yi += 1
+        a1 = math.exp(fraction_part * math.log(x))
+    x1, xe = math.frexp(x)
+    i = int(yi)
+    while i != 0:
+        if xe < -(1 << 12) or xe > (1 << 12):
+            ae += xe
+            break
+        if i & 1 == 1:
+            a1 *= x1
+            ae += xe
+        x1 *= x1
+        xe <<= 1
+        if x1 < 0.5:
+            x1 += x1
+            xe -= 1
+        i >>= 1
+    if y < 0:
+        a1 = 1 / a1
+        ae = -ae
+    return _ldexp(a1, ae)
