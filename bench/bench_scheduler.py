@@ -52,7 +52,6 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysisd.engine.measure import prepare_plain
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler
 from analysisd.spec import AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, ObjectMeta
@@ -304,15 +303,14 @@ async def scheduler_phase(
     observer = BenchObserver(delays)
     observer.first_wave = runs * 2
     observer.runs = runs
-    # The bare source runs without the argument resolver and the condition language.
+    # The bare source's runs have no conditions (the same preparation, less to judge).
     bare = source_kind == "bare"
-    options: dict[str, Any] = {"prepare": prepare_plain} if bare else {}
     gc.collect()
     rss_before = rss_bytes()
     peak_rss = rss_before
     async with (
         make_source(source_kind, concurrency) as source,
-        Scheduler(source, observer, max_concurrency=concurrency, **options) as scheduler,
+        Scheduler(source, observer, max_concurrency=concurrency) as scheduler,
     ):
         # Every run stored as started now, first measurement due `settle` seconds later
         # (saturation: all at that instant; steady state: spread over one interval).

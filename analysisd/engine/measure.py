@@ -1,21 +1,22 @@
-"""Glue between a run and the outside world: set a run up, take one measurement.
+"""A run's measurements as pure functions: set a run up, judge a reading, record it.
 
 `prepare_run` does what Argo's reconcile does before measuring (resolve arguments,
 validate, match dryRun / measurementRetention rules) and turns each failure into
-the run-level Error message Argo writes. `take_measurement` asks the provider (or
-the judge) for a reading under a timeout, applies the conditions, and builds the
-Argo `Measurement`, with every secret value redacted from its message.
+the run-level Error message Argo writes; it also compiles every metric's conditions
+once, for the life of the run. `judge_reading` applies them to a provider's
+reading and `recorded` builds the Argo `Measurement`, with every secret value
+redacted. The I/O (binding providers, asking them) is engine.dispatch's.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from analysisd import AnalysisdError
+from analysisd.expr import Conditions, compile_conditions
 from analysisd.spec import AnalysisRunSpec, Measurement, Metric, ObjectMeta, Phase
 from providers.base import ProviderError, Reading
 
@@ -49,18 +50,6 @@ class SecretLookupSource(Protocol):
     def get(self, name: str, key: str) -> str | None: ...
 
 
-class Verdict(Protocol):
-    @property
-    def phase(self) -> str: ...
-
-    @property
-    def message(self) -> str: ...
-
-
-# (successCondition, failureCondition, result) -> verdict; analysisd.expr.decide by default.
-Decide = Callable[[str, str, Any], Verdict]
-
-
 class RunSetupError(AnalysisdError):
     """The run cannot start; str() is the message Argo puts in status.message."""
 
@@ -75,13 +64,11 @@ class PreparedRun:
     dry_run: frozenset[str]
     retention: Mapping[str, int]
     secret_values: frozenset[str]
+    # Metric name -> its successCondition and failureCondition, compiled once.
+    conditions: Mapping[str, Conditions] = field(default_factory=dict, compare=False)
     # Metric name -> its provider block bound by the source (bind_metrics, at the run's
     # start; a block that could not be bound then is bound at its first measurement).
     bindings: dict[str, BoundSource] = field(default_factory=dict, compare=False)
-
-
-# (spec, secrets, the run's metadata for fieldRef arguments) -> prepared run
-Prepare = Callable[[AnalysisRunSpec, SecretLookupSource, ObjectMeta | None], PreparedRun]
 
 
 class NoSecrets:
@@ -110,30 +97,13 @@ def prepare_run(
         retention = dict(retention_limits(spec.measurement_retention, metrics))
     except AnalysisdError as exc:
         raise RunSetupError(SPEC_INVALID + str(exc)) from exc
-    return PreparedRun(tuple(metrics), dry_run, retention, frozenset(resolved.secret_values))
-
-
-def prepare_plain(
-    spec: AnalysisRunSpec, secrets: SecretLookupSource, meta: ObjectMeta | None = None
-) -> PreparedRun:
-    """A spec taken as written (no arguments, no rules): for tests and already-resolved runs."""
-    dry = frozenset(rule.metric_name for rule in spec.dry_run)
-    keep = {rule.metric_name: rule.limit for rule in spec.measurement_retention}
-    return PreparedRun(tuple(spec.metrics), dry, keep, frozenset())
-
-
-def default_decide(success: str, failure: str, result: Any) -> Verdict:
-    global _expr_decide
-    if _expr_decide is None:
-        # Imported on first use (the condition language is not needed to import this
-        # module), then kept: an import statement per measurement is not free.
-        from analysisd.expr import decide
-
-        _expr_decide = decide
-    return _expr_decide(success, failure, result)
-
-
-_expr_decide: Decide | None = None
+    conditions = {
+        metric.name: compile_conditions(metric.success_condition, metric.failure_condition)
+        for metric in metrics
+    }
+    return PreparedRun(
+        tuple(metrics), dry_run, retention, frozenset(resolved.secret_values), conditions
+    )
 
 
 def redact(text: str, secret_values: frozenset[str]) -> str:
@@ -151,62 +121,6 @@ def provider_block(metric: Metric) -> tuple[str, Mapping[str, Any]]:
     return kind, config if isinstance(config, Mapping) else {}
 
 
-async def read(
-    source: MeasurementSource,
-    kind: str,
-    config: Mapping[str, Any],
-    bindings: dict[str, BoundSource] | None = None,
-    name: str = "",
-    clock: Callable[[], datetime] | None = None,
-) -> Reading:
-    """One reading; kind "judge" goes to the Kayenta-style judge over the source's series.
-
-    With `bindings`, a source that can bind (ProviderRegistry) binds the block once, by
-    metric name; a block that cannot be bound raises here and is tried again next time.
-    `clock` is the caller's: the judge's lookback window ends at its "now".
-    """
-    if bindings is not None and kind != "judge" and hasattr(source, "bind"):
-        bound = bindings.get(name)
-        if bound is None:
-            bound = cast(BindingSource, source).bind(kind, config)
-            bindings[name] = bound
-        return await bound.measure()
-    if kind == "judge":
-        from analysisd.judge.metric import JudgeMetric, SeriesSource
-
-        if not hasattr(source, "series"):
-            raise ProviderError("judge metrics need a measurement source with range queries")
-        series = cast(SeriesSource, source)
-        judge = JudgeMetric(series) if clock is None else JudgeMetric(series, clock=clock)
-        reading: Reading = await judge.measure(config)
-        return reading
-    return await source.measure(kind, config)
-
-
-def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
-    """Bind every metric's provider block once, when the run starts (a source that binds).
-
-    Binding is per-run work (validating the block, parsing its URL, working out its
-    pool and rate-limit keys), so it is done with the rest of the run's preparation
-    rather than by its first measurement. A block that cannot be bound is left
-    unbound: its measurement binds it again, and the error becomes that
-    measurement's Error, exactly as if it had not been tried here.
-    """
-    if not hasattr(source, "bind"):
-        return
-    binder = cast(BindingSource, source)
-    for metric in prepared.metrics:
-        if metric.name in prepared.bindings or len(metric.provider) != 1:
-            continue
-        kind, config = provider_block(metric)
-        if kind == "judge":
-            continue
-        try:
-            prepared.bindings[metric.name] = binder.bind(kind, config)
-        except Exception:  # reported by the measurement, which binds it again
-            continue
-
-
 def judge_verdict(result: Any) -> str:
     """A judge metric without conditions: the score against its pass/marginal thresholds."""
     from analysisd.judge.metric import verdict_for_score
@@ -214,53 +128,8 @@ def judge_verdict(result: Any) -> str:
     return verdict_for_score(result)
 
 
-async def take_measurement(
-    source: MeasurementSource,
-    metric: Metric,
-    *,
-    secret_values: frozenset[str],
-    clock: Callable[[], datetime],
-    timeout_seconds: float | None,
-    decide: Decide = default_decide,
-    bindings: dict[str, BoundSource] | None = None,
-    started: datetime | None = None,
-) -> Measurement:
-    """Measure once and judge the reading; every failure becomes an Error measurement.
-
-    `bindings` (PreparedRun.bindings) lets the source bind each metric's block once.
-    `timeout_seconds` None: the caller enforces the deadline itself (the Scheduler
-    does, with one timer for all measurements in flight; see timed_out()). The
-    Scheduler takes its measurements with the same parts (judge_reading, failure,
-    recorded), without this coroutine in between.
-    """
-    if started is None:
-        started = clock()
-    try:
-        bound = bindings.get(metric.name) if bindings is not None else None
-        if bound is not None:
-            # Bound when the run started (bind_metrics): straight to the source.
-            kind = ""  # a bound block is a provider's, never the judge's
-            if timeout_seconds is None:
-                reading = await bound.measure()
-            else:
-                async with asyncio.timeout(timeout_seconds):
-                    reading = await bound.measure()
-        else:
-            kind, config = provider_block(metric)
-            if timeout_seconds is None:
-                reading = await read(source, kind, config, bindings, metric.name, clock)
-            else:
-                async with asyncio.timeout(timeout_seconds):
-                    reading = await read(source, kind, config, bindings, metric.name, clock)
-        phase, message, value, metadata = judge_reading(metric, kind, reading, decide)
-    except Exception as exc:
-        phase, message = failure(metric, exc, timeout_seconds)
-        value, metadata = "", None
-    return recorded(phase, message, value, metadata, started, clock(), secret_values)
-
-
 def judge_reading(
-    metric: Metric, kind: str, reading: Reading, decide: Decide
+    metric: Metric, kind: str, reading: Reading, conditions: Conditions | None
 ) -> tuple[str, str, str, dict[str, str] | None]:
     """(phase, message, value, metadata) of a reading under the metric's conditions."""
     metadata: dict[str, str] | None = None
@@ -271,7 +140,9 @@ def judge_reading(
             # The provider decided without conditions (e.g. web nonJSONBody: successful).
             return str(decided), "", reading.value, metadata
     if metric.success_condition or metric.failure_condition:
-        verdict = decide(metric.success_condition, metric.failure_condition, reading.result)
+        if conditions is None:  # a metric the run was not prepared with: compile it now
+            conditions = compile_conditions(metric.success_condition, metric.failure_condition)
+        verdict = conditions.decide(reading.result)
         return verdict.phase, verdict.message, reading.value, metadata
     if kind == "judge":
         return judge_verdict(reading.result), "", reading.value, metadata
@@ -321,7 +192,7 @@ def timeout_message(metric: Metric, timeout_seconds: float | None) -> str:
 def timed_out(
     metric: Metric, started: datetime, finished: datetime, timeout_seconds: float
 ) -> Measurement:
-    """The Error measurement of one cut off at its deadline (by take_measurement's caller)."""
+    """The Error measurement of one cut off at its deadline (by the scheduler's watchdog)."""
     return Measurement.trusted(
         "Error",
         message=timeout_message(metric, timeout_seconds),

@@ -98,52 +98,6 @@ def metric_next_due(
     return _next_due(metric, result_for(status, metric.name), status.started_at, error_retry)
 
 
-def due_tasks(
-    metrics: Sequence[Metric],
-    status: AnalysisRunStatus,
-    now: datetime,
-    *,
-    terminate: bool = False,
-    in_flight: Collection[str] = (),
-    error_retry: timedelta = ERROR_RETRY_INTERVAL,
-) -> list[MetricTask]:
-    """generateMetricTasks: measurements to start at `now` (none new once terminating).
-
-    `in_flight` names metrics this process is measuring right now; they are skipped.
-    (The tasks of `plan`, which also works out the next wake-up.)
-    """
-    tasks, _ = plan(
-        metrics, status, now, terminate=terminate, in_flight=in_flight, error_retry=error_retry
-    )
-    return tasks
-
-
-def next_wakeup(
-    metrics: Sequence[Metric],
-    status: AnalysisRunStatus,
-    now: datetime,
-    *,
-    terminate: bool = False,
-    in_flight: Collection[str] = (),
-    error_retry: timedelta = ERROR_RETRY_INTERVAL,
-) -> datetime | None:
-    """calculateNextReconcileTime: the earliest time a measurement falls due, if any."""
-    if assess.completed(status.phase):
-        return None
-    terminating = assess.is_terminating(terminate, status.metric_results)
-    earliest: datetime | None = None
-    for metric in metrics:
-        if metric.name in in_flight:
-            continue
-        result = result_for(status, metric.name)
-        if terminating and _unfinished(result) is None:
-            continue
-        candidate = _next_due(metric, result, status.started_at or now, error_retry)
-        if candidate is not None and (earliest is None or candidate < earliest):
-            earliest = candidate
-    return earliest
-
-
 def plan(
     metrics: Sequence[Metric],
     status: AnalysisRunStatus,
@@ -156,9 +110,9 @@ def plan(
     """The due tasks (generateMetricTasks), and next_wakeup as it is once those tasks are
     in flight, in one pass: what the scheduler asks after every measurement of every run.
 
-    due_tasks is its first half. A property test holds the tasks to a plain port of
-    generateMetricTasks and the wake-up to next_wakeup, over every status a simulated
-    run passes through.
+    A property test holds the tasks to a plain port of generateMetricTasks and the
+    wake-up to a plain port of calculateNextReconcileTime (tests/unit/
+    test_engine_lifecycle.py), over every status a simulated run passes through.
     """
     terminating = assess.is_terminating(terminate, status.metric_results)
     run_completed = assess.completed(status.phase)
@@ -186,7 +140,7 @@ def plan(
                 if due is not None and now >= due:
                     tasks.append(MetricTask(metric))
                     continue
-        # Not started now: when it falls due (next_wakeup's part).
+        # Not started now: when it falls due (calculateNextReconcileTime's part).
         if run_completed or (terminating and unfinished is None):
             continue
         if not known or started_at is None:

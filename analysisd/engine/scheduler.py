@@ -32,22 +32,14 @@ from typing import Any
 
 from analysisd.engine import assess
 from analysisd.engine import run as lifecycle
+from analysisd.engine.dispatch import bind_metrics, take_measurement
 from analysisd.engine.measure import (
-    Decide,
     MeasurementSource,
     NoSecrets,
-    Prepare,
     PreparedRun,
     RunSetupError,
     SecretLookupSource,
-    bind_metrics,
-    default_decide,
-    failure,
-    judge_reading,
     prepare_run,
-    provider_block,
-    read,
-    recorded,
     timed_out,
 )
 from analysisd.engine.observer import NewMeasurement, RunChange, RunObserver
@@ -138,11 +130,8 @@ class Scheduler:
         max_concurrency: int = 1000,
         measurement_timeout: float = 60.0,
         error_retry: timedelta = lifecycle.ERROR_RETRY_INTERVAL,
-        prepare: Prepare = prepare_run,
-        decide: Decide = default_decide,
     ) -> None:
-        # error_retry, prepare and decide exist so tests can shorten Argo's 10 s retry
-        # and run without the argument resolver / condition language.
+        # error_retry exists so tests can shorten Argo's 10 s retry.
         self._source = source
         self._observer = observer
         self._secrets: SecretLookupSource = secrets if secrets is not None else NoSecrets()
@@ -159,8 +148,6 @@ class Scheduler:
         self._unstarted = 0  # workers started but not yet running (they will take one each)
         self._timeout = measurement_timeout
         self._error_retry = error_retry
-        self._prepare = prepare
-        self._decide = decide
         self._runs: dict[RunKey, _RunState] = {}
         self._completed: OrderedDict[RunKey, asyncio.Future[AnalysisRun]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -361,7 +348,7 @@ class Scheduler:
         if assess.completed(state.status.phase):
             return None, None  # stored completed: nothing to prepare
         try:
-            prepared = self._prepare(state.run.spec, self._secrets, state.run.metadata)
+            prepared = prepare_run(state.run.spec, self._secrets, state.run.metadata)
             bind_metrics(self._source, prepared)
         except Exception as exc:  # RunSetupError: Argo's message; anything else: a bug
             return None, exc
@@ -569,7 +556,13 @@ class Scheduler:
         state.wake = wake
 
     async def _measure(self, worker: _Worker, state: _RunState, task: lifecycle.MetricTask) -> None:
-        """One measurement in `worker`, then (under the run's lock) its bookkeeping."""
+        """One measurement in `worker`, then (under the run's lock) its bookkeeping.
+
+        The metric stays in `state.measuring` from the moment it is queued until its
+        measurement is recorded under the run's lock: a plan made in between (a timer,
+        a sibling's measurement) must see it as in flight, never as an unfinished
+        measurement left over from a restart, which it would take again.
+        """
         prepared = state.prepared
         assert prepared is not None
         name = task.metric.name
@@ -587,34 +580,8 @@ class Scheduler:
             if state.run.spec.terminate:
                 measurement = None  # terminated while it waited in the queue
             else:
-                # take_measurement's parts, without its coroutine in between.
-                metric = task.metric
-                try:
-                    bound = prepared.bindings.get(name)
-                    if bound is not None:
-                        kind = ""  # a bound block is a provider's, never the judge's
-                        reading = await bound.measure()
-                    else:
-                        kind, config = provider_block(metric)
-                        reading = await read(
-                            self._source, kind, config, prepared.bindings, name, self._clock
-                        )
-                    phase, message, value, metadata = judge_reading(
-                        metric, kind, reading, self._decide
-                    )
-                except Exception as exc:
-                    # Deadlines are enforced here (_on_deadline): a TimeoutError is the
-                    # provider's own.
-                    phase, message = failure(metric, exc, None)
-                    value, metadata = "", None
-                measurement = recorded(
-                    phase,
-                    message,
-                    value,
-                    metadata,
-                    started,
-                    self._clock(),
-                    prepared.secret_values,
+                measurement = await take_measurement(
+                    self._source, prepared, task.metric, clock=self._clock, started=started
                 )
         except asyncio.CancelledError:
             # Ours (worker.cancels) or the task's own: shutdown cancels workers outright.
@@ -629,10 +596,11 @@ class Scheduler:
                 return  # the run was handed over or stopped: nothing to record here
         finally:
             # Past this point the measurement is taken: recording it is never cut off.
+            # Still in `measuring` (no worker: nothing left to cancel) until recorded.
             worker.job = None
             self._deadlines.pop(worker, None)
             if state.measuring.get(name) is worker:
-                del state.measuring[name]
+                state.measuring[name] = None
             while worker.cancels:  # absorbed: the worker goes on to its next measurement
                 worker.cancels -= 1
                 me.uncancel()
@@ -644,6 +612,7 @@ class Scheduler:
         try:
             if state.done.done():
                 return
+            state.measuring.pop(name, None)
             if measurement is None:
                 lifecycle.drop_unfinished(state.status, name)
                 news: tuple[NewMeasurement, ...] = ()

@@ -1,9 +1,12 @@
 """Scripted provider, verdicts and observer shared by the engine and scheduler tests.
 
 A script gives, per metric, the outcome of each attempt in order: "S", "F", "I"
-(the reading's result is that verdict), "E" (the provider raises), "H" (the
-provider hangs until the measurement timeout). Attempts past the script's end
-repeat its last outcome.
+(a reading that the metric's real conditions judge Successful, Failed or
+Inconclusive), "E" (the provider raises), "H" (the provider hangs until the
+measurement timeout). Attempts past the script's end repeat its last outcome.
+
+The runs are ordinary Web metrics (they pass the real preparation: arguments,
+validation, compiled conditions); only the source behind them is scripted.
 """
 
 from __future__ import annotations
@@ -18,17 +21,19 @@ from analysisd.spec import AnalysisRun, AnalysisRunSpec, ObjectMeta
 from providers.base import ProviderHTTPError, Reading
 
 VERDICTS = {"S": "Successful", "F": "Failed", "I": "Inconclusive"}
+# The reading's result for each scripted verdict, and the conditions that judge it so.
+RESULTS = {"S": 1.0, "F": 0.0, "I": 0.5}
+SUCCESS_CONDITION = "result == 1"
+FAILURE_CONDITION = "result == 0"
+SCRIPTED_URL = "http://scripted.invalid/"
 
 
-@dataclass(frozen=True)
-class FakeVerdict:
-    phase: str
-    message: str = ""
-
-
-def fake_decide(success: str, failure: str, result: Any) -> FakeVerdict:
-    """The reading's result is the verdict itself: lets tests run without the expr engine."""
-    return FakeVerdict(str(result))
+def scripted_metric(kind: str, config: Mapping[str, Any]) -> str:
+    """The metric name a scripted Web block stands for."""
+    url = str(config["url"])
+    if kind != "web" or not url.startswith(SCRIPTED_URL):
+        raise AssertionError(f"not a scripted block: {kind} {config}")
+    return url.removeprefix(SCRIPTED_URL).partition("?")[0]
 
 
 class ScriptedSource:
@@ -43,7 +48,7 @@ class ScriptedSource:
         self.started = asyncio.Event()  # set once any measurement is in flight
 
     async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
-        name = str(config["metric"])
+        name = scripted_metric(kind, config)
         index = self.attempts.get(name, 0)
         self.attempts[name] = index + 1
         outcomes = self.script[name]
@@ -62,7 +67,7 @@ class ScriptedSource:
                     status=500,
                     body="boom",
                 )
-            return Reading(result=VERDICTS[outcome], value=outcome)
+            return Reading(result=RESULTS[outcome], value=outcome)
         finally:
             self.concurrent -= 1
 
@@ -91,12 +96,13 @@ def make_run(
     namespace: str = "ns",
     **spec: Any,
 ) -> AnalysisRun:
-    """An AnalysisRun whose metrics use the scripted "fake" provider."""
+    """An AnalysisRun whose Web metrics are answered by a ScriptedSource."""
     items = [
         {
             "name": metric_name,
-            "successCondition": "scripted",
-            "provider": {"fake": {"metric": metric_name}},
+            "successCondition": SUCCESS_CONDITION,
+            "failureCondition": FAILURE_CONDITION,
+            "provider": {"web": {"url": SCRIPTED_URL + metric_name}},
             **fields,
         }
         for metric_name, fields in metrics.items()

@@ -20,10 +20,9 @@ from analysisd.commands.run import (
     render_table,
     write_output,
 )
-from analysisd.engine.measure import prepare_plain
 from analysisd.engine.scheduler import Scheduler
 from analysisd.spec import AnalysisRunStatus, Measurement, MetricResult
-from tests.unit.engine_fakes import ScriptedSource, fake_decide, make_run
+from tests.unit.engine_fakes import ScriptedSource, make_run
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -48,7 +47,7 @@ def test_output_is_argo_shaped_json_and_yaml() -> None:
     assert data["kind"] == "AnalysisRun"
     assert data["status"]["phase"] == "Successful"
     assert data["status"]["metricResults"] == []
-    assert data["spec"]["metrics"][0]["successCondition"] == "scripted"
+    assert data["spec"]["metrics"][0]["successCondition"] == "result == 1"
     out = io.StringIO()
     write_output(run, "yaml", out)
     assert yaml.safe_load(out.getvalue()) == data
@@ -73,9 +72,7 @@ def test_table_shows_counts_value_and_time_to_next_measurement() -> None:
 async def test_progress_lines_report_measurements_and_phase_changes() -> None:
     out = io.StringIO()
     view = ProgressLines(out)
-    async with Scheduler(
-        ScriptedSource({"m": "F"}), view, prepare=prepare_plain, decide=fake_decide
-    ) as s:
+    async with Scheduler(ScriptedSource({"m": "F"}), view) as s:
         s.submit(make_run({"m": {}}))
         await s.wait("ns", "run")
     text = out.getvalue()
@@ -87,9 +84,7 @@ async def test_progress_lines_report_measurements_and_phase_changes() -> None:
 async def test_live_view_redraws_in_place() -> None:
     out = io.StringIO()
     view = LiveView(out)
-    async with Scheduler(
-        ScriptedSource({"m": "S"}), view, prepare=prepare_plain, decide=fake_decide
-    ) as s:
+    async with Scheduler(ScriptedSource({"m": "S"}), view) as s:
         s.submit(make_run({"m": {}}))
         final = await s.wait("ns", "run")
     view.close(final)

@@ -52,7 +52,7 @@ def simulate(
     while sim.passes < max_passes:
         sim.passes += 1
         terminate = terminate or sim.passes == terminate_at_pass
-        tasks = run.due_tasks(metrics, sim.status, sim.now, terminate=terminate)
+        tasks, _ = run.plan(metrics, sim.status, sim.now, terminate=terminate)
         for task in tasks:
             run.begin_measurement(
                 sim.status, task, dry_run=task.metric.name in dry_run, now=sim.now
@@ -79,7 +79,7 @@ def simulate(
         sim.history.append((sim.status.model_copy(deep=True), sim.now))
         if outcome_.completed:
             return sim
-        wake = run.next_wakeup(metrics, sim.status, sim.now, terminate=terminate)
+        wake = next_reconcile_time(metrics, sim.status, sim.now, terminate)
         if wake is None:
             if tasks or terminate:
                 continue
@@ -148,16 +148,15 @@ def test_next_measurement_after_resume_derives_from_last_finished_at() -> None:
     )
     metrics = [metric(interval="1m", count=2)]
     later = T0 + timedelta(seconds=20)
-    assert run.due_tasks(metrics, status, later) == []
-    assert run.next_wakeup(metrics, status, later) == T0 + timedelta(minutes=1)
+    assert run.plan(metrics, status, later) == ([], T0 + timedelta(minutes=1))
 
 
 def test_in_flight_stored_measurement_is_retaken_not_appended() -> None:
     status = AnalysisRunStatus(phase="Running", startedAt=T0)
     metrics = [metric(count=1)]
-    [task] = run.due_tasks(metrics, status, T0)
+    [task], _ = run.plan(metrics, status, T0)
     run.begin_measurement(status, task, dry_run=False, now=T0)
-    [again] = run.due_tasks(metrics, status, T0 + timedelta(seconds=5))
+    [again], _ = run.plan(metrics, status, T0 + timedelta(seconds=5))
     assert again.resume
     run.begin_measurement(status, again, dry_run=False, now=T0 + timedelta(seconds=5))
     assert len(status.metric_results[0].measurements) == 1
@@ -264,6 +263,62 @@ def test_terminating_an_indefinite_metric_always_completes(script: str, when: in
     assert sim.passes <= when + 1
 
 
+def _duration(text: str) -> timedelta | None:
+    from analysisd.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError:
+        return None
+
+
+def next_reconcile_time(
+    metrics: list[Metric],
+    status: AnalysisRunStatus,
+    now: datetime,
+    terminate: bool,
+    in_flight: set[str] | frozenset[str] = frozenset(),
+) -> datetime | None:
+    """Argo's calculateNextReconcileTime, written plainly (metrics in flight here and,
+    once terminating, metrics with nothing unfinished are left out): run.plan's oracle.
+    """
+    from analysisd.engine import assess
+
+    if assess.completed(status.phase):
+        return None
+    terminating = assess.is_terminating(terminate, status.metric_results)
+    earliest: datetime | None = None
+    for m in metrics:
+        if m.name in in_flight:
+            continue
+        result = run.result_for(status, m.name)
+        if result is not None and assess.completed(result.phase):
+            continue
+        last = result.measurements[-1] if result is not None and result.measurements else None
+        if terminating and (last is None or last.finished_at is not None):
+            continue
+        candidate: datetime | None = None
+        if last is None:
+            delay = _duration(m.initial_delay) if m.initial_delay else None
+            if delay is not None:
+                candidate = (status.started_at or now) + delay
+        elif last.finished_at is None:
+            candidate = last.resume_at
+        else:
+            count = assess.effective_count(m)
+            if result is not None and count is not None and result.count >= count:
+                continue
+            if last.phase == "Error" or not m.interval:
+                interval: timedelta | None = run.ERROR_RETRY_INTERVAL
+            else:
+                interval = _duration(m.interval)
+            if interval is not None:
+                candidate = last.finished_at + interval
+        if candidate is not None and (earliest is None or candidate < earliest):
+            earliest = candidate
+    return earliest
+
+
 def generate_metric_tasks(
     metrics: list[Metric],
     status: AnalysisRunStatus,
@@ -298,7 +353,7 @@ def generate_metric_tasks(
 
 @settings(max_examples=150, deadline=None)
 @given(finite_runs(), st.data())
-def test_plan_answers_as_due_tasks_then_next_wakeup(
+def test_plan_answers_as_generate_metric_tasks_then_next_reconcile_time(
     case: tuple[list[Metric], dict[str, str]], data: st.DataObject
 ) -> None:
     # Every status a run passes through (in flight ones included), at its own time and
@@ -323,8 +378,5 @@ def test_plan_answers_as_due_tasks_then_next_wakeup(
         tasks, wake = run.plan(metrics, stored, now, terminate=terminate, in_flight=in_flight)
         expected = generate_metric_tasks(metrics, stored, now, terminate, in_flight)
         assert tasks == expected
-        assert (
-            run.due_tasks(metrics, stored, now, terminate=terminate, in_flight=in_flight) == tasks
-        )
         busy = in_flight | {t.metric.name for t in expected}
-        assert wake == run.next_wakeup(metrics, stored, now, terminate=terminate, in_flight=busy)
+        assert wake == next_reconcile_time(metrics, stored, now, terminate, busy)

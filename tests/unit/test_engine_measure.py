@@ -1,16 +1,18 @@
-"""take_measurement: a reading becomes an Argo Measurement (real condition language)."""
+"""dispatch.take_measurement: a reading becomes an Argo Measurement (real conditions)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from analysisd.engine.measure import take_measurement
-from analysisd.spec import Metric
+from analysisd.engine.dispatch import take_measurement
+from analysisd.engine.measure import NoSecrets, PreparedRun, prepare_run
+from analysisd.spec import AnalysisRunSpec, Metric
 from providers.base import ProviderTimeout, Reading
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,9 +53,16 @@ def metric(success: str = "", failure: str = "") -> Metric:
     )
 
 
+def prepared(m: Metric, secrets: frozenset[str] = frozenset()) -> PreparedRun:
+    """The run of one metric as the scheduler prepares it (conditions compiled once)."""
+    run = prepare_run(AnalysisRunSpec(metrics=[m]), NoSecrets())
+    return dataclasses.replace(run, secret_values=secrets)
+
+
 async def measure(source: OneAnswer, m: Metric, secrets: frozenset[str] = frozenset()) -> Any:
+    clock = Clock()
     return await take_measurement(
-        source, m, secret_values=secrets, clock=Clock(), timeout_seconds=0.05
+        source, prepared(m, secrets), m, clock=clock, started=clock(), timeout_seconds=0.05
     )
 
 
@@ -118,7 +127,6 @@ async def test_provider_decided_phase_skips_the_conditions() -> None:
 
 
 def test_field_ref_arguments_resolve_from_the_run_metadata() -> None:
-    from analysisd.engine.measure import NoSecrets, prepare_run
     from analysisd.spec import AnalysisRun
 
     run = AnalysisRun.model_validate(
@@ -155,7 +163,37 @@ async def test_a_providers_own_timeout_without_a_deadline_here_names_no_number()
     # timeout_seconds None: the caller (the Scheduler) keeps the deadline; a bare
     # TimeoutError from inside a provider must not claim a limit that was never set.
     source = OneAnswer(TimeoutError())
+    clock = Clock()
     m = await take_measurement(
-        source, metric(), secret_values=frozenset(), clock=Clock(), timeout_seconds=None
+        source, prepared(metric()), metric(), clock=clock, started=clock(), timeout_seconds=None
     )
     assert (m.phase, m.message) == ("Error", "rate: measurement timed out")
+
+
+async def test_conditions_are_compiled_when_the_run_is_prepared_never_per_measurement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from analysisd.expr import conditions as expr_conditions
+
+    compiled: list[str] = []
+    real = expr_conditions.compile_expr_uncached
+
+    def counting(source: str) -> Any:
+        compiled.append(source)
+        return real(source)
+
+    monkeypatch.setattr(expr_conditions, "compile_expr_uncached", counting)
+    m = metric("result >= 0.95", "result < 0.5")
+    run = prepared(m)
+    assert compiled == ["result >= 0.95", "result < 0.5"]
+    clock = Clock()
+    for value in (0.99, 0.7, 0.1) * 10:
+        source = OneAnswer(Reading(result=value, value=str(value)))
+        await take_measurement(source, run, m, clock=clock, started=clock())
+    assert compiled == ["result >= 0.95", "result < 0.5"]
+
+
+async def test_a_condition_that_does_not_compile_is_an_error_measurement_with_its_cause() -> None:
+    m = await measure(OneAnswer(Reading(result=1.0, value="1")), metric("result >"))
+    assert m.phase == "Error"
+    assert m.message.startswith('could not evaluate successCondition "result >": ')

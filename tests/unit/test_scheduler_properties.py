@@ -9,10 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysisd.engine.measure import prepare_plain
 from analysisd.engine.scheduler import Scheduler
 from analysisd.spec import AnalysisRun
-from tests.unit.engine_fakes import RecordingObserver, ScriptedSource, fake_decide, make_run
+from tests.unit.engine_fakes import RecordingObserver, ScriptedSource, make_run
 
 SCRIPTS = st.text(alphabet="SFIEH", min_size=1, max_size=8)
 
@@ -27,8 +26,6 @@ async def _run(
         observer,
         error_retry=timedelta(milliseconds=1),
         measurement_timeout=0.005,
-        prepare=prepare_plain,
-        decide=fake_decide,
     ) as s:
         s.submit(run)
         # A guard against a hang, not a timing assertion.
@@ -107,8 +104,6 @@ async def _terminate_after(steps: int, script: str) -> AnalysisRun:
         RecordingObserver(),
         error_retry=timedelta(milliseconds=1),
         measurement_timeout=0.005,
-        prepare=prepare_plain,
-        decide=fake_decide,
     ) as s:
         s.submit(make_run({"m": {"interval": "1ms", "failureLimit": -1}}))
         for _ in range(steps):
@@ -145,8 +140,6 @@ async def _many(
         error_retry=timedelta(milliseconds=1),
         measurement_timeout=0.005,
         max_concurrency=concurrency,
-        prepare=prepare_plain,
-        decide=fake_decide,
     ) as s:
         for manifest in manifests:
             s.submit(manifest)

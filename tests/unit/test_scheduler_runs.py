@@ -9,11 +9,18 @@ from typing import Any
 
 import pytest
 
-from analysisd.engine.measure import PreparedRun, RunSetupError, prepare_plain
+from analysisd.engine import scheduler as scheduler_module
+from analysisd.engine.measure import PreparedRun, prepare_run
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
 from analysisd.spec import AnalysisRun, AnalysisRunSpec
 from providers.base import ProviderError
-from tests.unit.engine_fakes import RecordingObserver, ScriptedSource, fake_decide, make_run
+from tests.unit.engine_fakes import (
+    SCRIPTED_URL,
+    RecordingObserver,
+    ScriptedSource,
+    make_run,
+    scripted_metric,
+)
 
 FAST = timedelta(milliseconds=1)
 
@@ -21,8 +28,6 @@ FAST = timedelta(milliseconds=1)
 def scheduler(source: ScriptedSource, observer: RecordingObserver, **kw: Any) -> Scheduler:
     options: dict[str, Any] = {
         "error_retry": FAST,
-        "prepare": prepare_plain,
-        "decide": fake_decide,
         "measurement_timeout": 0.05,
     }
     options.update(kw)
@@ -91,11 +96,13 @@ async def test_provider_error_message_is_kept_on_the_measurement() -> None:
 
 
 async def test_secret_values_are_redacted_from_messages() -> None:
-    def with_secret(spec: AnalysisRunSpec, secrets: Any, meta: Any = None) -> PreparedRun:
-        plain = prepare_plain(spec, secrets)
-        return PreparedRun(plain.metrics, plain.dry_run, plain.retention, frozenset({"s3cret"}))
-
-    done = await run_to_end(make_run({"m": {}}), {"m": "ES"}, prepare=with_secret)
+    run = make_run(
+        {"m": {}},
+        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
+    )
+    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?token={{args.token}}"}}
+    secrets = DictSecrets({("api", "token"): "s3cret"})
+    done = await run_to_end(run, {"m": "ES"}, secrets=secrets)
     assert done.status is not None
     message = done.status.metric_results[0].measurements[0].message
     assert "s3cret" not in message
@@ -136,12 +143,11 @@ async def test_initial_delay_runs_first_measurement_after_the_delay() -> None:
 
 
 async def test_setup_error_puts_the_run_in_error_with_its_message() -> None:
-    def broken(spec: AnalysisRunSpec, secrets: Any, meta: Any = None) -> PreparedRun:
-        raise RunSetupError("Analysis spec invalid: metrics[0]: no provider specified")
-
+    run = make_run({"m": {}})
+    run.spec.metrics[0].provider = {}
     observer = RecordingObserver()
-    async with scheduler(ScriptedSource({"m": "S"}), observer, prepare=broken) as s:
-        s.submit(make_run({"m": {}}))
+    async with scheduler(ScriptedSource({"m": "S"}), observer) as s:
+        s.submit(run)
         done = await s.wait("ns", "run")
     assert done.status is not None
     assert done.status.phase == "Error"
@@ -274,7 +280,11 @@ def judge_block(condition: str | None) -> dict[str, Any]:
 async def test_judge_metric_without_conditions_uses_the_score_thresholds() -> None:
     run = make_run({"m": {}})
     run.spec.metrics[0] = run.spec.metrics[0].model_copy(
-        update={"success_condition": "", "provider": judge_block(None)["provider"]}
+        update={
+            "success_condition": "",
+            "failure_condition": "",
+            "provider": judge_block(None)["provider"],
+        }
     )
     source = SeriesOnlySource({"m": "S"})
     async with scheduler(source, RecordingObserver(), measurement_timeout=30) as s:
@@ -301,7 +311,11 @@ async def test_the_judges_lookback_window_ends_at_the_schedulers_clock() -> None
 
     run = make_run({"m": {}})
     run.spec.metrics[0] = run.spec.metrics[0].model_copy(
-        update={"success_condition": "", "provider": judge_block(None)["provider"]}
+        update={
+            "success_condition": "",
+            "failure_condition": "",
+            "provider": judge_block(None)["provider"],
+        }
     )
     observer = RecordingObserver()
     async with scheduler(
@@ -339,8 +353,8 @@ class DictSecrets:
 
 async def test_unresolved_argument_puts_the_run_in_error_with_argos_message() -> None:
     run = make_run({"m": {}})
-    run.spec.metrics[0].provider = {"fake": {"metric": "m", "q": "{{args.missing}}"}}
-    async with Scheduler(ScriptedSource({"m": "S"}), RecordingObserver(), decide=fake_decide) as s:
+    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?q={{args.missing}}"}}
+    async with Scheduler(ScriptedSource({"m": "S"}), RecordingObserver()) as s:
         s.submit(run)
         done = await s.wait("ns", "run")
     assert done.status is not None
@@ -355,14 +369,10 @@ async def test_secret_argument_is_resolved_once_and_redacted_from_messages() -> 
         {"m": {}},
         args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
     )
-    run.spec.metrics[0].provider = {
-        "web": {"metric": "m", "url": "http://127.0.0.1/{{args.token}}"}
-    }
+    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?t={{args.token}}"}}
     secrets = DictSecrets({("api", "token"): "s3cret"})
     source = ScriptedSource({"m": "ES"})
-    async with Scheduler(
-        source, RecordingObserver(), secrets=secrets, decide=fake_decide, error_retry=FAST
-    ) as s:
+    async with Scheduler(source, RecordingObserver(), secrets=secrets, error_retry=FAST) as s:
         s.submit(run)
         done = await s.wait("ns", "run")
     assert done.status is not None
@@ -420,7 +430,7 @@ class BindingSource(ScriptedSource):
         self.refuse = refuse  # how many bind calls fail before one succeeds
 
     def bind(self, kind: str, config: Any) -> Any:
-        name = str(config["metric"])
+        name = scripted_metric(kind, config)
         self.events.append(f"bind {name}")
         if self.refuse > 0:
             self.refuse -= 1
@@ -508,14 +518,19 @@ async def test_a_hanging_measurement_does_not_hold_up_one_queued_behind_it() -> 
     assert fast.status is not None and fast.status.phase == "Successful"
 
 
-async def test_submitted_runs_are_set_up_in_slices_that_let_the_loop_run_between() -> None:
+async def test_submitted_runs_are_set_up_in_slices_that_let_the_loop_run_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Setting up 100 runs takes ~0.2 s here: not in one go, or nothing else could run.
     log: list[str] = []
 
     def slow_prepare(spec: AnalysisRunSpec, secrets: Any, meta: Any = None) -> PreparedRun:
         log.append("set up")
         time.sleep(0.002)
-        return prepare_plain(spec, secrets, meta)
+        return prepare_run(spec, secrets, meta)
+
+    # The real preparation, made slow.
+    monkeypatch.setattr(scheduler_module, "prepare_run", slow_prepare)
 
     async def heartbeat() -> None:
         while True:
@@ -524,9 +539,7 @@ async def test_submitted_runs_are_set_up_in_slices_that_let_the_loop_run_between
 
     beat = asyncio.ensure_future(heartbeat())
     try:
-        async with scheduler(
-            ScriptedSource({"m": "S"}), RecordingObserver(), prepare=slow_prepare
-        ) as s:
+        async with scheduler(ScriptedSource({"m": "S"}), RecordingObserver()) as s:
             for i in range(100):
                 s.submit(make_run({"m": {}}, name=f"r{i}"))
             for i in range(100):
@@ -553,9 +566,9 @@ async def test_a_run_forgotten_before_it_was_set_up_is_never_observed() -> None:
 async def test_a_bug_while_recording_stops_that_run_and_the_worker_serves_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import analysisd.engine.scheduler as scheduler_module
+    from analysisd.engine import dispatch
 
-    real = scheduler_module.recorded
+    real = dispatch.recorded
     calls = 0
 
     def flaky(*args: Any) -> Any:
@@ -565,7 +578,7 @@ async def test_a_bug_while_recording_stops_that_run_and_the_worker_serves_the_ne
             raise RuntimeError("bug in recording")
         return real(*args)
 
-    monkeypatch.setattr(scheduler_module, "recorded", flaky)
+    monkeypatch.setattr(dispatch, "recorded", flaky)
     source = ScriptedSource({"a": "S", "b": "S"})
     async with scheduler(source, RecordingObserver(), max_concurrency=1) as s:
         s.submit(make_run({"a": {}}, name="a"))
@@ -574,3 +587,49 @@ async def test_a_bug_while_recording_stops_that_run_and_the_worker_serves_the_ne
             await asyncio.wait_for(s.wait("ns", "a"), 10)
         b = await asyncio.wait_for(s.wait("ns", "b"), 10)
     assert b.status is not None and b.status.phase == "Successful"
+
+
+class JitterSource(ScriptedSource):
+    """Answers after a random number of loop turns, so siblings finish in any order."""
+
+    def __init__(self, script: dict[str, str], seed: int) -> None:
+        super().__init__(script)
+        import random
+
+        self.random = random.Random(seed)
+
+    async def measure(self, kind: str, config: Any) -> Any:
+        for _ in range(self.random.randrange(0, 6)):
+            await asyncio.sleep(0)
+        return await super().measure(kind, config)
+
+
+class SlowObserver(RecordingObserver):
+    """Takes a few loop turns per change, as a store's transaction does: meanwhile the
+    run's lock is held and siblings' results wait for it."""
+
+    async def on_change(self, run: AnalysisRun, change: Any) -> None:
+        await super().on_change(run, change)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_sibling_metrics_are_each_measured_exactly_count_times(seed: int) -> None:
+    # A sibling's measurement recorded while another metric's result waits for the run
+    # lock must not see that metric as an unfinished (restart) measurement and take it
+    # again: that is how one first-measurement failure used to be recorded twice.
+    script = {f"r{i}{m}": ("FS" if m == "a" else "S") for i in range(20) for m in "abc"}
+    source = JitterSource(script, seed)
+    fields = {"count": 2, "interval": "1ms", "failureLimit": 1}
+    async with scheduler(source, SlowObserver()) as s:
+        for i in range(20):
+            s.submit(make_run({f"r{i}{m}": dict(fields) for m in "abc"}, name=f"r{i}"))
+        done = [await asyncio.wait_for(s.wait("ns", f"r{i}"), 30) for i in range(20)]
+    for run in done:
+        assert run.status is not None
+        assert run.status.phase == "Successful", run.status.message
+        for result in run.status.metric_results:
+            assert result.count == 2
+            assert len(result.measurements) == 2
+    assert source.attempts == {name: 2 for name in script}

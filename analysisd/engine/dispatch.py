@@ -1,0 +1,124 @@
+"""Taking one measurement: the only path, for the scheduler and every test alike.
+
+`bind_metrics` binds each metric's provider block once, when its run is set up.
+`take_measurement` asks the bound provider (or the judge) for a reading, applies
+the run's compiled conditions (engine.measure.judge_reading) and returns the
+Argo `Measurement` with every secret redacted. Any failure, a provider that
+cannot even be constructed included, becomes an Error measurement, as in Argo;
+the run's limits decide what it means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from analysisd.engine.measure import (
+    BindingSource,
+    BoundSource,
+    MeasurementSource,
+    PreparedRun,
+    failure,
+    judge_reading,
+    provider_block,
+    recorded,
+)
+from analysisd.spec import Measurement, Metric
+from providers.base import ProviderError, Reading
+
+__all__ = ["bind_metrics", "read", "take_measurement"]
+
+
+def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
+    """Bind every metric's provider block once, when the run starts (a source that binds).
+
+    Binding is per-run work (validating the block, parsing its URL, working out its
+    pool and rate-limit keys), so it is done with the rest of the run's preparation
+    rather than by its first measurement. A block that cannot be bound is left
+    unbound: its measurement binds it again, and the error becomes that
+    measurement's Error, exactly as if it had not been tried here.
+    """
+    if not hasattr(source, "bind"):
+        return
+    binder = cast(BindingSource, source)
+    for metric in prepared.metrics:
+        if metric.name in prepared.bindings or len(metric.provider) != 1:
+            continue
+        kind, config = provider_block(metric)
+        if kind == "judge":
+            continue
+        try:
+            prepared.bindings[metric.name] = binder.bind(kind, config)
+        except Exception:  # reported by the measurement, which binds it again
+            continue
+
+
+async def read(
+    source: MeasurementSource,
+    kind: str,
+    config: Mapping[str, Any],
+    bindings: dict[str, BoundSource],
+    name: str,
+    clock: Callable[[], datetime],
+) -> Reading:
+    """One reading; kind "judge" goes to the Kayenta-style judge over the source's series.
+
+    A source that can bind (ProviderRegistry) binds the block once, by metric name;
+    a block that cannot be bound raises here and is tried again next time. `clock` is
+    the scheduler's: the judge's lookback window ends at its "now".
+    """
+    if kind == "judge":
+        from analysisd.judge.metric import JudgeMetric, SeriesSource
+
+        if not hasattr(source, "series"):
+            raise ProviderError("judge metrics need a measurement source with range queries")
+        judge = JudgeMetric(cast(SeriesSource, source), clock=clock)
+        reading: Reading = await judge.measure(config)
+        return reading
+    if hasattr(source, "bind"):
+        bound = cast(BindingSource, source).bind(kind, config)
+        bindings[name] = bound
+        return await bound.measure()
+    return await source.measure(kind, config)
+
+
+async def take_measurement(
+    source: MeasurementSource,
+    prepared: PreparedRun,
+    metric: Metric,
+    *,
+    clock: Callable[[], datetime],
+    started: datetime,
+    timeout_seconds: float | None = None,
+) -> Measurement:
+    """Measure `metric` of a prepared run once; every failure becomes an Error measurement.
+
+    `timeout_seconds` None: the caller enforces the deadline (the Scheduler does, with
+    one watchdog for every measurement in flight, by cancelling this coroutine).
+    """
+    name = metric.name
+    try:
+        bound = prepared.bindings.get(name)
+        if bound is not None:
+            kind = ""  # a bound block is a provider's, never the judge's
+            if timeout_seconds is None:
+                reading = await bound.measure()
+            else:
+                async with asyncio.timeout(timeout_seconds):
+                    reading = await bound.measure()
+        else:
+            kind, config = provider_block(metric)
+            if timeout_seconds is None:
+                reading = await read(source, kind, config, prepared.bindings, name, clock)
+            else:
+                async with asyncio.timeout(timeout_seconds):
+                    reading = await read(source, kind, config, prepared.bindings, name, clock)
+        phase, message, value, metadata = judge_reading(
+            metric, kind, reading, prepared.conditions.get(name)
+        )
+    except Exception as exc:
+        phase, message = failure(metric, exc, timeout_seconds)
+        value, metadata = "", None
+    return recorded(phase, message, value, metadata, started, clock(), prepared.secret_values)
