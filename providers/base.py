@@ -56,7 +56,13 @@ class ProviderError(Exception):
 
 
 class ProviderConfigError(ProviderError):
-    pass
+    """The block is unusable; `field` is the path inside it ("url", "headers[1].value")."""
+
+    def __init__(
+        self, message: str, *, provider: str = "", address: str = "", field: str = ""
+    ) -> None:
+        super().__init__(message, provider=provider, address=address)
+        self.field = field
 
 
 class ProviderUnsupported(ProviderError):
@@ -152,4 +158,13 @@ class ProviderClass(Protocol):
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
         """Identity of one instant query, for coalescing (same key -> one request)."""
+        ...
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """Raise ProviderConfigError (with `field`) for a block that can never be measured.
+
+        Static: no I/O, no secrets, no pool; the same parsing bind/create/measure do, so
+        a block that passes here fails later only for reasons of the outside world.
+        """
         ...

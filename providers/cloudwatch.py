@@ -84,13 +84,15 @@ def interval_seconds(config: Mapping[str, Any]) -> float:
         match = _DURATION_PART.match(text, pos)
         if match is None:
             raise ProviderConfigError(
-                f'cloudwatch: interval: invalid duration "{text}"', provider=PROVIDER
+                f'cloudwatch: interval: invalid duration "{text}"',
+                provider=PROVIDER,
+                field="interval",
             )
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
     if total <= 0:
         raise ProviderConfigError(
-            f"cloudwatch: interval {text!r} must be positive", provider=PROVIDER
+            f"cloudwatch: interval {text!r} must be positive", provider=PROVIDER, field="interval"
         )
     return total
 
@@ -137,7 +139,9 @@ def _int(raw: Any, where: str) -> int:
         return int(str(raw))
     except ValueError:
         raise ProviderConfigError(
-            f"cloudwatch: {where}: {raw!r} is not a whole number of seconds", provider=PROVIDER
+            f"cloudwatch: {where}: {raw!r} is not a whole number of seconds",
+            provider=PROVIDER,
+            field=where,
         ) from None
 
 
@@ -145,13 +149,17 @@ def to_aws_queries(raw: Any, *, period: int | None = None) -> list[dict[str, Any
     """metricDataQueries (CRD) -> GetMetricData MetricDataQueries; ``period`` overrides."""
     if not isinstance(raw, list) or not raw:
         raise ProviderConfigError(
-            "cloudwatch: metricDataQueries must be a non-empty list", provider=PROVIDER
+            "cloudwatch: metricDataQueries must be a non-empty list",
+            provider=PROVIDER,
+            field="metricDataQueries",
         )
     queries: list[dict[str, Any]] = []
     for index, block in enumerate(raw):
         where = f"metricDataQueries[{index}]"
         if not isinstance(block, Mapping) or not _field(block, "id"):
-            raise ProviderConfigError(f"cloudwatch: {where}.id is required", provider=PROVIDER)
+            raise ProviderConfigError(
+                f"cloudwatch: {where}.id is required", provider=PROVIDER, field=f"{where}.id"
+            )
         query: dict[str, Any] = {"Id": str(_field(block, "id"))}
         for name, key in (("expression", "Expression"), ("label", "Label")):
             if _field(block, name) is not None:
@@ -167,6 +175,7 @@ def to_aws_queries(raw: Any, *, period: int | None = None) -> list[dict[str, Any
             raise ProviderConfigError(
                 f"cloudwatch: {where}: give exactly one of expression and metricStat",
                 provider=PROVIDER,
+                field=where,
             )
         queries.append(query)
     return queries
@@ -176,7 +185,9 @@ def _metric_stat(stat: Any, where: str, period: int | None) -> dict[str, Any]:
     metric = _field(stat, "metric") if isinstance(stat, Mapping) else None
     if not isinstance(metric, Mapping) or not _field(metric, "metricName"):
         raise ProviderConfigError(
-            f"cloudwatch: {where}.metric.metricName is required", provider=PROVIDER
+            f"cloudwatch: {where}.metric.metricName is required",
+            provider=PROVIDER,
+            field=f"{where}.metric.metricName",
         )
     aws_metric: dict[str, Any] = {"MetricName": str(_field(metric, "metricName"))}
     if _field(metric, "namespace"):
@@ -187,7 +198,9 @@ def _metric_stat(stat: Any, where: str, period: int | None) -> dict[str, Any]:
             {"Name": str(_field(d, "name")), "Value": str(_field(d, "value"))} for d in dimensions
         ]
     if not _field(stat, "stat"):
-        raise ProviderConfigError(f"cloudwatch: {where}.stat is required", provider=PROVIDER)
+        raise ProviderConfigError(
+            f"cloudwatch: {where}.stat is required", provider=PROVIDER, field=f"{where}.stat"
+        )
     result: dict[str, Any] = {
         "Metric": aws_metric,
         "Period": period or _int(_field(stat, "period") or 0, f"{where}.period"),
@@ -260,7 +273,9 @@ class CloudWatchProvider:
         endpoint = config.get("endpoint") or None
         attempts = _int(config.get("maxAttempts", 1), "maxAttempts")
         if attempts < 1:
-            raise ProviderConfigError("cloudwatch: maxAttempts must be >= 1", provider=PROVIDER)
+            raise ProviderConfigError(
+                "cloudwatch: maxAttempts must be >= 1", provider=PROVIDER, field="maxAttempts"
+            )
         return (str(region) if region else None, str(endpoint) if endpoint else None, attempts)
 
     @classmethod
@@ -290,6 +305,13 @@ class CloudWatchProvider:
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> CloudWatchProvider:
         return cls(*cls._settings(config))
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """What create() and every measurement parse: settings, interval, the queries."""
+        cls._settings(config)
+        interval_seconds(config)
+        to_aws_queries(config.get("metricDataQueries"))
 
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:

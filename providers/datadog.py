@@ -138,9 +138,13 @@ def interval_of(config: Mapping[str, Any]) -> float:
     try:
         seconds = duration_seconds(str(raw))
     except ValueError as exc:
-        raise ProviderConfigError(f"datadog: interval: {exc}", provider=PROVIDER) from None
+        raise ProviderConfigError(
+            f"datadog: interval: {exc}", provider=PROVIDER, field="interval"
+        ) from None
     if seconds <= 0:
-        raise ProviderConfigError(f"datadog: interval: {raw!r} must be positive", provider=PROVIDER)
+        raise ProviderConfigError(
+            f"datadog: interval: {raw!r} must be positive", provider=PROVIDER, field="interval"
+        )
     return seconds
 
 
@@ -150,10 +154,14 @@ def timeout_of(config: Mapping[str, Any]) -> float:
         seconds = float(raw)
     except (TypeError, ValueError):
         raise ProviderConfigError(
-            f"datadog: timeout: {raw!r} is not a number of seconds", provider=PROVIDER
+            f"datadog: timeout: {raw!r} is not a number of seconds",
+            provider=PROVIDER,
+            field="timeout",
         ) from None
     if seconds <= 0:
-        raise ProviderConfigError(f"datadog: timeout: {raw!r} must be positive", provider=PROVIDER)
+        raise ProviderConfigError(
+            f"datadog: timeout: {raw!r} must be positive", provider=PROVIDER, field="timeout"
+        )
     return seconds
 
 
@@ -161,7 +169,9 @@ def api_version_of(config: Mapping[str, Any]) -> str:
     version = str(config.get("apiVersion") or "v1")
     if version not in ("v1", "v2"):
         raise ProviderConfigError(
-            f"datadog: apiVersion: {version!r} is not supported (use v1 or v2)", provider=PROVIDER
+            f"datadog: apiVersion: {version!r} is not supported (use v1 or v2)",
+            provider=PROVIDER,
+            field="apiVersion",
         )
     return version
 
@@ -173,25 +183,38 @@ def queries_of(config: Mapping[str, Any]) -> tuple[dict[str, str], str]:
     formula = config.get("formula")
     if raw_queries and query:
         raise ProviderConfigError(
-            "datadog: use either query or queries, not both", provider=PROVIDER
+            "datadog: use either query or queries, not both", provider=PROVIDER, field="queries"
         )
     if raw_queries:
         if not isinstance(raw_queries, Mapping):
             raise ProviderConfigError(
-                "datadog: queries must be a map of name to query", provider=PROVIDER
+                "datadog: queries must be a map of name to query",
+                provider=PROVIDER,
+                field="queries",
             )
         queries = {str(k): str(v) for k, v in raw_queries.items()}
     elif query:
         queries = {"query": str(query)}
     else:
-        raise ProviderConfigError("datadog: query or queries is required", provider=PROVIDER)
+        raise ProviderConfigError(
+            "datadog: query or queries is required", provider=PROVIDER, field="query"
+        )
     if formula:
         return queries, str(formula)
     if len(queries) == 1:
         return queries, next(iter(queries))
     raise ProviderConfigError(
-        "datadog: formula is required when more than one query is given", provider=PROVIDER
+        "datadog: formula is required when more than one query is given",
+        provider=PROVIDER,
+        field="formula",
     )
+
+
+def v1_query_of(config: Mapping[str, Any]) -> str:
+    query = str(config.get("query") or "")
+    if not query:
+        raise ProviderConfigError("datadog: query is required", provider=PROVIDER, field="query")
+    return query
 
 
 def describe(queries: Mapping[str, str], formula: str) -> str:
@@ -208,6 +231,7 @@ def aggregator_of(config: Mapping[str, Any]) -> str:
         raise ProviderConfigError(
             f"datadog: aggregator: {aggregator!r} is not one of {', '.join(allowed)}",
             provider=PROVIDER,
+            field="aggregator",
         )
     return aggregator
 
@@ -303,6 +327,18 @@ class DatadogProvider:
         return cls(*credentials(config, secrets))
 
     @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """What every measurement parses (credentials are secrets: looked up when bound)."""
+        version = api_version_of(config)
+        interval_of(config)
+        timeout_of(config)
+        if version == "v1":
+            v1_query_of(config)
+        else:
+            queries_of(config)
+            aggregator_of(config)
+
+    @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
         queries = config.get("queries")
         return (
@@ -347,9 +383,7 @@ class DatadogProvider:
         start = now - int(interval)
         result: float | list[float] | None
         if version == "v1":
-            query = str(config.get("query") or "")
-            if not query:
-                raise ProviderConfigError("datadog: query is required", provider=PROVIDER)
+            query = v1_query_of(config)
             api_v1 = self._metrics_apis()[0]
             body = await self._call(
                 "/api/v1/query", query, timeout, api_v1.query_metrics(start, now, query)

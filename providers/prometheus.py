@@ -93,12 +93,15 @@ def value_string(result: float | Sequence[float]) -> str:
 
 def redact_address(address: str) -> str:
     """The address without userinfo, fit for messages."""
-    parts = urllib.parse.urlsplit(address)
-    if parts.password is None and parts.username is None:
-        return address
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urllib.parse.urlsplit(address)
+        if parts.password is None and parts.username is None:
+            return address
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # unparseable: drop whatever could be userinfo
+        return address.rpartition("@")[2]
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
@@ -261,7 +264,9 @@ class QuerySettings:
     def parse(cls, config: Mapping[str, Any]) -> QuerySettings:
         query = config.get("query")
         if not isinstance(query, str) or not query.strip():
-            raise ProviderConfigError("prometheus: provider.prometheus.query is required")
+            raise ProviderConfigError(
+                "prometheus: provider.prometheus.query is required", field="query"
+            )
         raw_timeout = config.get("timeout")
         if raw_timeout is None:
             timeout = DEFAULT_TIMEOUT_S
@@ -270,10 +275,13 @@ class QuerySettings:
                 timeout = float(raw_timeout)
             except (TypeError, ValueError):
                 raise ProviderConfigError(
-                    f"prometheus: timeout must be a number of seconds, got {raw_timeout!r}"
+                    f"prometheus: timeout must be a number of seconds, got {raw_timeout!r}",
+                    field="timeout",
                 ) from None
             if timeout < 0:
-                raise ProviderConfigError("prometheus timeout should not be negative")
+                raise ProviderConfigError(
+                    "prometheus timeout should not be negative", field="timeout"
+                )
         server_timeout = None
         raw_server = config.get("queryTimeout")
         if raw_server is not None:
@@ -285,11 +293,14 @@ class QuerySettings:
                 )
             except (TypeError, ValueError):
                 raise ProviderConfigError(
-                    f"prometheus: queryTimeout must be a duration like 10s, got {raw_server!r}"
+                    f"prometheus: queryTimeout must be a duration like 10s, got {raw_server!r}",
+                    field="queryTimeout",
                 ) from None
         range_query = config.get("rangeQuery") or {}
         if not isinstance(range_query, Mapping):
-            raise ProviderConfigError("prometheus: rangeQuery must be an object {start, end, step}")
+            raise ProviderConfigError(
+                "prometheus: rangeQuery must be an object {start, end, step}", field="rangeQuery"
+            )
         return cls(
             query=query,
             timeout_s=timeout,
@@ -305,12 +316,17 @@ def address_of(config: Mapping[str, Any]) -> str:
     address = config.get("address") or os.environ.get(ADDRESS_ENV, "")
     if not isinstance(address, str) or not address:
         raise ProviderConfigError(
-            f"prometheus: provider.prometheus.address is required (or set {ADDRESS_ENV})"
+            f"prometheus: provider.prometheus.address is required (or set {ADDRESS_ENV})",
+            field="address",
         )
-    parts = urllib.parse.urlsplit(address)
+    try:
+        parts = urllib.parse.urlsplit(address)
+    except ValueError:
+        parts = urllib.parse.SplitResult("", "", "", "", "")
     if not parts.scheme or not parts.netloc:
         raise ProviderConfigError(
-            f"prometheus address is not in url format: {redact_address(address)}"
+            f"prometheus address is not in url format: {redact_address(address)}",
+            field="address",
         )
     return address.rstrip("/")
 
@@ -320,10 +336,14 @@ def headers_of(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     headers = []
     for index, header in enumerate(config.get("headers") or []):
         if not isinstance(header, Mapping):
-            raise ProviderConfigError(f"prometheus: headers[{index}] must be {{key, value}}")
+            raise ProviderConfigError(
+                f"prometheus: headers[{index}] must be {{key, value}}", field=f"headers[{index}]"
+            )
         key = header.get("key") or header.get("name")
         if not key:
-            raise ProviderConfigError(f"prometheus: headers[{index}].key is required")
+            raise ProviderConfigError(
+                f"prometheus: headers[{index}].key is required", field=f"headers[{index}].key"
+            )
         headers.append((str(key), str(header.get("value") or "")))
     return tuple(headers)
 
@@ -444,6 +464,13 @@ class PrometheusProvider:
             authentication=config.get("authentication") or {},
             sigv4=sigv4_enabled(config),
         )
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """What create() and every measurement parse: query settings, address, headers."""
+        QuerySettings.parse(config)
+        address_of(config)
+        headers_of(config)
 
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter
 from providers.base import (
     Provider,
     ProviderClass,
+    ProviderConfigError,
     ProviderError,
     ProviderRateLimited,
     ProviderUnsupported,
@@ -49,7 +50,14 @@ from providers.limits import (
 )
 from providers.metrics import ProviderMetrics, RequestStats
 
-__all__ = ["PROVIDER_CLASSES", "UNSUPPORTED_KINDS", "LimitsConfig", "ProviderRegistry"]
+__all__ = [
+    "PROVIDER_CLASSES",
+    "UNSUPPORTED_KINDS",
+    "LimitsConfig",
+    "ProviderRegistry",
+    "check_block",
+    "load_provider_class",
+]
 
 T = TypeVar("T")
 _Call = Callable[[], Awaitable[Reading]]  # a bound provider call: one reading per call
@@ -67,8 +75,50 @@ UNSUPPORTED_KINDS = frozenset(
 )
 
 
-def _supported() -> str:
-    return ", ".join(sorted(PROVIDER_CLASSES))
+def load_provider_class(kind: str, paths: Mapping[str, str] = PROVIDER_CLASSES) -> ProviderClass:
+    """The class for an Argo provider kind, imported by its dotted path (no instance made)."""
+    path = paths.get(kind)
+    if path is None:
+        known = "an Argo provider analysisd does not run" if kind in UNSUPPORTED_KINDS else ""
+        detail = f" ({known})" if known else ""
+        raise ProviderUnsupported(
+            f"provider kind {kind!r} is not supported by analysisd{detail}; "
+            f"supported: {', '.join(sorted(paths))}",
+            provider=kind,
+        )
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return cast(ProviderClass, getattr(module, attr))
+    except (ImportError, AttributeError) as exc:
+        raise ProviderUnsupported(
+            f"provider kind {kind!r} is unavailable: cannot load {path} "
+            f"({type(exc).__name__}: {exc})",
+            provider=kind,
+        ) from exc
+
+
+def check_block(
+    kind: str, config: Mapping[str, Any], paths: Mapping[str, str] = PROVIDER_CLASSES
+) -> None:
+    """Have the kind's class parse its block as bind/create would, without opening a pool.
+
+    Raises ProviderUnsupported for a kind analysisd does not run, ProviderConfigError
+    (with `field`, the path inside the block) for a block that can never be measured.
+    """
+    cls = load_provider_class(kind, paths)
+    check = getattr(cls, "check", None)
+    if not callable(check):
+        return  # a class without a static check is checked by its first measurement
+    try:
+        check(config)
+    except ProviderConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # A block of the wrong shape deep inside (a number where a list belongs).
+        raise ProviderConfigError(
+            f"{kind}: provider block is malformed ({type(exc).__name__}: {exc})", provider=kind
+        ) from None
 
 
 def _hashable(value: Any) -> Hashable:
@@ -141,25 +191,7 @@ class ProviderRegistry:
         found = self._classes.get(kind)
         if found is not None:
             return found
-        path = self._class_paths.get(kind)
-        if path is None:
-            known = "an Argo provider analysisd does not run" if kind in UNSUPPORTED_KINDS else ""
-            detail = f" ({known})" if known else ""
-            raise ProviderUnsupported(
-                f"provider kind {kind!r} is not supported by analysisd{detail}; "
-                f"supported: {_supported()}",
-                provider=kind,
-            )
-        module_name, _, attr = path.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-            cls = cast(ProviderClass, getattr(module, attr))
-        except (ImportError, AttributeError) as exc:
-            raise ProviderUnsupported(
-                f"provider kind {kind!r} is unavailable: cannot load {path} "
-                f"({type(exc).__name__}: {exc})",
-                provider=kind,
-            ) from exc
+        cls = load_provider_class(kind, self._class_paths)
         self._classes[kind] = cls
         return cls
 

@@ -127,12 +127,67 @@ def _origin(prefix: str) -> str:
 
 
 def _headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    raw = config.get("headers") or []
+    if not isinstance(raw, list):
+        raise ProviderConfigError(
+            "web: headers must be a list of {key, value}", provider=KIND, field="headers"
+        )
     out: list[tuple[str, str]] = []
-    for entry in config.get("headers") or []:
-        if not isinstance(entry, Mapping) or "key" not in entry:
-            raise ProviderConfigError("web: each of headers must be {key, value}", provider=KIND)
-        out.append((str(entry["key"]), str(entry.get("value", ""))))
+    for index, entry in enumerate(raw):
+        where = f"headers[{index}]"
+        if not isinstance(entry, Mapping) or not entry.get("key"):
+            raise ProviderConfigError(
+                f"web: {where}.key is required (each header is {{key, value}})",
+                provider=KIND,
+                field=f"{where}.key",
+            )
+        value = entry.get("value")
+        if value is None:
+            # Argo's WebMetricHeader is {key, value}: a `valueFrom` there is dropped and
+            # the header goes out empty. Secrets reach headers through an argument.
+            hint = (
+                "; web headers have no valueFrom: declare an argument with valueFrom "
+                "and write value: '{{args.NAME}}'"
+                if "valueFrom" in entry
+                else ""
+            )
+            raise ProviderConfigError(
+                f"web: {where}.value is required{hint}", provider=KIND, field=f"{where}.value"
+            )
+        out.append((str(entry["key"]), str(value)))
     return out
+
+
+def _check_url(url: str) -> None:
+    """An absolute http(s) URL with a host, as Go's http.Client would send it."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise ProviderConfigError(
+            f"web: url {shown_url(url)!r} is not a valid URL: {exc}", provider=KIND, field="url"
+        ) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ProviderConfigError(
+            f"web: url {shown_url(url)!r} must be an http:// or https:// URL",
+            provider=KIND,
+            field="url",
+        )
+    if not hostname:
+        raise ProviderConfigError(
+            f"web: url {shown_url(url)!r} has no host", provider=KIND, field="url"
+        )
+
+
+def compile_json_path(template: str) -> JSONPath:
+    """The jsonPath compiled, or the ProviderConfigError every measurement would give."""
+    try:
+        return JSONPath(template)
+    except (JSONPathError, RecursionError) as exc:
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ProviderConfigError(
+            f"web: invalid jsonPath {template!r}: {problem}", provider=KIND, field="jsonPath"
+        ) from None
 
 
 def _oauth_block(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -171,7 +226,8 @@ class WebRequest:
     def __init__(self, config: Mapping[str, Any]) -> None:
         url = str(config.get("url") or "")
         if not url:
-            raise ProviderConfigError("web: url is required", provider=KIND)
+            raise ProviderConfigError("web: url is required", provider=KIND, field="url")
+        _check_url(url)
         self.url = url
         # What aiohttp is given; WebProvider.bind parses it once for every request.
         self.target: str | URL = url
@@ -181,6 +237,7 @@ class WebRequest:
             raise ProviderConfigError(
                 f"web: method {self.method!r} is not supported; use GET, POST or PUT",
                 provider=KIND,
+                field="method",
             )
         body = str(config.get("body") or "")
         json_body = config.get("jsonBody")
@@ -188,11 +245,13 @@ class WebRequest:
             raise ProviderConfigError(
                 "use either Body or JSONBody; both cannot exists for WebMetric payload",
                 provider=KIND,
+                field="jsonBody",
             )
         if (body or json_body is not None) and self.method == "GET":
             raise ProviderConfigError(
                 "Body/JSONBody can only be used with POST or PUT WebMetric Method types",
                 provider=KIND,
+                field="body" if body else "jsonBody",
             )
         by_name: dict[str, tuple[str, str]] = {}
         for key, value in _headers(config):
@@ -210,7 +269,9 @@ class WebRequest:
             seconds = float(timeout) if timeout is not None else 0.0
         except (TypeError, ValueError):
             raise ProviderConfigError(
-                f"web: timeoutSeconds must be a number, got {timeout!r}", provider=KIND
+                f"web: timeoutSeconds must be a number, got {timeout!r}",
+                provider=KIND,
+                field="timeoutSeconds",
             ) from None
         self.timeout = seconds if seconds > 0 else DEFAULT_TIMEOUT_S
         # aiohttp's own total timeout (one timer, covering the body read too).
@@ -221,6 +282,7 @@ class WebRequest:
             raise ProviderConfigError(
                 f"web: nonJSONBody must be {NON_JSON_EVALUATE!r} or {NON_JSON_SUCCESSFUL!r}",
                 provider=KIND,
+                field="nonJSONBody",
             )
         self.non_json = NON_JSON_EVALUATE if mode == NON_JSON_EVALUATE else NON_JSON_SUCCESSFUL
 
@@ -281,6 +343,11 @@ class WebProvider:
     def limit_address(cls, config: Mapping[str, Any]) -> str:
         return origin_of(str(config.get("url") or ""))
 
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """What bind() checks, without a session: the request and its jsonPath."""
+        compile_json_path(WebRequest(config).json_path)
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -302,13 +369,7 @@ class WebProvider:
     def _compiled(self, template: str) -> JSONPath:
         found = self._paths.get(template)
         if found is None:
-            try:
-                found = JSONPath(template)
-            except JSONPathError as exc:
-                raise ProviderConfigError(
-                    f"web: invalid jsonPath {template!r}: {exc}", provider=KIND
-                ) from None
-            self._paths[template] = found
+            found = self._paths[template] = compile_json_path(template)
         return found
 
     async def _auth_headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
