@@ -16,6 +16,7 @@ from analysisd.expr.compiler import Program, compile_expr
 from analysisd.expr.conditions import (
     Conditions,
     MeasurementVerdict,
+    check,
     compile_conditions,
     decide,
     evaluate_condition,
@@ -31,6 +32,7 @@ __all__ = [
     "ExprTypeError",
     "MeasurementVerdict",
     "Program",
+    "check",
     "compile_conditions",
     "compile_expr",
     "decide",

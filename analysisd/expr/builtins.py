@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
+from analysisd.expr.more_builtins import MORE_FUNCTIONS
 from analysisd.expr.strings import STRING_FUNCTIONS, str_arg
 from analysisd.expr.values import (
-    INT64_MAX,
-    INT64_MIN,
     fetch,
     format_go,
     go_type,
@@ -26,6 +24,18 @@ from analysisd.expr.values import (
     is_int,
     is_number,
     less,
+    wrap_int,
+)
+from providers.gocompat import (
+    GoError,
+    float_to_int64,
+    go_round,
+)
+from providers.gocompat import (
+    parse_float as go_parse_float,
+)
+from providers.gocompat import (
+    parse_int as go_parse_int,
 )
 
 Impl = Callable[[Mapping[str, Any], Sequence[Any]], Any]
@@ -39,34 +49,18 @@ class Builtin:
     returns: str  # static type: int, float, string, bool, array, map or any
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-_GO_FLOAT = re.compile(
-    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?i:inf|infinity|nan)"
-)
-
-
-def go_quote(text: str) -> str:
-    """Go's %q-ish quoting, for messages that echo strconv's."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 def parse_int(text: str) -> int:
-    if not _GO_INT.fullmatch(text):
-        raise ExprEvalError(f"strconv.ParseInt: parsing {go_quote(text)}: invalid syntax")
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ExprEvalError(f"strconv.ParseInt: parsing {go_quote(text)}: value out of range")
-    return value
+    try:
+        return go_parse_int(text)
+    except GoError as exc:
+        raise ExprEvalError(str(exc)) from None
 
 
 def parse_float(text: str) -> float:
-    if not _GO_FLOAT.fullmatch(text):
-        raise ExprEvalError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
-    value = float(text)
-    if math.isinf(value) and "inf" not in text.lower():
-        raise ExprEvalError(f"strconv.ParseFloat: parsing {go_quote(text)}: value out of range")
-    return value
+    try:
+        return go_parse_float(text)
+    except GoError as exc:
+        raise ExprEvalError(str(exc)) from None
 
 
 def _float_arg(name: str, value: Any) -> float:
@@ -88,9 +82,7 @@ def as_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
     if isinstance(value, str):
         return parse_int(value)
     if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise ExprEvalError(f"asInt() cannot convert {format_go(value)} to int64")
-        return int(value)  # truncates toward zero, like Go's int64(f)
+        return float_to_int64(value)  # int64(f): truncation; amd64 gives MinInt64 out of range
     return int(value)
 
 
@@ -130,7 +122,7 @@ def is_inf(env: Mapping[str, Any], args: Sequence[Any]) -> bool:
 def length(env: Mapping[str, Any], args: Sequence[Any]) -> int:
     value = args[0]
     if isinstance(value, str):
-        return len(value.encode("utf-8"))  # Go's len counts bytes
+        return len(value)  # expr-lang's len counts runes (utf8.RuneCountInString)
     if is_array(value) or isinstance(value, Mapping):
         return len(value)
     raise ExprTypeError(f"invalid argument for len (type {go_type(value)})")
@@ -138,8 +130,10 @@ def length(env: Mapping[str, Any], args: Sequence[Any]) -> int:
 
 def absolute(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
     value = args[0]
+    if is_int(value):
+        return wrap_int(-value) if value < 0 else value
     if is_number(value):
-        return abs(value)
+        return -value if value < 0 else value  # keeps -0, as expr-lang's Abs does
     raise ExprTypeError(f"invalid argument for abs (type {go_type(value)})")
 
 
@@ -171,20 +165,36 @@ def _extreme(name: str, op: str) -> Impl:
     return pick
 
 
-def total(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
-    items = _flatten("sum", [_array_arg("sum", args[0])])
-    if all(is_int(item) for item in items):
-        return sum(items)
-    return math.fsum(float(item) for item in items)
+def _mean_parts(value: Any) -> tuple[float, int]:
+    """builtin mean's helper: a float64 running total, arrays summed first, left to right."""
+    if is_array(value):
+        total, count = 0.0, 0
+        for item in value:
+            part, size = _mean_parts(item)
+            total += part
+            count += size
+        return total, count
+    if is_number(value):
+        return float(value), 1
+    raise ExprTypeError(f"invalid argument for mean (type {go_type(value)})")
 
 
 def mean(env: Mapping[str, Any], args: Sequence[Any]) -> float:
-    items = _flatten("mean", args)
-    return math.fsum(float(item) for item in items) / len(items) if items else 0.0
+    total, count = 0.0, 0
+    for arg in args:
+        part, size = _mean_parts(arg)
+        total += part
+        count += size
+    return total / count if count else 0.0
+
+
+def _nan_first(value: float) -> tuple[bool, float]:
+    # sort.Float64s orders NaN before every number
+    return (not math.isnan(value), 0.0 if math.isnan(value) else value)
 
 
 def median(env: Mapping[str, Any], args: Sequence[Any]) -> float:
-    items = sorted(float(item) for item in _flatten("median", args))
+    items = sorted((float(item) for item in _flatten("median", args)), key=_nan_first)
     if not items:
         return 0.0
     middle = len(items) // 2
@@ -197,10 +207,12 @@ def to_int(env: Mapping[str, Any], args: Sequence[Any]) -> int:
     value = args[0]
     if isinstance(value, str):
         try:
-            return parse_int(value)
-        except ExprEvalError:
+            return go_parse_int(value, func="Atoi")
+        except GoError:
             raise ExprEvalError(f"invalid operation: int({value})") from None
-    if is_number(value) and not (isinstance(value, float) and not math.isfinite(value)):
+    if isinstance(value, float):
+        return float_to_int64(value)
+    if is_number(value):
         return int(value)
     raise ExprTypeError(f"invalid operation: int({go_type(value)})")
 
@@ -220,14 +232,13 @@ def to_float(env: Mapping[str, Any], args: Sequence[Any]) -> float:
 def _rounding(name: str, fn: Callable[[float], float]) -> Impl:
     def apply(env: Mapping[str, Any], args: Sequence[Any]) -> float:
         value = _float_arg(name, args[0])
-        return value if not math.isfinite(value) else float(fn(value))
+        if not math.isfinite(value):
+            return value
+        rounded = float(fn(value))
+        # math.Ceil/Floor keep the sign of zero: ceil(-0.5) is -0
+        return math.copysign(rounded, value) if rounded == 0 else rounded
 
     return apply
-
-
-def _go_round(value: float) -> float:
-    # Go's math.Round rounds half away from zero (Python's round is banker's).
-    return math.copysign(math.floor(abs(value) + 0.5), value)
 
 
 def get(env: Mapping[str, Any], args: Sequence[Any]) -> Any:
@@ -289,7 +300,6 @@ BUILTINS: Mapping[str, Builtin] = {
     "abs": Builtin(absolute, 1, 1, "any"),
     "max": Builtin(_extreme("max", ">"), 1, 1 << 16, "any"),
     "min": Builtin(_extreme("min", "<"), 1, 1 << 16, "any"),
-    "sum": Builtin(total, 1, 1, "any"),
     "mean": Builtin(mean, 1, 1 << 16, "float"),
     "median": Builtin(median, 1, 1 << 16, "float"),
     "int": Builtin(to_int, 1, 1, "int"),
@@ -297,7 +307,7 @@ BUILTINS: Mapping[str, Builtin] = {
     "string": Builtin(lambda env, args: format_go(args[0]), 1, 1, "string"),
     "ceil": Builtin(_rounding("ceil", math.ceil), 1, 1, "float"),
     "floor": Builtin(_rounding("floor", math.floor), 1, 1, "float"),
-    "round": Builtin(_rounding("round", _go_round), 1, 1, "float"),
+    "round": Builtin(_rounding("round", go_round), 1, 1, "float"),
     "get": Builtin(get, 2, 2, "any"),
     "fromJSON": Builtin(from_json, 1, 1, "any"),
     "keys": Builtin(keys, 1, 1, "array"),
@@ -309,5 +319,9 @@ BUILTINS: Mapping[str, Builtin] = {
     **{
         name: Builtin(impl, low, high, returns)
         for name, (impl, low, high, returns) in STRING_FUNCTIONS.items()
+    },
+    **{
+        name: Builtin(impl, low, high, returns)
+        for name, (impl, low, high, returns) in MORE_FUNCTIONS.items()
     },
 }

@@ -1,21 +1,24 @@
-"""Closure builtins (all, any, none, one, filter, map, count, find, ...) over `#`.
+"""Closure builtins over `#`: all any none one filter map count sum find findIndex findLast
+findLastIndex groupBy sortBy reduce, as expr-lang's compiler lays out their loops.
 
-A predicate is a compiled node evaluated with the frame's ``#`` slot set to each element
-in turn; the slot is restored afterwards so closures nest.
+A predicate is a compiled node evaluated with the frame's ``#`` slot (and ``#index``, and
+``#acc`` in reduce) set to each element in turn; the slots are restored afterwards so
+closures nest.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from analysisd.expr import values as v
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
-from analysisd.expr.values import go_type, is_array, is_number
 
 Frame = list[Any]
 Fn = Callable[[Frame], Any]
-ENV, IT, BUDGET = 0, 1, 2
+# Frame slots: environment, `#`, iteration budget, `#index`, `#acc`; `let` variables follow.
+ENV, IT, BUDGET, INDEX, ACC = 0, 1, 2, 3, 4
+FIRST_VARIABLE = 5
 
 
 def spend(frame: Frame, amount: int) -> None:
@@ -26,34 +29,38 @@ def spend(frame: Frame, amount: int) -> None:
 
 
 def _items(name: str, value: Any) -> Sequence[Any]:
-    if is_array(value):
+    if v.is_array(value):
         return value  # type: ignore[no-any-return]
-    raise ExprTypeError(f"cannot iterate over {go_type(value)} in {name}")
+    raise ExprTypeError(f"cannot iterate over {v.go_type(value)} in {name}")
 
 
 def _truth(name: str, value: Any) -> bool:
     if value is True or value is False:
         return value
-    raise ExprTypeError(f"predicate of {name} must return bool, got {go_type(value)}")
+    raise ExprTypeError(f"predicate of {name} must return bool, got {v.go_type(value)}")
 
 
-def _each(name: str, items_fn: Fn, predicate: Fn, frame: Frame) -> Any:
-    """Yield (element, predicate outcome) pairs with `#` bound; restores `#` afterwards."""
-    items = _items(name, items_fn(frame))
+def _each(
+    name: str, items: Sequence[Any], predicate: Fn, frame: Frame, *, reverse: bool = False
+) -> Iterator[tuple[int, Any, Any]]:
+    """(index, element, predicate outcome) with `#` and `#index` bound; restores them."""
     spend(frame, len(items))
-    saved = frame[IT]
+    saved_it, saved_index = frame[IT], frame[INDEX]
+    order = range(len(items) - 1, -1, -1) if reverse else range(len(items))
     try:
-        for item in items:
+        for position in order:
+            item = items[position]
             frame[IT] = item
-            yield item, predicate(frame)
+            frame[INDEX] = position
+            yield position, item, predicate(frame)
     finally:
-        frame[IT] = saved
+        frame[IT], frame[INDEX] = saved_it, saved_index
 
 
 def _quantifier(name: str, items_fn: Fn, predicate: Fn) -> Fn:
     def run(frame: Frame) -> Any:
         hits = 0
-        for _, outcome in _each(name, items_fn, predicate, frame):
+        for _, _, outcome in _each(name, _items(name, items_fn(frame)), predicate, frame):
             passed = _truth(name, outcome)
             if name == "all" and not passed:
                 return False
@@ -79,8 +86,9 @@ def _identity(frame: Frame) -> Any:
 
 def _filter(items_fn: Fn, predicate: Fn) -> Fn:
     def run(frame: Frame) -> list[Any]:
+        items = _items("filter", items_fn(frame))
         return [
-            item for item, ok in _each("filter", items_fn, predicate, frame) if _truth("filter", ok)
+            item for _, item, ok in _each("filter", items, predicate, frame) if _truth("filter", ok)
         ]
 
     return run
@@ -88,20 +96,19 @@ def _filter(items_fn: Fn, predicate: Fn) -> Fn:
 
 def _map(items_fn: Fn, mapper: Fn) -> Fn:
     def run(frame: Frame) -> list[Any]:
-        return [outcome for _, outcome in _each("map", items_fn, mapper, frame)]
+        items = _items("map", items_fn(frame))
+        return [outcome for _, _, outcome in _each("map", items, mapper, frame)]
 
     return run
 
 
 def _sum(items_fn: Fn, mapper: Fn) -> Fn:
+    # expr-lang: an int 0 accumulator and OpAdd per element, left to right (no flattening).
     def run(frame: Frame) -> Any:
-        outcomes = [outcome for _, outcome in _each("sum", items_fn, mapper, frame)]
-        for outcome in outcomes:
-            if not is_number(outcome):
-                raise ExprTypeError(f"invalid argument for sum (type {go_type(outcome)})")
-        if all(type(outcome) is int for outcome in outcomes):
-            return sum(outcomes)
-        return math.fsum(float(outcome) for outcome in outcomes)
+        total: Any = 0
+        for _, _, outcome in _each("sum", _items("sum", items_fn(frame)), mapper, frame):
+            total = v.add(total, outcome)
+        return total
 
     return run
 
@@ -111,13 +118,78 @@ def _finder(name: str, items_fn: Fn, predicate: Fn) -> Fn:
     from_end = name.startswith("findLast")
 
     def run(frame: Frame) -> Any:
-        found: Any = -1 if want_index else None
-        for position, (item, ok) in enumerate(_each(name, items_fn, predicate, frame)):
+        items = _items(name, items_fn(frame))
+        for position, item, ok in _each(name, items, predicate, frame, reverse=from_end):
             if _truth(name, ok):
-                found = position if want_index else item
-                if not from_end:
-                    return found
-        return found
+                return position if want_index else item
+        return None  # expr-lang pushes nil when nothing matches, for the indexes too
+
+    return run
+
+
+def _group_by(items_fn: Fn, key_fn: Fn) -> Fn:
+    def run(frame: Frame) -> dict[Any, list[Any]]:
+        groups: dict[Any, list[Any]] = {}
+        for _, item, key in _each("groupBy", _items("groupBy", items_fn(frame)), key_fn, frame):
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise ExprTypeError(f"cannot use {v.go_type(key)} as a groupBy key")
+            groups.setdefault(key, []).append(item)
+        return groups
+
+    return run
+
+
+def _sort_by(items_fn: Fn, key_fn: Fn, order_fn: Fn | None) -> Fn:
+    def run(frame: Frame) -> list[Any]:
+        order = "asc" if order_fn is None else order_fn(frame)
+        if order not in ("asc", "desc"):
+            raise ExprEvalError(f"unknown order {v.format_go(order)}, use asc or desc")
+        items = _items("sortBy", items_fn(frame))
+        keyed = [(key, item) for _, item, key in _each("sortBy", items, key_fn, frame)]
+        return [item for _, item in sort_pairs(keyed, descending=order == "desc")]
+
+    return run
+
+
+def sort_pairs(pairs: list[tuple[Any, Any]], *, descending: bool) -> list[tuple[Any, Any]]:
+    """Sort (key, item) pairs by key with expr-lang's ordering (numbers or strings)."""
+    import functools
+
+    def compare(a: tuple[Any, Any], b: tuple[Any, Any]) -> int:
+        if v.less("<", a[0], b[0]):
+            return -1
+        if v.less("<", b[0], a[0]):
+            return 1
+        return 0
+
+    return sorted(pairs, key=functools.cmp_to_key(compare), reverse=descending)
+
+
+def _reduce(items_fn: Fn, step: Fn, initial_fn: Fn | None) -> Fn:
+    def run(frame: Frame) -> Any:
+        items = _items("reduce", items_fn(frame))
+        saved_acc = frame[ACC]
+        try:
+            if initial_fn is not None:
+                frame[ACC] = initial_fn(frame)
+                rest: Sequence[Any] = items
+                offset = 0
+            else:
+                if not items:
+                    raise ExprEvalError("reduce of empty array with no initial value")
+                frame[ACC] = items[0]
+                rest, offset = items[1:], 1
+            spend(frame, len(rest))
+            saved_it, saved_index = frame[IT], frame[INDEX]
+            try:
+                for position, item in enumerate(rest, start=offset):
+                    frame[IT], frame[INDEX] = item, position
+                    frame[ACC] = step(frame)
+            finally:
+                frame[IT], frame[INDEX] = saved_it, saved_index
+            return frame[ACC]
+        finally:
+            frame[ACC] = saved_acc
 
     return run
 
@@ -131,17 +203,23 @@ CLOSURE_BUILTINS = frozenset(
         "filter",
         "map",
         "count",
+        "sum",
         "find",
         "findIndex",
         "findLast",
         "findLastIndex",
+        "groupBy",
+        "sortBy",
+        "reduce",
     }
 )
 
 
-def compile_closure_call(name: str, items_fn: Fn, predicates: list[Fn]) -> tuple[Fn, str]:
+def compile_closure_call(
+    name: str, items_fn: Fn, predicates: list[Fn], extra: Fn | None = None
+) -> tuple[Fn, str]:
     """The closure builtin `name` over compiled arguments -> (node function, static type)."""
-    if name == "count" and not predicates:
+    if name in ("count", "sum") and not predicates:
         predicates = [_identity]
     if len(predicates) != 1:
         raise ValueError(f"{name} expects an array and one predicate")
@@ -156,4 +234,10 @@ def compile_closure_call(name: str, items_fn: Fn, predicates: list[Fn]) -> tuple
         return _map(items_fn, predicate), "array"
     if name == "sum":
         return _sum(items_fn, predicate), "any"
-    return _finder(name, items_fn, predicate), "int" if name.endswith("Index") else "any"
+    if name == "groupBy":
+        return _group_by(items_fn, predicate), "map"
+    if name == "sortBy":
+        return _sort_by(items_fn, predicate, extra), "array"
+    if name == "reduce":
+        return _reduce(items_fn, predicate, extra), "any"
+    return _finder(name, items_fn, predicate), "any"

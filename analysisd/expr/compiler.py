@@ -19,8 +19,11 @@ from lark import Token, Tree
 from analysisd.expr import values as v
 from analysisd.expr.builtins import BUILTINS
 from analysisd.expr.closures import (
+    ACC,
     CLOSURE_BUILTINS,
     ENV,
+    FIRST_VARIABLE,
+    INDEX,
     IT,
     Fn,
     Frame,
@@ -34,21 +37,29 @@ from analysisd.expr.operator_nodes import OperatorNodes
 
 EVAL_BUDGET = 1_000_000
 NAMES = frozenset({"result"})
+# Deliberately left out: a condition is a pure function of the result, with no clock.
+DATE_FUNCTIONS = frozenset({"now", "date", "duration", "timezone"})
+DATE_REASON = "analysisd leaves out expr-lang's date and time functions (conditions have no clock)"
 
 
 class Program:
     """A compiled expression; evaluate it as often as you like (it holds no state)."""
 
-    __slots__ = ("_fn", "source", "type")
+    __slots__ = ("_fn", "_variables", "source", "tree", "type")
 
-    def __init__(self, source: str, node: Node) -> None:
+    def __init__(self, source: str, node: Node, tree: Tree[Token], variables: int = 0) -> None:
         self.source = source
         self._fn = node.fn
         self.type = node.type
+        self.tree = tree  # kept for the result-type checker (checker.py)
+        self._variables = variables
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         try:
-            return self._fn([env, None, EVAL_BUDGET])
+            if self._variables:
+                frame = [env, None, EVAL_BUDGET, None, None, *([None] * self._variables)]
+                return self._fn(frame)
+            return self._fn([env, None, EVAL_BUDGET, None, None])
         except (ExprEvalError, ExprSyntaxError):
             raise
         except RecursionError:
@@ -70,11 +81,12 @@ def compile_expr(source: str) -> Program:
 def compile_expr_uncached(source: str) -> Program:
     """Compile without the cache (a prepared run keeps its own compiled conditions)."""
     tree = parse(source)
+    compiler = Compiler(source)
     try:
-        node = Compiler(source).node(tree)
+        node = compiler.node(tree)
     except RecursionError:
         raise ExprSyntaxError("expression nested too deeply", source=source, column=1) from None
-    return Program(source, node)
+    return Program(source, node, tree, compiler.variable_count)
 
 
 class Compiler(OperatorNodes):
@@ -119,7 +131,14 @@ class Compiler(OperatorNodes):
         token = tree.children[0]
         assert isinstance(token, Token)
         name = str(token)
+        slot = self.variables.get(name)
+        if slot is not None:
+            return Node(operator.itemgetter(slot), self.variable_types.get(name, "any"))
+        if name == "$env":
+            return Node(operator.itemgetter(ENV), "map")
         if name not in NAMES:
+            if name in DATE_FUNCTIONS:
+                raise self.error(f"{name} is not supported: {DATE_REASON}", token)
             raise self.error(f"unknown name {name}", token)
 
         def lookup(frame: Frame) -> Any:
@@ -129,8 +148,50 @@ class Compiler(OperatorNodes):
 
     def n_pointer(self, tree: Tree[Token]) -> Node:
         if not self.closure_depth:
-            raise self.error("cannot use pointer accessor # outside closure", tree)
-        return Node(operator.itemgetter(IT))
+            raise self.error("cannot use pointer accessor outside predicate", tree)
+        if not tree.children or tree.data == "pointer_member":
+            return Node(operator.itemgetter(IT))
+        name = str(tree.children[0])
+        if name == "index":
+            return Node(operator.itemgetter(INDEX), "int")
+        if name == "acc":
+            return Node(operator.itemgetter(ACC))
+        raise self.error(f"unknown pointer #{name}", tree)
+
+    def n_sequence(self, tree: Tree[Token]) -> Node:
+        nodes = [self.node(child) for child in tree.children]
+        fns = [node.fn for node in nodes]
+        *leading, last = fns
+
+        def sequence(frame: Frame) -> Any:
+            for fn in leading:
+                fn(frame)
+            return last(frame)
+
+        return Node(sequence, nodes[-1].type)
+
+    def n_let(self, tree: Tree[Token]) -> Node:
+        name_token, value_tree, body_tree = tree.children
+        name = str(name_token)
+        if name in self.variables or name in NAMES or name in BUILTINS or name == "$env":
+            raise self.error(f"cannot redeclare {name}", name_token)
+        value = self.node(value_tree)
+        slot = FIRST_VARIABLE + self.variable_count
+        self.variable_count += 1
+        self.variables[name] = slot
+        self.variable_types[name] = value.type
+        try:
+            body = self.node(body_tree)
+        finally:
+            del self.variables[name]
+            del self.variable_types[name]
+        compute, rest = value.fn, body.fn
+
+        def let(frame: Frame) -> Any:
+            frame[slot] = compute(frame)
+            return rest(frame)
+
+        return Node(let, body.type)
 
     def n_pointer_member(self, tree: Tree[Token]) -> Node:
         return self._member(self.n_pointer(tree), tree.children[0], optional=False)
@@ -143,19 +204,32 @@ class Compiler(OperatorNodes):
 
     def n_map(self, tree: Tree[Token]) -> Node:
         pairs = tree.children[0]
-        entries: list[tuple[str, Fn]] = []
+        entries: list[tuple[Fn, Fn]] = []
         for pair in pairs.children if isinstance(pairs, Tree) else []:
             assert isinstance(pair, Tree)
-            key_token, value_tree = pair.children
-            assert isinstance(key_token, Token)
-            key = str(key_token)
-            if key_token.type == "STRING_KEY":
-                unquoted = unquote(key)
-                if unquoted is None:
-                    raise self.error(f"invalid string literal {key}", key_token)
-                key = unquoted
-            entries.append((key, self.node(value_tree).fn))
-        return Node(lambda frame: {key: fn(frame) for key, fn in entries}, "map")
+            key_item, value_tree = pair.children
+            if isinstance(key_item, Tree):  # (expression)
+                key_fn = self.node(key_item.children[0]).fn
+            else:
+                key = str(key_item)
+                if key_item.type == "STRING_KEY":
+                    unquoted = unquote(key)
+                    if unquoted is None:
+                        raise self.error(f"invalid string literal {key}", key_item)
+                    key = unquoted
+                key_fn = const(key, "string").fn
+            entries.append((key_fn, self.node(value_tree).fn))
+
+        def make_map(frame: Frame) -> dict[Any, Any]:
+            made: dict[Any, Any] = {}
+            for key_fn, value_fn in entries:
+                key = key_fn(frame)
+                value = value_fn(frame)
+                if key not in made:  # a repeated key keeps its first value
+                    made[key] = value
+            return made
+
+        return Node(make_map, "map")
 
     def n_closure(self, tree: Tree[Token]) -> Node:
         raise self.error("a closure {...} is only allowed as a function argument", tree)
@@ -252,10 +326,12 @@ class Compiler(OperatorNodes):
         name = str(name_token)
         args_tree = tree.children[1]
         arg_trees = list(args_tree.children) if isinstance(args_tree, Tree) else []
-        if name in CLOSURE_BUILTINS or (name == "sum" and len(arg_trees) == 2):
+        if name in CLOSURE_BUILTINS:
             return self._closure_call(name, arg_trees, tree)
         builtin = BUILTINS.get(name)
         if builtin is None:
+            if name in DATE_FUNCTIONS:
+                raise self.error(f"{name}() is not supported: {DATE_REASON}", name_token)
             raise self.error(f"unknown name {name}", name_token)
         if len(arg_trees) < builtin.min_args:
             raise self.error(f"not enough arguments to call {name}", name_token)
@@ -273,15 +349,18 @@ class Compiler(OperatorNodes):
             raise self.error(f"not enough arguments to call {name}", tree)
         items = self.node(arg_trees[0])
         predicates: list[Fn] = []
-        self.closure_depth += 1
+        extra: Fn | None = None
+        for arg in arg_trees[1:]:
+            if isinstance(arg, Tree) and arg.data == "closure":
+                self.closure_depth += 1
+                try:
+                    predicates.append(self.node(arg.children[0]).fn)
+                finally:
+                    self.closure_depth -= 1
+            else:
+                extra = self.node(arg).fn
         try:
-            for arg in arg_trees[1:]:
-                body = arg.children[0] if isinstance(arg, Tree) and arg.data == "closure" else arg
-                predicates.append(self.node(body).fn)
-        finally:
-            self.closure_depth -= 1
-        try:
-            fn, result_type = compile_closure_call(name, items.fn, predicates)
+            fn, result_type = compile_closure_call(name, items.fn, predicates, extra)
         except ValueError as exc:
             raise self.error(str(exc), tree) from None
         return Node(fn, result_type)

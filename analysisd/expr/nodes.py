@@ -88,6 +88,9 @@ class CompilerBase:
     def __init__(self, source: str) -> None:
         self.source = source
         self.closure_depth = 0
+        self.variables: dict[str, int] = {}  # `let` name -> frame slot
+        self.variable_types: dict[str, str] = {}
+        self.variable_count = 0
 
     def error(self, message: str, where: Tree[Token] | Token | None) -> ExprSyntaxError:
         column = column_of(where)

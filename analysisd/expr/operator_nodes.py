@@ -12,26 +12,30 @@ from analysisd.expr.closures import Fn, Frame, spend
 from analysisd.expr.errors import ExprTypeError
 from analysisd.expr.nodes import (
     NO_CONST,
-    SAMPLES,
     CompilerBase,
     Node,
     comparable,
+    const,
     go_name,
     static_type_of,
 )
 from analysisd.expr.operators import ARITH, STRING_TESTS, static_arith_type
+from providers.gocompat import GoError, compile_regexp
 
 _ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 
 
 def _against_number(op: str, first: Fn, bound: Any) -> Fn:
-    """`x OP 0.95`: one closure per operator, so the hot path makes no further call."""
+    """`x OP 0.95`: one closure per operator, so the hot path makes no further call.
+
+    Only a value of the bound's own type takes the fast path: Go compares an int with a
+    float64 as float64, which v.less does (Python would compare them exactly)."""
+    kind = type(bound)
     if op == ">=":
 
         def at_least(frame: Frame) -> bool:
             value = first(frame)
-            kind = type(value)
-            if kind is float or kind is int:
+            if type(value) is kind:
                 outcome: bool = value >= bound
                 return outcome
             return v.less(op, value, bound)
@@ -41,8 +45,7 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
 
         def above(frame: Frame) -> bool:
             value = first(frame)
-            kind = type(value)
-            if kind is float or kind is int:
+            if type(value) is kind:
                 outcome: bool = value > bound
                 return outcome
             return v.less(op, value, bound)
@@ -52,8 +55,7 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
 
         def at_most(frame: Frame) -> bool:
             value = first(frame)
-            kind = type(value)
-            if kind is float or kind is int:
+            if type(value) is kind:
                 outcome: bool = value <= bound
                 return outcome
             return v.less(op, value, bound)
@@ -62,13 +64,35 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
 
     def below(frame: Frame) -> bool:
         value = first(frame)
-        kind = type(value)
-        if kind is float or kind is int:
+        if type(value) is kind:
             outcome: bool = value < bound
             return outcome
         return v.less(op, value, bound)
 
     return below
+
+
+def _fold_logic(stop_at: bool, left: Node, right: Node) -> Node | None:
+    """optimizer/fold.go: a literal operand decides `and`/`or` at compile time, so
+    `x or true` is true and `x and false` is false without evaluating (or typing) x, and
+    `x and true` / `x or false` are x itself."""
+    a = getattr(left.fn, "constant", NO_CONST)
+    b = getattr(right.fn, "constant", NO_CONST)
+    if not stop_at:  # and
+        if a is True:
+            return right
+        if b is True:
+            return left
+        if a is False or b is False:
+            return const(False, "bool")
+        return None
+    if a is False:
+        return right
+    if b is False:
+        return left
+    if a is True or b is True:
+        return const(True, "bool")
+    return None
 
 
 class OperatorNodes(CompilerBase):
@@ -78,15 +102,25 @@ class OperatorNodes(CompilerBase):
         operand = self.node(tree.children[1])
         self.static_bool("!", operand, tree)
         get = operand.fn
+        constant = getattr(get, "constant", NO_CONST)
+        if constant is True or constant is False:  # optimizer/fold.go folds !true
+            return const(not constant, "bool")
         return Node(lambda frame: not v.truth("!", get(frame)), "bool")
 
     def n_sign(self, tree: Tree[Token]) -> Node:
         op = str(tree.children[0])
         operand = self.node(tree.children[1])
-        apply = v.negate if op == "-" else v.plus
-        if operand.type != "any":
-            self.static_try(lambda: apply(SAMPLES[operand.type]), tree)
+        if operand.type not in ("any", "int", "float"):
+            raise self.error(
+                f"invalid operation: {op} (mismatched type {go_name(operand.type)})", tree
+            )
+        if op == "+":
+            return operand  # expr-lang compiles unary + to nothing
+        apply = v.negate
         get = operand.fn
+        constant = getattr(get, "constant", NO_CONST)
+        if constant is not NO_CONST:
+            return const(apply(constant), operand.type)
         return Node(lambda frame: apply(get(frame)), operand.type)
 
     def n_logic_and(self, tree: Tree[Token]) -> Node:
@@ -101,6 +135,9 @@ class OperatorNodes(CompilerBase):
         self.static_bool(op, left, tree)
         self.static_bool(op, right, tree)
         first, second = left.fn, right.fn
+        folded = _fold_logic(stop_at, left, right)
+        if folded is not None:
+            return folded
 
         def logic_and(frame: Frame) -> bool:
             value = first(frame)
@@ -138,8 +175,20 @@ class OperatorNodes(CompilerBase):
             return self._ordering(op, left, right, tree)
         test = STRING_TESTS.get(op)
         if test is not None:
-            if known:
-                self.static_try(lambda: test(op, *self.samples(left, right)), tree)
+            if (known or "nil" in (left.type, right.type)) and not (
+                {left.type, right.type} <= {"string", "any"}
+            ):
+                raise self.error(
+                    f"invalid operation: {op} (mismatched types "
+                    f"{go_name(left.type)} and {go_name(right.type)})",
+                    tree,
+                )
+            pattern = getattr(second, "constant", NO_CONST)
+            if op == "matches" and isinstance(pattern, str):
+                try:  # a constant pattern is compiled with the expression, as expr-lang does
+                    compile_regexp(pattern)
+                except GoError as exc:
+                    raise self.error(str(exc), tree) from None
             return Node(lambda frame: test(op, first(frame), second(frame)), "bool")
         # op == "in"
         if known:

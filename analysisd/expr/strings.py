@@ -68,8 +68,59 @@ def join(env: Mapping[str, Any], args: Sequence[Any]) -> str:
     return sep.join(str_arg("join", item) for item in items)
 
 
+def _byte_offset(text: str, index: int) -> int:
+    """strings.Index counts bytes: the UTF-8 offset of a character index (-1 stays -1)."""
+    return index if index <= 0 else len(text[:index].encode("utf-8"))
+
+
 def index_of(env: Mapping[str, Any], args: Sequence[Any]) -> int:
-    return str_arg("indexOf", args[0]).find(str_arg("indexOf", args[1]))
+    text = str_arg("indexOf", args[0])
+    return _byte_offset(text, text.find(str_arg("indexOf", args[1])))
+
+
+def last_index_of(env: Mapping[str, Any], args: Sequence[Any]) -> int:
+    text = str_arg("lastIndexOf", args[0])
+    return _byte_offset(text, text.rfind(str_arg("lastIndexOf", args[1])))
+
+
+def _per_rune(method: Callable[[str], str]) -> Callable[[str], str]:
+    """strings.ToUpper/ToLower map each rune alone (simple case mapping): a rune whose full
+    mapping is several characters (ß -> SS, İ -> i̇) keeps Go's single-rune answer."""
+
+    def convert(text: str) -> str:
+        if text.isascii():
+            return method(text)
+        out = []
+        for char in text:
+            mapped = method(char)
+            if len(mapped) != 1:
+                mapped = _SIMPLE_SPECIAL.get(char, char)
+            out.append(mapped)
+        return "".join(out)
+
+    return convert
+
+
+# Runes whose full mapping has several characters but whose simple mapping is one rune.
+_SIMPLE_SPECIAL = {"İ": "i"}
+
+
+def split_after(env: Mapping[str, Any], args: Sequence[Any]) -> list[str]:
+    text, sep = str_arg("splitAfter", args[0]), str_arg("splitAfter", args[1])
+    limit = -1
+    if len(args) == 3:
+        if not is_int(args[2]):
+            raise ExprTypeError(f"splitAfter: expected int, got {go_type(args[2])}")
+        limit = args[2]
+    if limit == 0:
+        return []
+    if sep == "":
+        parts = list(text)
+        if 0 < limit < len(parts):
+            parts = [*parts[: limit - 1], "".join(parts[limit - 1 :])]
+        return parts
+    pieces = text.split(sep) if limit < 0 else text.split(sep, limit - 1)
+    return [piece + sep for piece in pieces[:-1]] + [pieces[-1]]
 
 
 # name -> (implementation, fewest arguments, most arguments, static result type)
@@ -77,8 +128,9 @@ STRING_FUNCTIONS: Mapping[str, tuple[Impl, int, int, str]] = {
     "trim": (trim, 1, 2, "string"),
     "join": (join, 1, 2, "string"),
     "indexOf": (index_of, 2, 2, "int"),
-    "upper": (_strings("upper", str.upper), 1, 1, "string"),
-    "lower": (_strings("lower", str.lower), 1, 1, "string"),
+    "upper": (_strings("upper", _per_rune(str.upper)), 1, 1, "string"),
+    "lower": (_strings("lower", _per_rune(str.lower)), 1, 1, "string"),
+    "splitAfter": (split_after, 2, 3, "array"),
     "trimPrefix": (
         lambda env, args: str_arg("trimPrefix", args[0]).removeprefix(
             str_arg("trimPrefix", args[1]) if len(args) > 1 else " "
@@ -97,12 +149,7 @@ STRING_FUNCTIONS: Mapping[str, tuple[Impl, int, int, str]] = {
     ),
     "split": (split, 2, 3, "array"),
     "replace": (replace, 3, 4, "string"),
-    "lastIndexOf": (
-        lambda env, args: str_arg("lastIndexOf", args[0]).rfind(str_arg("lastIndexOf", args[1])),
-        2,
-        2,
-        "int",
-    ),
+    "lastIndexOf": (last_index_of, 2, 2, "int"),
     "hasPrefix": (
         lambda env, args: str_arg("hasPrefix", args[0]).startswith(str_arg("hasPrefix", args[1])),
         2,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
+from providers.gocompat import go_pow
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -65,11 +66,18 @@ def mismatch(op: str, left: Any, right: Any) -> ExprTypeError:
 
 
 def equal(left: Any, right: Any) -> bool:
-    """expr-lang's runtime.Equal: numbers across int/float; otherwise reflect.DeepEqual."""
+    """expr-lang's runtime.Equal: an int meets a float as float64; arrays element by element
+    with Equal; anything else (maps) reflect.DeepEqual."""
     if is_number(left) and is_number(right):
+        if type(left) is not type(right):
+            return float(left) == float(right)
         return bool(left == right)
     if left is None or right is None:
         return left is None and right is None
+    if is_array(left) and is_array(right):
+        return len(left) == len(right) and all(
+            equal(a, b) for a, b in zip(left, right, strict=True)
+        )
     return deep_equal(left, right)
 
 
@@ -91,6 +99,8 @@ def deep_equal(left: Any, right: Any) -> bool:
 def less(op: str, left: Any, right: Any) -> bool:
     """Ordering: numbers (NaN compares false) and strings; anything else is a type error."""
     if is_number(left) and is_number(right):
+        if type(left) is not type(right):  # Go compares int with float64 as float64
+            left, right = float(left), float(right)
         if op == "<":
             return bool(left < right)
         if op == ">":
@@ -160,21 +170,10 @@ def modulo(left: Any, right: Any) -> int:
 
 
 def power(left: Any, right: Any) -> float:
-    """`**` / `^` is math.Pow: always float64, overflow to ±Inf instead of raising."""
+    """`**` / `^` is Go's math.Pow (always float64)."""
     if not (is_number(left) and is_number(right)):
         raise mismatch("**", left, right)
-    base, exponent = float(left), float(right)
-    try:
-        return math.pow(base, exponent)
-    except ZeroDivisionError:
-        return math.inf
-    except (OverflowError, ValueError):
-        if math.isnan(base) or math.isnan(exponent):
-            return math.nan
-        if base < 0 and not exponent.is_integer():
-            return math.nan
-        negative = base < 0 and exponent.is_integer() and int(exponent) % 2 == 1
-        return -math.inf if negative else math.inf
+    return go_pow(float(left), float(right))
 
 
 def negate(value: Any) -> Any:
@@ -186,9 +185,8 @@ def negate(value: Any) -> Any:
 
 
 def plus(value: Any) -> Any:
-    if is_number(value):
-        return value
-    raise ExprTypeError(f"invalid operation: + {go_type(value)}")
+    """Unary `+` compiles to nothing in expr-lang: the value passes through unchecked."""
+    return value
 
 
 def truth(op: str, value: Any) -> bool:
@@ -213,7 +211,7 @@ def fetch(container: Any, key: Any, *, optional: bool = False) -> Any:
             return None
         raise ExprEvalError(f"cannot fetch {format_go(key)} from <nil>")
     if isinstance(container, Mapping):
-        if not isinstance(key, str):
+        if not isinstance(key, str) and all(isinstance(k, str) for k in container):
             raise ExprTypeError(f"cannot use {go_type(key)} as map[string]interface {{}} key")
         return container.get(key)
     if is_array(container) or isinstance(container, str):
