@@ -23,6 +23,11 @@ _UNITS_NS = {
 }
 _MAX_NS = (1 << 63) - 1
 _DIGITS = "0123456789"
+# Go's leadingInt overflows past 2^63 (19 digits); more digits are invalid there too.
+_MAX_WHOLE_DIGITS = 19
+# Go's leadingFraction stops adding digits once more cannot change an int64; past this
+# many the fraction is truncated here as well (and 5,000 digits never reach int()).
+_MAX_FRACTION_DIGITS = 30
 
 
 class DurationError(AnalysisdError, ValueError):
@@ -30,7 +35,10 @@ class DurationError(AnalysisdError, ValueError):
 
 
 def _quote(text: str) -> str:
-    # Go's strconv.Quote for the texts that matter here (ASCII, quotes, backslashes).
+    # Go's strconv.Quote for the texts that matter here (ASCII, quotes, backslashes);
+    # a text past 100 characters is cut (Go would echo a 5,000-digit duration whole).
+    if len(text) > 100:
+        return json.dumps(text[:100], ensure_ascii=False)[:-1] + '..."'
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -56,13 +64,15 @@ def parse_duration_ns(text: str) -> int:
         if text[pos] not in _DIGITS and text[pos] != ".":
             raise invalid
         end = _leading_digits(text, pos)
+        if end - pos > _MAX_WHOLE_DIGITS and text[pos:end].lstrip("0")[_MAX_WHOLE_DIGITS:]:
+            raise invalid  # overflows int64, as in Go
         whole = int(text[pos:end]) if end > pos else 0
         had_whole = end > pos
         fraction, had_fraction = "", False
         pos = end
         if pos < len(text) and text[pos] == ".":
             end = _leading_digits(text, pos + 1)
-            fraction, had_fraction = text[pos + 1 : end], end > pos + 1
+            fraction, had_fraction = text[pos + 1 : end][:_MAX_FRACTION_DIGITS], end > pos + 1
             pos = end
         if not had_whole and not had_fraction:
             raise invalid

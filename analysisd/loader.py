@@ -4,8 +4,10 @@ Every problem is a LoadError whose message reads `source: where: problem`:
 `templates.yaml:3:5: mapping values are not allowed here` for YAML syntax, and
 `templates.yaml: spec.metrics[1].count: must be an integer or a string` for a
 document that parses but is not a valid AnalysisTemplate / ClusterAnalysisTemplate /
-AnalysisRun. Text over the size limit is refused before it is parsed, and alias
-expansion is bounded so a "billion laughs" document cannot exhaust memory.
+AnalysisRun. Text over the size limit is refused before it is parsed, alias
+expansion is bounded so a "billion laughs" document cannot exhaust memory, and
+nesting is bounded (MAX_DEPTH) before anything is built: libyaml composes nodes
+recursively in C, so 30,000 nested brackets would crash the process, not raise.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from analysisd.spec import (
 DEFAULT_MAX_BYTES = 1 << 20
 # Nodes a document may expand to through aliases; real templates have hundreds.
 MAX_EXPANDED_NODES = 100_000
+# Mappings and sequences inside one another; real templates nest about a dozen deep.
+MAX_DEPTH = 100
+# Integers longer than this stay text (no field holds one; int() of 4,300+ digits fails).
+MAX_INT_DIGITS = 100
 FRAGMENT_SUFFIX = ".fragment.yaml"
 
 _MODELS: dict[str, type[BaseModel]] = {
@@ -93,11 +99,65 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
                 None, None, f"invalid value: {exc}", node.start_mark
             ) from None
 
+    def construct_big_int(self, node: yaml.Node) -> Any:
+        text = self.construct_scalar(node)
+        if isinstance(text, str) and len(text) > MAX_INT_DIGITS:
+            return text  # see _json_int
+        return yaml.constructor.SafeConstructor.construct_yaml_int(self, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_big_int)
+
+
+def _json_int(text: str) -> int | str:
+    # Python refuses int() of 4,300+ digits and no field holds even 20; such a number
+    # is kept as its text, so the field it sits in reports it ("is not an integer").
+    return int(text) if len(text) <= MAX_INT_DIGITS else text
+
+
+def _too_deep(source: str, max_depth: int) -> LoadError:
+    return LoadError(f"{source}: nested more than {max_depth} levels deep; refusing to load it")
+
+
+def _check_yaml_depth(text: str, source: str, max_depth: int) -> None:
+    """Refuse deep nesting from the event stream, before libyaml composes (recursively)."""
+    # The C parser itself keeps an explicit stack: reading events is safe at any depth.
+    loader = _BaseLoader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_depth:
+                    raise _too_deep(source, max_depth)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+def check_depth(data: Any, source: str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse parsed data nested deeper than max_depth (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth + 1 > max_depth:
+            raise _too_deep(source, max_depth)
+        stack.extend((child, depth + 1) for child in children)
+
 
 def _parse_yaml(text: str, source: str, max_nodes: int) -> list[Any]:
     docs: list[Any] = []
     loader: _Loader | None = None
     try:
+        _check_yaml_depth(text, source, MAX_DEPTH)
         # The reader checks the characters as it is built, so this is inside the try.
         loader = _Loader(text)
         while loader.check_node():
@@ -135,12 +195,35 @@ def _parse_yaml(text: str, source: str, max_nodes: int) -> list[Any]:
 
 def _parse_json(text: str, source: str) -> list[Any]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise LoadError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise LoadError(f"{source}: JSON nested too deeply") from None
+    except ValueError as exc:  # a number json cannot represent; not expected
+        raise LoadError(f"{source}: invalid JSON: {exc}") from None
     return data if isinstance(data, list) else [data]
+
+
+def parse_data(
+    text: str,
+    *,
+    source: str = "<input>",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_nodes: int = MAX_EXPANDED_NODES,
+) -> list[Any]:
+    """The plain documents of a YAML or JSON text, under the size, alias and depth limits."""
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise _size_error(source, size, max_bytes)
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        raw = _parse_json(text, source)
+    else:
+        raw = _parse_yaml(text, source, max_nodes)
+    for doc in raw:
+        check_depth(doc, source)
+    return raw
 
 
 # ---- documents -> typed objects ----
@@ -216,14 +299,7 @@ def load_documents(
     max_nodes: int = MAX_EXPANDED_NODES,
 ) -> list[AnyObject]:
     """Every Argo object in a YAML (multi-document) or JSON text."""
-    size = len(text.encode("utf-8"))
-    if size > max_bytes:
-        raise _size_error(source, size, max_bytes)
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        raw = _parse_json(text, source)
-    else:
-        raw = _parse_yaml(text, source, max_nodes)
+    raw = parse_data(text, source=source, max_bytes=max_bytes, max_nodes=max_nodes)
     docs = _expand_lists(raw, source)
     if not docs:
         raise LoadError(f"{source}: no documents found")
@@ -242,6 +318,8 @@ def load_fragment(
     if size > max_bytes:
         raise _size_error(source, size, max_bytes)
     docs = [d for d in _parse_yaml(text, source, MAX_EXPANDED_NODES) if d is not None]
+    for doc in docs:
+        check_depth(doc, source)
     if len(docs) != 1:
         raise LoadError(f"{source}: a spec fragment must be exactly one document")
     doc = {"apiVersion": API_VERSION, "kind": "AnalysisTemplate"}

@@ -21,11 +21,32 @@ API_VERSION = "argoproj.io/v1alpha1"
 KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun")
 
 
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _int32(value: Any) -> Any:
+    # Argo's integer fields are Go int32s: Kubernetes refuses a bigger number at decode.
+    in_range = not isinstance(value, int) or INT32_MIN <= value <= INT32_MAX
+    if not in_range and not isinstance(value, bool):
+        raise ValueError(f"{_shown(value)} is out of range (a 32-bit integer)")
+    return value
+
+
 def _int_or_string(value: Any) -> int | str:
     # YAML booleans and floats are not intstr values; say so instead of coercing.
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"must be an integer or a string, got {type(value).__name__} {value!r}")
-    return value
+    result: int | str = _int32(value)
+    return result
+
+
+# An int field of Argo's (int32): a bigger number is refused where it is written.
+Int32 = Annotated[int, BeforeValidator(_int32)]
 
 
 # Argo's intstr.IntOrString: an int, or a string that may hold "{{args.x}}" until
@@ -159,7 +180,7 @@ class DryRun(Model):
 
 class MeasurementRetention(Model):
     metric_name: str = Field(alias="metricName")
-    limit: int = 0
+    limit: Int32 = 0
 
 
 class TemplateRef(Model):
@@ -168,9 +189,9 @@ class TemplateRef(Model):
 
 
 class TTLStrategy(Model):
-    seconds_after_completion: int | None = Field(default=None, alias="secondsAfterCompletion")
-    seconds_after_failure: int | None = Field(default=None, alias="secondsAfterFailure")
-    seconds_after_success: int | None = Field(default=None, alias="secondsAfterSuccess")
+    seconds_after_completion: Int32 | None = Field(default=None, alias="secondsAfterCompletion")
+    seconds_after_failure: Int32 | None = Field(default=None, alias="secondsAfterFailure")
+    seconds_after_success: Int32 | None = Field(default=None, alias="secondsAfterSuccess")
 
 
 class AnalysisTemplateSpec(Model):
@@ -360,12 +381,18 @@ def int_value(value: int | str | None, field: str, default: int = 0) -> int:
     if isinstance(value, int):
         return value
     text = value.strip()
-    try:
-        return int(text, 10)
-    except ValueError:
-        if is_placeholder(text):
-            raise SpecError(f"{field}: {value!r} is an unresolved argument", field) from None
-        raise SpecError(f"{field}: {value!r} is not an integer", field) from None
+    if text.lstrip("+-").isdigit() and len(text) > 12:
+        number = INT32_MAX + 1  # past int32 whatever it is (and maybe past int()'s limit)
+    else:
+        try:
+            number = int(text, 10)
+        except ValueError:
+            if is_placeholder(text):
+                raise SpecError(f"{field}: {value!r} is an unresolved argument", field) from None
+            raise SpecError(f"{field}: {_shown(value)} is not an integer", field) from None
+    if not INT32_MIN <= number <= INT32_MAX:
+        raise SpecError(f"{field}: {_shown(value)} is out of range (a 32-bit integer)", field)
+    return number
 
 
 def validate_metrics(metrics: Sequence[Metric], *, allow_placeholders: bool = False) -> None:
