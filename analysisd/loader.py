@@ -99,7 +99,7 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
                 None, None, f"invalid value: {exc}", node.start_mark
             ) from None
 
-    def construct_big_int(self, node: yaml.Node) -> Any:
+    def construct_big_int(self, node: yaml.ScalarNode) -> Any:
         text = self.construct_scalar(node)
         if isinstance(text, str) and len(text) > MAX_INT_DIGITS:
             return text  # see _json_int
@@ -126,7 +126,7 @@ def _check_yaml_depth(text: str, source: str, max_depth: int) -> None:
     depth = 0
     try:
         while loader.check_event():
-            event = loader.get_event()
+            event = loader.get_event()  # type: ignore[no-untyped-call]
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > max_depth:
