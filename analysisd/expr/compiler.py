@@ -8,6 +8,7 @@ calls; operator_nodes.py the operators.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Mapping
@@ -105,7 +106,10 @@ class Compiler(OperatorNodes):
     def n_float_lit(self, tree: Tree[Token]) -> Node:
         token = tree.children[0]
         assert isinstance(token, Token)
-        return const(parse_float_literal(str(token)), "float")
+        value = parse_float_literal(str(token))
+        if math.isinf(value):
+            raise self.error("invalid float literal: value out of range", token)
+        return const(value, "float")
 
     def n_string_lit(self, tree: Tree[Token]) -> Node:
         token = tree.children[0]

@@ -6,10 +6,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
+from analysisd.expr.checker import check_tree, go_type_key
 from analysisd.expr.compiler import Program, compile_expr, compile_expr_uncached
-from analysisd.expr.errors import ExprError, ExprEvalError
+from analysisd.expr.errors import ExprError, ExprEvalError, ExprTypeError
 from analysisd.expr.values import format_float, go_type, is_array
 
 Phase = Literal["Successful", "Failed", "Inconclusive", "Error"]
@@ -30,7 +32,20 @@ def evaluate_condition(program: Program, result: Any) -> bool:
 
 
 def check(program: Program, result: Any) -> None:
-    """Type-check ``program`` against the Go type of ``result`` (as Argo's expr.Compile does)."""
+    """Type-check ``program`` against the Go type of ``result``, as Argo's expr.Compile does
+    (ExprTypeError); the outcome is cached per (program, Go type)."""
+    failure = _checked(program, go_type_key(result))
+    if failure is not None:
+        raise failure
+
+
+@lru_cache(maxsize=4096)
+def _checked(program: Program, result_type: Any) -> ExprTypeError | None:
+    try:
+        check_tree(program.tree, result_type)
+    except ExprTypeError as exc:
+        return exc
+    return None
 
 
 def _nil_or_empty(result: Any) -> bool:
@@ -68,13 +83,27 @@ class Conditions:
     not compile is kept as its error: every measurement of it is an Error, as in Argo.
     """
 
-    __slots__ = ("failure", "failure_source", "success", "success_source")
+    __slots__ = ("_checked", "failure", "failure_source", "success", "success_source")
 
     def __init__(self, success_condition: str, failure_condition: str) -> None:
         self.success_source = success_condition
         self.failure_source = failure_condition
         self.success = _compiled(success_condition)
         self.failure = _compiled(failure_condition)
+        # Go type of the result -> (success, failure) after the checker: the checker runs
+        # once per type for the life of the run, as Argo's compile does per measurement.
+        self._checked: dict[Any, tuple[Program | ExprError | None, Program | ExprError | None]]
+        self._checked = {}
+
+    def _for_type(
+        self, result: Any
+    ) -> tuple[Program | ExprError | None, Program | ExprError | None]:
+        key = go_type_key(result)
+        pair = self._checked.get(key)
+        if pair is None:
+            pair = (_typed(self.success, key), _typed(self.failure, key))
+            self._checked[key] = pair
+        return pair
 
     @property
     def errors(self) -> list[tuple[str, ExprError]]:
@@ -87,7 +116,19 @@ class Conditions:
         return found
 
     def decide(self, result: Any) -> MeasurementVerdict:
-        return _decide(self.success_source, self.success, self.failure_source, self.failure, result)
+        success, failure = self._for_type(result)
+        return _decide(self.success_source, success, self.failure_source, failure, result)
+
+
+def _typed(program: Program | ExprError | None, result_type: Any) -> Program | ExprError | None:
+    """The program, or the checker's error for this result type."""
+    if not isinstance(program, Program):
+        return program
+    try:
+        check_tree(program.tree, result_type)
+    except ExprTypeError as exc:
+        return exc
+    return program
 
 
 def compile_conditions(success_condition: str, failure_condition: str) -> Conditions:
@@ -100,13 +141,19 @@ def decide(success_condition: str, failure_condition: str, result: Any) -> Measu
     Compiles both conditions (through a small cache); the engine compiles once per run
     instead (Conditions).
     """
+    key = go_type_key(result)
     return _decide(
         success_condition,
-        _cached(success_condition),
+        _cached_typed(success_condition, key),
         failure_condition,
-        _cached(failure_condition),
+        _cached_typed(failure_condition, key),
         result,
     )
+
+
+@lru_cache(maxsize=4096)
+def _cached_typed(source: str, result_type: Any) -> Program | ExprError | None:
+    return _typed(_cached(source), result_type)
 
 
 def _cached(source: str) -> Program | ExprError | None:

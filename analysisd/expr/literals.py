@@ -39,18 +39,25 @@ def unquote(token: str) -> str | None:
         nonlocal bad
         simple, hex2, hex4, hex8, octal, other = match.groups()
         if simple is not None:
+            if simple == "`" or (simple in "'\"" and simple != quote):
+                bad = True  # Go: a quote may be escaped only inside its own kind of literal
             return _SIMPLE.get(simple, simple)
         code = hex2 or hex4 or hex8
         if code is not None:
             number = int(code, 16)
         elif octal is not None:
             number = int(octal, 8)
+            if number > 0o377:
+                bad = True
+                return ""
         else:
             bad = True
             return other or ""
-        if number > 0x10FFFF or 0xD800 <= number <= 0xDFFF:
+        if number > 0x10FFFF:
             bad = True
             return ""
+        if 0xD800 <= number <= 0xDFFF:
+            return "\ufffd"  # expr-lang accepts a lone surrogate; it encodes as U+FFFD
         return chr(number)
 
     text = _ESCAPE.sub(decode, body)
