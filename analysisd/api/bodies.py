@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import yaml
 from aiohttp import web
 
+from analysisd.admission import Problem, errors, name_problem, namespace_problem
 from analysisd.api.errors import ApiError
-from analysisd.loader import LoadError, load_documents
+from analysisd.loader import DEFAULT_MAX_BYTES, LoadError, load_documents, parse_data
 from analysisd.spec import Metric, SpecError, validate_metrics
 
 T = TypeVar("T")
 # The loader's messages start with "<source>: "; the field path follows it.
 _FIELD = re.compile(r"^body(?: \(document \d+\))?: ([A-Za-z0-9_.\[\]]+)[: ]")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Problems listed in one error message; details.causes holds every one.
+_MESSAGE_PROBLEMS = 5
 
 
 async def read_text(request: web.Request) -> str:
@@ -27,12 +28,16 @@ async def read_text(request: web.Request) -> str:
         raise ApiError(400, "body is not UTF-8 text", field="body") from None
 
 
-def parse_plain(text: str) -> Any:
-    """A JSON or YAML mapping that is not an Argo object (run requests)."""
+def parse_plain(text: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """A JSON or YAML mapping that is not an Argo object (run requests), under the
+    loader's size, alias and nesting limits."""
     try:
-        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ApiError(400, f"body: malformed JSON/YAML: {exc}", field="body") from None
+        docs = parse_data(text, source="body", max_bytes=max_bytes)
+    except LoadError as exc:
+        raise ApiError(400, f"malformed JSON/YAML: {exc}", field="body") from None
+    except RecursionError:
+        raise ApiError(400, "body: nested too deeply", field="body") from None
+    data = docs[0] if len(docs) == 1 else None
     if not isinstance(data, dict):
         raise ApiError(400, "body: expected a JSON object / YAML mapping", field="body")
     return data
@@ -67,14 +72,48 @@ def load_one(text: str, kind: type[T], max_bytes: int) -> T:
 
 
 def check_name(name: str, where: str = "metadata.name") -> None:
-    if not name:
-        raise ApiError(400, f"{where}: required", field=where)
-    if len(name) > 253 or not DNS_LABEL.match(name):
-        raise ApiError(
-            400,
-            f"{where}: {name[:80]!r} must be a lowercase RFC 1123 name (a-z, 0-9, '-', '.')",
-            field=where,
-        )
+    """A Kubernetes object name (DNS-1123 subdomain), else 400 naming `where`."""
+    why = name_problem(name)
+    if why is not None:
+        raise ApiError(400, f"{where}: {why}", field=where)
+
+
+def check_namespace(namespace: str, where: str = "namespace") -> None:
+    """A Kubernetes namespace name (DNS-1123 label), else 400 naming `where`."""
+    why = namespace_problem(namespace)
+    if why is not None:
+        raise ApiError(400, f"{where}: {why}", field=where)
+
+
+def path_namespace(request: web.Request) -> str:
+    """The URL's {namespace}, checked: `../../etc` is a 400, not a lookup."""
+    namespace = request.match_info["namespace"]
+    check_namespace(namespace)
+    return namespace
+
+
+def path_name(request: web.Request) -> str:
+    """The URL's {name}, checked as an object name."""
+    name = request.match_info["name"]
+    check_name(name, "name")
+    return name
+
+
+def refuse(problems: Sequence[Problem]) -> None:
+    """400 naming every problem that refuses admission (warnings pass); else nothing."""
+    refused = errors(problems)
+    if not refused:
+        return
+    shown = "; ".join(str(p) for p in refused[:_MESSAGE_PROBLEMS])
+    more = len(refused) - _MESSAGE_PROBLEMS
+    if more > 0:
+        shown += f"; and {more} more (see details.causes)"
+    raise ApiError(
+        400,
+        shown,
+        field=refused[0].field or "spec",
+        causes=[(p.field, p.message) for p in refused],
+    )
 
 
 def check_template_metrics(metrics: list[Metric]) -> None:

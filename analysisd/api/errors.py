@@ -6,7 +6,7 @@ field); an unexpected exception becomes a 500 whose body says nothing internal.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -29,19 +29,35 @@ _REASONS = {
 }
 
 
+# (field, message) of each problem, for details.causes (Kubernetes' StatusCause).
+Causes = Sequence[tuple[str, str]]
+
+
 class ApiError(Exception):
     def __init__(
-        self, status: int, message: str, *, field: str | None = None, reason: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        reason: str | None = None,
+        causes: Causes = (),
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.reason = reason or _REASONS.get(status, "Error")
+        self.causes = causes
 
 
 def status_body(
-    code: int, message: str, *, reason: str | None = None, field: str | None = None
+    code: int,
+    message: str,
+    *,
+    reason: str | None = None,
+    field: str | None = None,
+    causes: Causes = (),
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "apiVersion": "v1",
@@ -53,12 +69,18 @@ def status_body(
     }
     if field:
         body["details"] = {"field": field}
+    if causes:
+        # Every problem, not only the first: a client fixes them all in one round.
+        body.setdefault("details", {})["causes"] = [
+            {"reason": "FieldValueInvalid", "field": where, "message": text}
+            for where, text in causes
+        ]
     return body
 
 
 def error_response(exc: ApiError) -> web.Response:
     return web.json_response(
-        status_body(exc.status, exc.message, reason=exc.reason, field=exc.field),
+        status_body(exc.status, exc.message, reason=exc.reason, field=exc.field, causes=exc.causes),
         status=exc.status,
     )
 

@@ -10,12 +10,20 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from analysisd.api.bodies import check_name, load_one, parse_plain, read_text
+from analysisd.admission import admission_problems
+from analysisd.api.bodies import (
+    check_name,
+    load_one,
+    parse_plain,
+    path_name,
+    path_namespace,
+    read_text,
+    refuse,
+)
 from analysisd.api.context import ApiContext, context
 from analysisd.api.errors import ApiError, status_body
 from analysisd.api.selectors import SelectorError, matches, parse_selector
 from analysisd.args import ArgsError, build_run_spec, expand_template_refs
-from analysisd.engine.measure import RunSetupError, prepare_run
 from analysisd.engine.scheduler import SchedulerClosed
 from analysisd.loader import field_path
 from analysisd.outbox import public_rows
@@ -97,11 +105,11 @@ async def _from_templates(ctx: ApiContext, namespace: str, data: dict[str, Any])
 
 async def create_run(request: web.Request) -> web.Response:
     ctx = context(request)
-    namespace = request.match_info["namespace"]
+    namespace = path_namespace(request)
     text = await read_text(request)
     if not text.strip():
         raise ApiError(400, "body: empty; send an AnalysisRun manifest", field="body")
-    plain = parse_plain(text)
+    plain = parse_plain(text, ctx.settings.max_body_bytes)
     if "templates" in plain and "spec" not in plain:
         run = await _from_templates(ctx, namespace, plain)
     else:
@@ -116,11 +124,9 @@ async def create_run(request: web.Request) -> web.Response:
     if not meta.name and meta.generate_name:
         meta.name = _generated(meta.generate_name)
     check_name(meta.name)
-    try:
-        prepare_run(run.spec, ctx.secrets)
-    except RunSetupError as exc:
-        raise ApiError(400, str(exc), field="spec.metrics") from None
     meta.namespace = namespace
+    # Everything that would fail later (or never end) is refused now, naming the field.
+    refuse(admission_problems(run.spec, meta, ctx.secrets))
     meta.uid = str(uuid.uuid4())
     meta.creation_timestamp = _now()
     run.status = None
@@ -157,7 +163,7 @@ async def create_run(request: web.Request) -> web.Response:
 
 
 async def _record(request: web.Request) -> RunRecord:
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    namespace, name = path_namespace(request), path_name(request)
     record = await context(request).store.get_run(namespace, name)
     if record is None:
         raise ApiError(404, f'AnalysisRun "{name}" not found in namespace "{namespace}"')
@@ -169,7 +175,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 
 async def list_runs(request: web.Request) -> web.Response:
-    namespace = request.match_info["namespace"]
+    namespace = path_namespace(request)
     try:
         selector = parse_selector(request.query.get("labelSelector", ""))
     except SelectorError as exc:

@@ -6,7 +6,16 @@ from typing import Any
 
 from aiohttp import web
 
-from analysisd.api.bodies import check_name, check_template_metrics, load_one, read_text
+from analysisd.admission import template_problems
+from analysisd.api.bodies import (
+    check_name,
+    check_namespace,
+    check_template_metrics,
+    load_one,
+    path_name,
+    read_text,
+    refuse,
+)
 from analysisd.api.context import context
 from analysisd.api.errors import ApiError, status_body
 from analysisd.spec import API_VERSION, AnalysisTemplate, ClusterAnalysisTemplate
@@ -21,7 +30,10 @@ def _kind(request: web.Request) -> TemplateType:
 
 def _ns(request: web.Request) -> str:
     # Cluster templates live under the empty namespace in the store.
-    return request.match_info.get("namespace", "")
+    namespace = request.match_info.get("namespace", "")
+    if "namespace" in request.match_info:
+        check_namespace(namespace)
+    return namespace
 
 
 async def _body(request: web.Request, kind: TemplateType) -> dict[str, Any]:
@@ -39,6 +51,8 @@ async def _body(request: web.Request, kind: TemplateType) -> dict[str, Any]:
             field="metadata.namespace",
         )
     check_template_metrics(obj.spec.metrics)
+    # Arguments come later; what can be judged without them is judged now.
+    refuse(template_problems(obj.spec.metrics))
     if namespace:
         obj.metadata.namespace = namespace
     else:
@@ -61,8 +75,8 @@ async def create_template(request: web.Request) -> web.Response:
 
 async def replace_template(request: web.Request) -> web.Response:
     kind = _kind(request)
+    name = path_name(request)
     body = await _body(request, kind)
-    name = request.match_info["name"]
     if body["metadata"]["name"] != name:
         raise ApiError(
             400,
@@ -77,7 +91,7 @@ async def replace_template(request: web.Request) -> web.Response:
 
 async def get_template(request: web.Request) -> web.Response:
     kind = _kind(request)
-    name = request.match_info["name"]
+    name = path_name(request)
     body = await context(request).store.get_template(kind.__name__, _ns(request), name)
     if body is None:
         raise ApiError(404, f'{kind.__name__} "{name}" not found')
@@ -94,7 +108,7 @@ async def list_templates(request: web.Request) -> web.Response:
 
 async def delete_template(request: web.Request) -> web.Response:
     kind = _kind(request)
-    name = request.match_info["name"]
+    name = path_name(request)
     if not await context(request).store.delete_template(kind.__name__, _ns(request), name):
         raise ApiError(404, f'{kind.__name__} "{name}" not found')
     return web.json_response(status_body(200, f'{kind.__name__} "{name}" deleted'))

@@ -20,6 +20,10 @@ from analysisd.daemon import Daemon
 from analysisd.outbox import SIGNATURE_HEADER, verify
 from providers.base import ProviderError, Reading
 
+# Scripted blocks are Web blocks that pass the door (admission parses them); the
+# ScriptedSource answers them, so this address is never contacted.
+SCRIPTED_URL = "http://scripted.invalid/"
+
 
 class ScriptedSource:
     """A MeasurementSource whose provider block says what to return: {"value": x} or
@@ -176,7 +180,7 @@ def scripted_metric(
         "name": name,
         "count": count,
         "successCondition": "result < 10",
-        "provider": {"web": provider or {"value": 1}},
+        "provider": {"web": {"url": SCRIPTED_URL, **(provider or {"value": 1})}},
     }
     if count > 1:
         metric["interval"] = interval

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.rig import (
+    SCRIPTED_URL,
     ScriptedSource,
     run_manifest,
     running_daemon,
@@ -65,7 +66,7 @@ spec:
   - name: m
     successCondition: result < 10
     provider:
-      web: {value: 1}
+      web: {url: 'http://scripted.invalid/', value: 1}
 """
     async with (
         running_daemon(settings_for(tmp_path), ScriptedSource()) as (_, base),
@@ -101,7 +102,8 @@ spec:
         ),
         (
             json.dumps(run_manifest("x", [{"name": "m", "count": 3, "provider": {"web": {}}}])),
-            "spec.metrics",
+            # Argo's message; the field its check names, not only spec.metrics.
+            "spec.metrics[0].interval",
         ),
         ("", "body"),
     ],
@@ -141,7 +143,9 @@ async def test_unresolved_argument_is_rejected_with_argo_message(tmp_path: Path)
         async with s.post(f"{base}/api/v1/namespaces/ns/analysisruns", json=manifest) as resp:
             assert resp.status == 400
             status = await resp.json()
-        assert status["message"].startswith("Unable to resolve metric arguments")
+        # Argo's message, after the field it is about.
+        assert status["message"].startswith("spec.args: Unable to resolve metric arguments")
+        assert status["details"]["field"] == "spec.args"
 
 
 async def test_duplicate_run_name_is_409(tmp_path: Path) -> None:
@@ -224,7 +228,7 @@ async def test_terminate_stops_an_endless_run_and_delete_removes_it(tmp_path: Pa
         "name": "m",
         "interval": "50ms",
         "successCondition": "result < 10",
-        "provider": {"web": {"value": 1}},
+        "provider": {"web": {"url": SCRIPTED_URL, "value": 1}},
     }
     async with (
         running_daemon(settings_for(tmp_path), ScriptedSource()) as (_, base),
@@ -267,7 +271,7 @@ async def test_events_stream_status_measurements_and_completion(tmp_path: Path) 
             "name": "m",
             "interval": "50ms",
             "successCondition": "result < 10",
-            "provider": {"web": {"value": 1}},
+            "provider": {"web": {"url": SCRIPTED_URL, "value": 1}},
         }
         async with s.post(url, json=run_manifest("watched", [endless])) as resp:
             assert resp.status == 201

@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 from analysisd.outbox import CALLBACK_URL
 from tests.e2e.process import COMPLETED
 from tests.e2e.rig import (
+    SCRIPTED_URL,
     ScriptedSource,
     receiver,
     run_manifest,
@@ -27,7 +28,7 @@ async def test_secret_argument_is_redacted_everywhere(tmp_path: Path) -> None:
         "name": "m",
         "successCondition": "result < 10",
         # The provider fails with a message quoting its config, secret included.
-        "provider": {"web": {"error": "401 for token {{args.token}}"}},
+        "provider": {"web": {"url": SCRIPTED_URL, "error": "401 for token {{args.token}}"}},
     }
     args = [{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api-creds", "key": "token"}}}]
     async with receiver() as hook:

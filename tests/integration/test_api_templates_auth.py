@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.e2e.rig import ScriptedSource, running_daemon, settings_for
+from tests.e2e.rig import SCRIPTED_URL, ScriptedSource, running_daemon, settings_for
 
 
 def _template(name: str, kind: str = "AnalysisTemplate", **extra: Any) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def _template(name: str, kind: str = "AnalysisTemplate", **extra: Any) -> dict[s
                 {
                     "name": f"{name}-metric",
                     "successCondition": "result < {{args.limit}}",
-                    "provider": {"web": {"value": 1}},
+                    "provider": {"web": {"url": SCRIPTED_URL, "value": 1}},
                 }
             ],
             **extra,

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.e2e.rig import ScriptedSource, run_manifest, running_daemon, settings_for
+from tests.e2e.rig import (
+    SCRIPTED_URL,
+    ScriptedSource,
+    run_manifest,
+    running_daemon,
+    settings_for,
+)
 
 
 async def test_last_value_gauge_lives_while_the_run_runs_and_is_removed_after(
@@ -17,7 +23,7 @@ async def test_last_value_gauge_lives_while_the_run_runs_and_is_removed_after(
         "name": "latency",
         "interval": "50ms",
         "successCondition": "result < 10",
-        "provider": {"web": {"value": 4.5}},
+        "provider": {"web": {"url": SCRIPTED_URL, "value": 4.5}},
     }
     async with (
         running_daemon(settings_for(tmp_path), ScriptedSource()) as (_, base),

@@ -1,0 +1,318 @@
+"""Admission: what a run or template must pass at the door, before anything is stored or run.
+
+The doors are the API (creating runs and templates), `analysisd run` (before it
+submits) and `analysisd lint`. `spec.validate_metrics` stays Argo's ValidateMetrics,
+message for message (the vectors hold it to that, and it never looks inside a
+provider block). Admission adds what Argo accepts but what can only fail later, or
+never end:
+
+- every condition compiles (not for `plugin` metrics or kinds analysisd does not
+  run: Argo never evaluates those conditions here either);
+- each provider parses its block as its measurements will (providers.registry.
+  check_block: required fields, URL forms, methods, headers, jsonPath);
+- `interval` is positive, `initialDelay` and `count` are not negative (Argo parses
+  them, then measures without pause, or never);
+- a provider kind analysisd does not run is a problem (a warning where allowed);
+- names are DNS-1123 subdomains and namespaces DNS-1123 labels, as Kubernetes has them.
+
+Every problem names its field (`spec.metrics[0].provider.web.url`). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analysisd import AnalysisdError
+from analysisd.durations import DurationError, parse_duration_ns
+from analysisd.engine.measure import RunSetupError, SecretLookupSource, prepare_run
+from analysisd.spec import (
+    RUN_PROVIDER_KINDS,
+    AnalysisRunSpec,
+    Metric,
+    ObjectMeta,
+    SpecError,
+    int_value,
+    is_placeholder,
+)
+from providers.base import ProviderConfigError, ProviderError
+from providers.registry import check_block
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
+DNS1123_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+LABEL_MAX = 63
+SUBDOMAIN_MAX = 253
+_TAG = re.compile(r"\{\{.*?\}\}", re.S)
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a spec is refused: the field path and what is wrong there."""
+
+    field: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        text = f"{self.field}: {self.message}" if self.field else self.message
+        return f"warning: {text}" if self.warning else text
+
+
+# ---- names (Kubernetes' IsDNS1123Label / IsDNS1123Subdomain) ----
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:60] + "...")
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why `namespace` is not a Kubernetes namespace name (a DNS-1123 label), or None."""
+    if not namespace:
+        return "required"
+    if len(namespace) > LABEL_MAX:
+        return f"must be no more than {LABEL_MAX} characters (got {len(namespace)})"
+    if not DNS1123_LABEL.match(namespace):
+        return (
+            f"{_shown(namespace)} must be a lowercase RFC 1123 label "
+            "(a-z, 0-9 and '-', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` is not a Kubernetes object name (a DNS-1123 subdomain), or None."""
+    if not name:
+        return "required"
+    if len(name) > SUBDOMAIN_MAX:
+        return f"must be no more than {SUBDOMAIN_MAX} characters (got {len(name)})"
+    if not DNS1123_SUBDOMAIN.match(name):
+        return (
+            f"{_shown(name)} must be a lowercase RFC 1123 subdomain "
+            "(a-z, 0-9, '-' and '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def metadata_problems(meta: ObjectMeta) -> list[Problem]:
+    problems: list[Problem] = []
+    if (why := name_problem(meta.name)) is not None:
+        problems.append(Problem("metadata.name", why))
+    if meta.namespace and (why := namespace_problem(meta.namespace)) is not None:
+        problems.append(Problem("metadata.namespace", why))
+    return problems
+
+
+# ---- one metric ----
+
+
+def metric_problems(
+    metric: Metric,
+    index: int,
+    *,
+    kinds_supported: frozenset[str] = RUN_PROVIDER_KINDS,
+    allow_unsupported: bool = False,
+    allow_placeholders: bool = False,
+    compile_conditions: bool = True,
+) -> list[Problem]:
+    """What Argo's ValidateMetric lets through but the metric cannot run with.
+
+    allow_placeholders: a template before its arguments are known; a field still
+    holding `{{...}}` is not judged, and conditions compile with 0 for each tag.
+    """
+    prefix = f"spec.metrics[{index}]"
+    problems = [
+        Problem(f"{prefix}.{field}", message)
+        for field, message in _timing_problems(metric, allow_placeholders)
+    ]
+    block = _single_block(metric)
+    if block is None:
+        return problems  # no provider, several, or not a mapping: Argo's check says so
+    kind, config = block
+    if kind not in kinds_supported:
+        problems.append(_unsupported(prefix, kind, kinds_supported, allow_unsupported))
+        return problems  # its conditions are never evaluated by analysisd
+    where = f"{prefix}.provider.{kind}"
+    if kind == "judge":
+        problems.extend(_judge_problems(where, config))
+    else:
+        problems.extend(_block_problems(where, kind, config, allow_placeholders))
+    if compile_conditions:
+        problems.extend(_condition_problems(prefix, metric, allow_placeholders))
+    return problems
+
+
+def _timing_problems(metric: Metric, lenient: bool) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for field, text in (("interval", metric.interval), ("initialDelay", metric.initial_delay)):
+        if not text or (lenient and is_placeholder(text)):
+            continue
+        try:
+            nanoseconds = parse_duration_ns(text)
+        except DurationError:
+            continue  # Argo's own check reports it
+        if field == "interval" and nanoseconds <= 0:
+            found.append(
+                (field, f"must be positive, got {text!r} (it would measure without pause)")
+            )
+        elif nanoseconds < 0:
+            found.append((field, f"must not be negative, got {text!r}"))
+    count = metric.count
+    if count is not None and not (lenient and is_placeholder(count)):
+        try:
+            number = int_value(count, "count")
+        except SpecError:
+            number = 0  # Argo's own check reports it
+        if number < 0:
+            found.append(("count", f"must be >= 0, got {number}"))
+    return found
+
+
+def _single_block(metric: Metric) -> tuple[str, Mapping[str, Any]] | None:
+    blocks = [(k, v) for k, v in metric.provider.items() if v is not None]
+    if len(blocks) != 1 or not isinstance(blocks[0][1], Mapping):
+        return None
+    return blocks[0]
+
+
+def _unsupported(prefix: str, kind: str, supported: frozenset[str], warn: bool) -> Problem:
+    return Problem(
+        f"{prefix}.provider.{kind}",
+        f"provider kind '{kind}' is not run by analysisd (it runs "
+        f"{', '.join(sorted(supported))}); every measurement would be an Error",
+        warning=warn,
+    )
+
+
+def _block_problems(
+    where: str, kind: str, config: Mapping[str, Any], lenient: bool
+) -> list[Problem]:
+    try:
+        check_block(kind, config)
+    except ProviderConfigError as exc:
+        if lenient and _waits_for_arguments(config, exc.field):
+            return []
+        field = f"{where}.{exc.field}" if exc.field else where
+        return [Problem(field, str(exc))]
+    except ProviderError as exc:  # unavailable (its module cannot be loaded)
+        return [Problem(where, str(exc))]
+    return []
+
+
+def _waits_for_arguments(config: Mapping[str, Any], field: str) -> bool:
+    """True when the failing field (or, unnamed, the block) still holds a `{{...}}` tag."""
+    if not field:
+        return "{{" in json.dumps(config, default=str)
+    value: Any = config
+    for name, position in _PATH_PART.findall(field):
+        if name and isinstance(value, Mapping):
+            value = value.get(name)
+        elif position and isinstance(value, list) and int(position) < len(value):
+            value = value[int(position)]
+        else:
+            return False
+    return "{{" in json.dumps(value, default=str)
+
+
+def _judge_problems(where: str, block: Mapping[str, Any]) -> list[Problem]:
+    """The judge block parsed as the engine will parse it, where that can be known now."""
+    if "canaryConfigName" in block:
+        return []  # read from the daemon's canary config directory at run time
+    from analysisd.judge.spec import parse_judge_block
+
+    try:
+        parse_judge_block(block)
+    except AnalysisdError as exc:
+        text = str(exc)
+        if "{{" in text:
+            return []  # about an argument only the Rollout supplies
+        head, sep, rest = text.partition(": ")
+        if sep and head.startswith("judge") and " " not in head:
+            return [Problem(f"{where.removesuffix('.judge')}.{head}", rest)]
+        return [Problem(where, text)]
+    return []
+
+
+def _condition_problems(prefix: str, metric: Metric, lenient: bool) -> list[Problem]:
+    from analysisd.expr import compile_conditions
+
+    success, failure = metric.success_condition, metric.failure_condition
+    if lenient:
+        success, failure = _TAG.sub("0", success), _TAG.sub("0", failure)
+    try:
+        errors = compile_conditions(success, failure).errors
+    except RecursionError:
+        return [Problem(f"{prefix}.successCondition", "does not compile: nested too deeply")]
+    return [Problem(f"{prefix}.{field}", f"does not compile: {exc}") for field, exc in errors]
+
+
+# ---- a whole run ----
+
+
+def admission_problems(
+    spec: AnalysisRunSpec,
+    metadata: ObjectMeta | None,
+    secrets: SecretLookupSource,
+    *,
+    kinds_supported: frozenset[str] = RUN_PROVIDER_KINDS,
+    allow_unsupported: bool = False,
+) -> list[Problem]:
+    """Every reason this run cannot start and run to an honest verdict (empty: admit it).
+
+    Arguments are resolved as the run will resolve them (engine.measure.prepare_run,
+    Argo's validation included); the problems of the resolved metrics follow.
+    """
+    problems = metadata_problems(metadata) if metadata is not None else []
+    try:
+        prepared = prepare_run(spec, secrets, metadata)
+    except RunSetupError as exc:
+        return [*problems, Problem(_setup_field(exc), str(exc))]
+    for index, metric in enumerate(prepared.metrics):
+        problems.extend(
+            metric_problems(
+                metric,
+                index,
+                kinds_supported=kinds_supported,
+                allow_unsupported=allow_unsupported,
+            )
+        )
+    return problems
+
+
+def template_problems(
+    metrics: Sequence[Metric],
+    *,
+    kinds_supported: frozenset[str] = RUN_PROVIDER_KINDS,
+    allow_unsupported: bool = False,
+) -> list[Problem]:
+    """A template's metrics before its arguments are known (placeholders left alone)."""
+    problems: list[Problem] = []
+    for index, metric in enumerate(metrics):
+        problems.extend(
+            metric_problems(
+                metric,
+                index,
+                kinds_supported=kinds_supported,
+                allow_unsupported=allow_unsupported,
+                allow_placeholders=True,
+            )
+        )
+    return problems
+
+
+def errors(problems: Sequence[Problem]) -> list[Problem]:
+    """The problems that refuse admission (warnings do not)."""
+    return [p for p in problems if not p.warning]
+
+
+def _setup_field(exc: RunSetupError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, SpecError) and cause.field:
+        return f"spec.{cause.field}"
+    if isinstance(cause, SpecError):
+        return "spec.metrics"
+    return "spec.args"
