@@ -41,10 +41,36 @@ _GO = {
 }
 
 
+_SCALARS: Mapping[type, str] = {
+    type(None): "nil",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    str: "string",
+}
+ARRAY_OF_FLOAT = ("array", "float")
+ARRAY_OF_ANY = ("array", ANY)
+MAP_OF_ANY = ("map", ANY)
+
+
 def go_type_key(value: Any) -> Type:
-    """The Go type Argo's checker would see for this result (hashable, for caching)."""
-    if value is None:
-        return "nil"
+    """The Go type Argo's checker would see for this result (hashable, for caching).
+
+    Runs for every measurement, so the common shapes are looked up by exact type first."""
+    kind = _SCALARS.get(type(value))
+    if kind is not None:
+        return kind
+    if type(value) is list:
+        for item in value:
+            if not isinstance(item, float):
+                return ARRAY_OF_ANY
+        return ARRAY_OF_FLOAT if value else ARRAY_OF_ANY
+    if type(value) is dict:
+        return MAP_OF_ANY
+    return _slow_type_key(value)
+
+
+def _slow_type_key(value: Any) -> Type:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -55,10 +81,10 @@ def go_type_key(value: Any) -> Type:
         return "string"
     if v.is_array(value):
         if value and all(isinstance(item, float) for item in value):
-            return ("array", "float")
-        return ("array", ANY)
+            return ARRAY_OF_FLOAT
+        return ARRAY_OF_ANY
     if isinstance(value, Mapping):
-        return ("map", ANY)
+        return MAP_OF_ANY
     return ANY
 
 

@@ -28,14 +28,20 @@ _ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.
 def _against_number(op: str, first: Fn, bound: Any) -> Fn:
     """`x OP 0.95`: one closure per operator, so the hot path makes no further call.
 
-    Only a value of the bound's own type takes the fast path: Go compares an int with a
-    float64 as float64, which v.less does (Python would compare them exactly)."""
-    kind = type(bound)
+    Go compares an int with a float64 as float64 and Python compares them exactly; the two
+    agree whenever the int converts to float64 exactly. So a float takes the fast path
+    against any bound an int bound that exact (|bound| <= 2^53), an int only against an int
+    bound; the rest goes through v.less, which converts as Go does."""
+    fast_a: type = float
+    fast_b: type = int if type(bound) is int else float
+    if type(bound) is int and abs(bound) > 2**53:
+        fast_a = int
     if op == ">=":
 
         def at_least(frame: Frame) -> bool:
             value = first(frame)
-            if type(value) is kind:
+            kind = type(value)
+            if kind is fast_a or kind is fast_b:
                 outcome: bool = value >= bound
                 return outcome
             return v.less(op, value, bound)
@@ -45,7 +51,8 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
 
         def above(frame: Frame) -> bool:
             value = first(frame)
-            if type(value) is kind:
+            kind = type(value)
+            if kind is fast_a or kind is fast_b:
                 outcome: bool = value > bound
                 return outcome
             return v.less(op, value, bound)
@@ -55,7 +62,8 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
 
         def at_most(frame: Frame) -> bool:
             value = first(frame)
-            if type(value) is kind:
+            kind = type(value)
+            if kind is fast_a or kind is fast_b:
                 outcome: bool = value <= bound
                 return outcome
             return v.less(op, value, bound)
@@ -64,7 +72,8 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
 
     def below(frame: Frame) -> bool:
         value = first(frame)
-        if type(value) is kind:
+        kind = type(value)
+        if kind is fast_a or kind is fast_b:
             outcome: bool = value < bound
             return outcome
         return v.less(op, value, bound)
