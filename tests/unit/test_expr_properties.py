@@ -5,10 +5,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysisd.expr import ExprError, ExprSyntaxError, compile_expr, decide, format_value
+from analysisd.expr import (
+    ExprError,
+    ExprSyntaxError,
+    check,
+    compile_conditions,
+    compile_expr,
+    decide,
+    format_value,
+)
 
 # Deadlines are timing assertions; the evaluation budget is what bounds run time.
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -22,6 +31,9 @@ TOKENS = [
     "min", "sum", "mean", "median", "abs", "int", "float", "string", "asInt", "asFloat",
     "isNaN", "isInf", "isNil", "default", "keys", "values", "first", "last", "upper",
     "split", "join", "a", "x", " ",
+    ";", "let", "=", "|", "::", "?:", "#index", "#acc", "$env", ".5", "1.", "//", "/*", "*/",
+    "not contains", "not matches", "uniq", "toJSON", "reduce", "sortBy", "groupBy", "bitnot",
+    "splitAfter", "sort", "flatten", "toPairs", "fromPairs", "round", "ceil", "now",
 ]  # fmt: skip
 
 results = st.recursive(
@@ -52,9 +64,47 @@ def _same(first: Any, second: Any) -> bool:
 
 def _outcome(source: str, result: Any) -> tuple[str, Any]:
     try:
-        return "value", compile_expr(source).evaluate({"result": result})
+        program = compile_expr(source)
+        check(program, result)  # the result-type checker is on
+        return "value", program.evaluate({"result": result})
     except ExprError as exc:
         return type(exc).__name__, str(exc)
+
+
+# Well-formed conditions built from the language's parts, so evaluation (not just the
+# parser) is exercised: operands, operators, builtins and closures over random results.
+_OPERANDS = st.sampled_from(
+    [
+        "result", "result[0]", "result[-1]", "result.a", "result?.x", "result['Values']",
+        "1", "0.5", ".5", "-2", "1e3", "'a'", "nil", "true", "[1, 2.5]", "{a: 1}",
+        "len(result)", "max(result)", "sum(result)", "mean(result)", "median(result)",
+        "first(result)", "last(result)", "asFloat(result)", "asInt(result)", "isNil(result)",
+        "default(result, 0)", "string(result)", "uniq(result)", "sort(result)", "abs(-0.0)",
+        "round(0.5)", "int('7')", "float('0x1p-2')", "toJSON(result)", "keys(result)",
+        "filter(result, # > 0)", "map(result, #index)", "reduce(result, #acc + #, 0)",
+        "findIndex(result, # == 1)", "sortBy(result, #)", "groupBy(result, # > 1)",
+        "$env.result", "(let x = result; x)", "(result | len())",
+    ]
+)  # fmt: skip
+_BINARY = st.sampled_from(
+    ["==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "**", "&&", "||", "??",
+     "in", "not in", "contains", "not contains", "matches", "startsWith", "endsWith", ".."]
+)  # fmt: skip
+
+
+def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return (
+        st.tuples(children, _BINARY, children).map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+        | st.tuples(children, children, children).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})")
+        | children.map(lambda c: f"!({c})")
+        | children.map(lambda c: f"-({c})")
+        | st.tuples(children, children).map(lambda t: f"all({t[0]}, {{{t[1]}}})")
+        | st.tuples(children, children).map(lambda t: f"0 < {t[0]} < {t[1]}")
+        | st.tuples(children, children).map(lambda t: f"any([1], {{{t[0]}; {t[1]}}})")
+    )
+
+
+conditions = st.recursive(_OPERANDS, _combine, max_leaves=6)
 
 
 @SETTINGS
@@ -123,3 +173,27 @@ def test_nan_fails_every_ordering_comparison(number: float) -> None:
         for op in ("<", "<=", ">", ">=", "==")
     ]
     assert nan_compares == [False] * 5
+
+
+@SETTINGS
+@pytest.mark.timeout(120)
+@given(conditions, results)
+def test_random_conditions_never_crash_and_are_deterministic(source: str, result: Any) -> None:
+    first = _outcome(source, result)
+    second = _outcome(source, result)
+    assert first[0] in {"value", "ExprSyntaxError", "ExprEvalError", "ExprTypeError"}
+    assert first[0] == second[0]
+    assert _same(first[1], second[1])
+
+
+@SETTINGS
+@pytest.mark.timeout(120)
+@given(conditions, conditions, results)
+def test_conditions_with_the_checker_give_one_verdict_per_result(
+    success: str, failure: str, result: Any
+) -> None:
+    compiled = compile_conditions(success, failure)
+    verdict = compiled.decide(result)
+    assert verdict.phase in {"Successful", "Failed", "Inconclusive", "Error"}
+    assert compiled.decide(result) == verdict  # the checker's cached outcome changes nothing
+    assert decide(success, failure, result) == verdict
