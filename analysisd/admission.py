@@ -30,6 +30,7 @@ from analysisd import AnalysisdError
 from analysisd.durations import DurationError, parse_duration_ns
 from analysisd.engine.measure import RunSetupError, SecretLookupSource, prepare_run
 from analysisd.spec import (
+    KNOWN_PROVIDER_KINDS,
     RUN_PROVIDER_KINDS,
     AnalysisRunSpec,
     Metric,
@@ -133,6 +134,8 @@ def metric_problems(
     if block is None:
         return problems  # no provider, several, or not a mapping: Argo's check says so
     kind, config = block
+    if kind not in KNOWN_PROVIDER_KINDS:
+        return problems  # an unknown kind: Argo's check names it
     if kind not in kinds_supported:
         problems.append(_unsupported(prefix, kind, kinds_supported, allow_unsupported))
         return problems  # its conditions are never evaluated by analysisd
@@ -195,6 +198,11 @@ def _block_problems(
         check_block(kind, config)
     except ProviderConfigError as exc:
         if lenient and _waits_for_arguments(config, exc.field):
+            return []
+        from_environment = kind == "prometheus" and not config.get("address")
+        if lenient and from_environment and exc.field == "address":
+            # Where a template runs, ARGO_ROLLOUTS_PROMETHEUS_ADDRESS may supply it (Argo's
+            # rule); a run is checked against the daemon's own environment.
             return []
         field = f"{where}.{exc.field}" if exc.field else where
         return [Problem(field, str(exc))]

@@ -6,6 +6,13 @@ Rollout supplies them); what can be checked without them is checked, and the
 conditions are compiled with their unresolved placeholders stood in for by 0.
 A `*.fragment.yaml` file is a spec body cut from a larger example, so references
 to arguments it does not declare are allowed there.
+
+Beyond Argo's own validation, lint applies the checks the daemon applies at its
+door (analysisd.admission): each provider parses its block, conditions compile
+(not those of `plugin` metrics or of other kinds analysisd does not run: they are
+never evaluated here), intervals are positive, names are DNS-1123. A provider
+kind Argo knows but analysisd does not run is a problem; with --allow-unsupported
+it is printed as a warning and does not change the exit code.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from analysisd import AnalysisdError
+from analysisd.admission import metric_problems as door_problems
+from analysisd.admission import name_problem, namespace_problem
 from analysisd.args import (
     ArgsError,
     expand_template_refs,
@@ -42,7 +50,6 @@ from analysisd.spec import (
 )
 
 _SUFFIXES = (".yaml", ".yml", ".json")
-_TAG = re.compile(r"\{\{.*?\}\}", re.S)
 Compile = Callable[[str], object]
 
 
@@ -51,10 +58,12 @@ class Problem:
     source: str
     field: str
     message: str
+    warning: bool = False  # printed, but lint still passes (--allow-unsupported)
 
     def __str__(self) -> str:
         # Loader problems arrive already formatted, in `source` alone.
-        parts = [p for p in (self.source, self.field, self.message) if p]
+        message = f"warning: {self.message}" if self.warning else self.message
+        parts = [p for p in (self.source, self.field, message) if p]
         return ": ".join(parts)
 
 
@@ -68,11 +77,6 @@ def _compiler() -> Compile | None:
     return compile_expr
 
 
-def _expr_error() -> type[Exception]:
-    error: type[Exception] = importlib.import_module("analysisd.expr").ExprError
-    return error
-
-
 def _known_values(args: Sequence[Argument]) -> dict[str, str]:
     return {a.name: a.value for a in args if a.value is not None}
 
@@ -80,17 +84,26 @@ def _known_values(args: Sequence[Argument]) -> dict[str, str]:
 class _ObjectLint:
     """The problems of one loaded object."""
 
-    def __init__(self, source: str, obj: AnyObject, pool: Sequence[AnyObject], fragment: bool):
+    def __init__(
+        self,
+        source: str,
+        obj: AnyObject,
+        pool: Sequence[AnyObject],
+        fragment: bool,
+        allow_unsupported: bool = False,
+    ):
         self.source = source
         self.obj = obj
         self.pool = pool
         self.fragment = fragment
+        self.allow_unsupported = allow_unsupported
         self.problems: list[Problem] = []
 
-    def add(self, field: str, message: str) -> None:
-        self.problems.append(Problem(self.source, field, message))
+    def add(self, field: str, message: str, warning: bool = False) -> None:
+        self.problems.append(Problem(self.source, field, message, warning))
 
     def run(self, compile_expr: Compile | None) -> list[Problem]:
+        self._metadata()
         spec = self.obj.spec
         declared = {a.name for a in spec.args}
         values = _known_values(spec.args)
@@ -98,24 +111,37 @@ class _ObjectLint:
             for i, arg in enumerate(spec.args):
                 if arg.value is None and arg.value_from is None:
                     self.add(f"spec.args[{i}]", f'argument "{arg.name}" was not supplied')
-        metrics = [
-            m
+        resolved = [
+            (i, m)
             for i, metric in enumerate(spec.metrics)
             if (m := self._resolve(i, metric, declared, values)) is not None
         ]
+        metrics = [m for _, m in resolved]
         has_refs = not isinstance(self.obj, AnalysisRun) and bool(self.obj.spec.templates)
         if len(metrics) == len(spec.metrics) and (metrics or not has_refs):
             self._validate(metrics)
         self._rules(metrics)
         if has_refs:
             self._refs()
-        if compile_expr is not None:
-            for i, metric in enumerate(metrics):
-                self._conditions(i, metric, compile_expr)
-        for i, metric in enumerate(metrics):
-            if isinstance(metric.provider.get("judge"), dict):
-                self._judge(i, metric.provider["judge"])
+        for i, metric in resolved:
+            # The daemon's door checks (analysisd.admission), on the file's own indexes.
+            for problem in door_problems(
+                metric,
+                i,
+                allow_unsupported=self.allow_unsupported,
+                allow_placeholders=True,
+                compile_conditions=compile_expr is not None,
+            ):
+                self.add(problem.field, problem.message, problem.warning)
         return self.problems
+
+    def _metadata(self) -> None:
+        """Names as Kubernetes has them (a fragment is named after its file, unchecked)."""
+        meta = self.obj.metadata
+        if meta.name and not self.fragment and (why := name_problem(meta.name)):
+            self.add("metadata.name", why)
+        if meta.namespace and (why := namespace_problem(meta.namespace)):
+            self.add("metadata.namespace", why)
 
     def _resolve(
         self, index: int, metric: Metric, declared: set[str], values: dict[str, str]
@@ -179,40 +205,6 @@ class _ObjectLint:
         except ArgsError as exc:
             self.add("spec.templates", str(exc))
 
-    def _conditions(self, index: int, metric: Metric, compile_expr: Compile) -> None:
-        expr_error = _expr_error()
-        for alias, condition in (
-            ("successCondition", metric.success_condition),
-            ("failureCondition", metric.failure_condition),
-        ):
-            if not condition:
-                continue
-            try:
-                compile_expr(_TAG.sub("0", condition))
-            except expr_error as exc:
-                self.add(f"spec.metrics[{index}].{alias}", f"does not compile: {exc}")
-
-    def _judge(self, index: int, block: dict[str, Any]) -> None:
-        """The judge block parsed as the engine will parse it, where lint can know."""
-        if "canaryConfigName" in block:
-            return  # read from the daemon's canary config directory at run time
-        try:
-            parse = importlib.import_module("analysisd.judge.spec").parse_judge_block
-        except ImportError:
-            return
-        try:
-            parse(block)
-        except AnalysisdError as exc:
-            text = str(exc)
-            if "{{" in text:
-                return  # about an argument only the Rollout supplies
-            head, sep, rest = text.partition(": ")
-            field = f"spec.metrics[{index}].provider"
-            if sep and head.startswith("judge") and " " not in head:
-                self.add(f"{field}.{head}", rest)
-            else:
-                self.add(f"{field}.judge", text)
-
 
 def lint_objects(
     source: str,
@@ -221,13 +213,14 @@ def lint_objects(
     pool: Sequence[AnyObject] = (),
     fragment: bool = False,
     compile_expr: Compile | None = None,
+    allow_unsupported: bool = False,
 ) -> list[Problem]:
     """Every problem in the objects loaded from one source."""
     problems: list[Problem] = []
     many = len(objects) > 1
     for obj in objects:
         where = f"{source} ({obj.kind}/{obj.metadata.name})" if many else source
-        linter = _ObjectLint(where, obj, [*pool, *objects], fragment)
+        linter = _ObjectLint(where, obj, [*pool, *objects], fragment, allow_unsupported)
         problems.extend(linter.run(compile_expr))
     return problems
 
@@ -243,7 +236,9 @@ def _expand(paths: Iterable[str]) -> list[Path]:
     return out
 
 
-def lint_paths(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Problem]:
+def lint_paths(
+    paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES, allow_unsupported: bool = False
+) -> list[Problem]:
     """Problems in every file (directories: their .yaml/.yml/.json files)."""
     loaded: list[tuple[Path, list[AnyObject]]] = []
     problems: list[Problem] = []
@@ -258,7 +253,12 @@ def lint_paths(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> l
     for path, objects in loaded:
         problems.extend(
             lint_objects(
-                str(path), objects, pool=pool, fragment=is_fragment(path), compile_expr=compile_expr
+                str(path),
+                objects,
+                pool=pool,
+                fragment=is_fragment(path),
+                compile_expr=compile_expr,
+                allow_unsupported=allow_unsupported,
             )
         )
     return problems
@@ -266,14 +266,17 @@ def lint_paths(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> l
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    allow_unsupported = bool(getattr(args, "allow_unsupported", False))
     try:
-        problems = lint_paths(args.files, max_bytes=args.max_bytes)
+        problems = lint_paths(
+            args.files, max_bytes=args.max_bytes, allow_unsupported=allow_unsupported
+        )
     except AnalysisdError as exc:  # a bug here must not look like a clean lint
         out.write(f"analysisd lint: {exc}\n")
         return 1
     for problem in problems:
         out.write(f"{problem}\n")
-    return 1 if problems else 0
+    return 1 if any(not p.warning for p in problems) else 0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -289,5 +292,11 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         default=DEFAULT_MAX_BYTES,
         help=f"refuse files larger than this (default {DEFAULT_MAX_BYTES})",
+    )
+    parser.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help="report provider kinds analysisd does not run (job, plugin, kayenta, ...) as "
+        "warnings, not problems (for templates shared with Argo Rollouts)",
     )
     parser.set_defaults(func=run)
