@@ -66,6 +66,11 @@ def main(args: argparse.Namespace) -> int:
     except RunCommandError as exc:
         print(f"analysisd run: {exc}", file=sys.stderr)
         return 2
+    refused = door_problems(run, args.secrets_dir)
+    if refused:  # refused as the daemon would refuse it: nothing is measured
+        for problem in refused:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return 2
     view: RunView = LiveView(sys.stdout) if sys.stdout.isatty() else ProgressLines(sys.stderr)
     final = asyncio.run(execute(run, args.secrets_dir, view, args.measurement_timeout))
     write_output(final, args.output, sys.stdout)
@@ -212,6 +217,15 @@ async def execute(
                 loop.remove_signal_handler(signal.SIGINT)
     view.close(final)
     return final
+
+
+def door_problems(run: AnalysisRun, secrets_dir: str | None) -> list[Any]:
+    """What the daemon's door refuses in this run (analysisd.admission), before submitting."""
+    from analysisd.admission import admission_problems, errors
+    from analysisd.engine.measure import NoSecrets
+
+    secrets = _secret_source(secrets_dir) or NoSecrets()
+    return errors(admission_problems(run.spec, run.metadata, secrets))
 
 
 def _secret_source(secrets_dir: str | None) -> Any:
