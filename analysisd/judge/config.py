@@ -123,8 +123,12 @@ class _Reader:
             return False
         if isinstance(value, bool):
             return value
+        # MapUtils.getAsBooleanWithDefault casts (asInstanceOf[Boolean]) outside the
+        # classifier's try block, so Kayenta's whole judgement fails with a
+        # ClassCastException. We judge on with false, and say so.
         self.warn(
-            f"{where}: {value!r} is not a boolean; Kayenta ignores it and uses false"
+            f"{where}: {value!r} is not a boolean; Kayenta would fail the whole judgement"
+            " on it (ClassCastException), analysisd reads it as false"
             " (write true or false without quotes)"
         )
         return False
@@ -194,23 +198,25 @@ def _metric(
             f"{base}.outliers.outlierFactor: must be greater than zero (got {factor})"
         )
     es = f"{base}.effectSize"
+    measure = reader.enum(
+        get("effectSize", "measure"),
+        f"{es}.measure",
+        EffectSizeMeasure,
+        EffectSizeMeasure.MEAN_RATIO,
+    )
+    # NetflixACAJudge: "no effect" is a CLES of 0.5 but a mean ratio of 1.0, and
+    # every threshold left out defaults to the measure's own no-effect value.
+    neutral = 0.5 if measure is EffectSizeMeasure.CLES else 1.0
+
+    def threshold(key: str) -> float:
+        return reader.number(get("effectSize", key), f"{es}.{key}", neutral)
+
     settings = ClassifierSettings(
         tolerance=tolerance,
         conf_level=conf_level,
-        effect_size_thresholds=(
-            reader.number(get("effectSize", "allowedDecrease"), f"{es}.allowedDecrease", 1.0),
-            reader.number(get("effectSize", "allowedIncrease"), f"{es}.allowedIncrease", 1.0),
-        ),
-        critical_thresholds=(
-            reader.number(get("effectSize", "criticalDecrease"), f"{es}.criticalDecrease", 1.0),
-            reader.number(get("effectSize", "criticalIncrease"), f"{es}.criticalIncrease", 1.0),
-        ),
-        effect_size_measure=reader.enum(
-            get("effectSize", "measure"),
-            f"{es}.measure",
-            EffectSizeMeasure,
-            EffectSizeMeasure.MEAN_RATIO,
-        ),
+        effect_size_thresholds=(threshold("allowedDecrease"), threshold("allowedIncrease")),
+        critical_thresholds=(threshold("criticalDecrease"), threshold("criticalIncrease")),
+        effect_size_measure=measure,
     )
     return MetricConfig(
         name=name,

@@ -98,18 +98,30 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def to_series(values: Sequence[Any], where: str) -> list[float]:
-    """Numbers (or "NaN"/None for missing points) -> floats; anything else is a SeriesError."""
+_SPELLED = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}
+
+
+def to_series(values: Sequence[Any], where: str, *, reject_infinite: bool = False) -> list[float]:
+    """Numbers (or "NaN"/None for missing points, "+Inf"/"-Inf") -> floats.
+
+    Infinities are kept and judged, as Kayenta does; `reject_infinite` makes
+    one a SeriesError instead. Anything else is a SeriesError.
+    """
     out: list[float] = []
     for i, value in enumerate(values):
-        if value is None or value == "NaN":
+        if value is None:
             out.append(math.nan)
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, str) and value in _SPELLED:
+            number = _SPELLED[value]
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             raise SeriesError(f"{where}[{i}]: expected a number, got {value!r}")
-        number = float(value)
-        if math.isinf(number):
-            raise SeriesError(f"{where}[{i}]: infinite value; the rank test needs finite numbers")
+        else:
+            number = float(value)
+        if reject_infinite and math.isinf(number):
+            raise SeriesError(
+                f"{where}[{i}]: infinite value (refused because infinities are rejected)"
+            )
         out.append(number)
     return out
 
@@ -144,8 +156,10 @@ def classify_metric(
             name=metric.name,
         )
     except JudgeError as exc:
+        # Kayenta's catch block builds the result without .critical(...), so an
+        # Error is never critical: it cannot zero the score by itself.
         outcome = MetricClassification(
-            Label.ERROR, f"Metric Classification Failed: {exc}", math.nan, metric.critical, "error"
+            Label.ERROR, f"Metric Classification Failed: {exc}", math.nan, False, "error"
         )
     return MetricResult(
         name=metric.name,
@@ -165,6 +179,7 @@ def judge(
     *,
     pass_threshold: float | None = None,
     marginal_threshold: float | None = None,
+    reject_infinite: bool = False,
 ) -> JudgeResult:
     """Judge {metric name: (baseline values, canary values)} under `config`.
 
@@ -183,8 +198,8 @@ def judge(
         results.append(
             classify_metric(
                 metric,
-                to_series(baseline, f"{name}: baseline"),
-                to_series(canary, f"{name}: canary"),
+                to_series(baseline, f"{name}: baseline", reject_infinite=reject_infinite),
+                to_series(canary, f"{name}: canary", reject_infinite=reject_infinite),
             )
         )
     scores = score(

@@ -65,6 +65,23 @@ def _group_score(name: str, labels: list[Label]) -> GroupScore:
     return GroupScore(name, 0.0 if no_data else passed / total * 100, no_data, counts)
 
 
+def weighted_sum(groups: Sequence[GroupScore], group_weights: Mapping[str, float]) -> float:
+    """WeightedSumScorer.calculateSummaryScore, before rounding.
+
+    A group whose metrics are all Nodata/Error counts as 100 (it has nothing
+    against the canary), and groups without a weight share what the weights
+    leave of 100 over every such group, with data or without.
+    """
+    unweighted = {g.name for g in groups} - set(group_weights)
+    weight_sum = sum(float(w) for w in group_weights.values())
+    shared = (100 - weight_sum) / len(unweighted) if unweighted else 0.0
+    summary = 0.0
+    for group in groups:
+        effective = 100.0 if group.no_data else group.score
+        summary += effective * (float(group_weights.get(group.name, shared)) / 100)
+    return summary
+
+
 def score(results: Iterable[ScoredMetric], group_weights: Mapping[str, float]) -> ScoreResult:
     """Group scores, the weighted summary score (2 dp, HALF_UP) and Kayenta's forced zeros."""
     scored = [r for r in results if not r.muted]
@@ -74,14 +91,7 @@ def score(results: Iterable[ScoredMetric], group_weights: Mapping[str, float]) -
             by_group.setdefault(group_name, []).append(result.classification)
     groups = tuple(_group_score(name, labels) for name, labels in by_group.items())
 
-    with_data = [g for g in groups if not g.no_data]
-    unweighted = {g.name for g in with_data} - set(group_weights)
-    weight_sum = sum(float(w) for w in group_weights.values())
-    # Groups without a weight share whatever the configured weights leave of 100.
-    shared = (100 - weight_sum) / len(unweighted) if unweighted else 0.0
-    summary = 0.0
-    for group in with_data:
-        summary += group.score * (float(group_weights.get(group.name, shared)) / 100)
+    summary = weighted_sum(groups, group_weights)
 
     failures = [r for r in scored if r.critical and r.classification is not Label.PASS]
     if failures:

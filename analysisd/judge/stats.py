@@ -36,7 +36,8 @@ def summary(values: Sequence[float]) -> Summary:
     if len(values) == 0:
         return Summary(0.0, 0.0, 0.0, 0.0, 0)
     data = np.asarray(values, dtype=np.float64)
-    std = float(np.std(data, ddof=1)) if data.size > 1 else 0.0
+    with np.errstate(invalid="ignore"):  # an infinity makes the std NaN, as in Kayenta
+        std = float(np.std(data, ddof=1)) if data.size > 1 else 0.0
     return Summary(float(data.min()), float(data.max()), float(data.mean()), std, int(data.size))
 
 

@@ -70,8 +70,10 @@ def iqr_outliers(
 ) -> list[bool]:
     """Kayenta's IQRDetector: outside [p25 - f*IQR, p75 + f*IQR].
 
-    reduceSensitivity switches the percentile estimate to R type 7 (the judge
-    uses it, with factor 3); otherwise commons-math's legacy estimate.
+    reduceSensitivity (the judge always sets it) widens the fences to at least
+    the 1st and 99th percentiles: [min(P1, Q1 - f*IQR), max(P99, Q3 + f*IQR)],
+    so small samples lose no more than their extreme percent. It also switches
+    the percentile estimate to R type 7; otherwise commons-math's legacy one.
     """
     if factor <= 0:
         raise ValueError("factor must be greater than zero")
@@ -81,7 +83,20 @@ def iqr_outliers(
     p25, p75 = percentile(values, 25), percentile(values, 75)
     iqr = p75 - p25
     lower, upper = p25 - factor * iqr, p75 + factor * iqr
+    if reduce_sensitivity:
+        lower = java_min(percentile(values, 1), lower)
+        upper = java_max(percentile(values, 99), upper)
     return [v > upper or v < lower for v in values]
+
+
+def java_min(a: float, b: float) -> float:
+    """Math.min: NaN if either is NaN (Python's min keeps the first when compared with NaN)."""
+    return math.nan if math.isnan(a) or math.isnan(b) else min(a, b)
+
+
+def java_max(a: float, b: float) -> float:
+    """Math.max: NaN if either is NaN."""
+    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
 
 
 def ksigma_outliers(values: Sequence[float], k: float = 3.0) -> list[bool]:

@@ -8,9 +8,20 @@ only the exact sequence of steps reproduces R's and Kayenta's intervals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 DBL_EPSILON = 2.220446049250313e-16
+
+
+def _div(a: float, b: float) -> float:
+    """IEEE division as C and Java do it (Python raises on a zero divisor)."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0.0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def zeroin2(
@@ -45,14 +56,14 @@ def zeroin2(
             cb = c - b
             if a == c:
                 # Only two distinct points: linear interpolation.
-                t1 = fb / fa
+                t1 = _div(fb, fa)
                 p = cb * t1
                 q = 1.0 - t1
             else:
                 # Inverse quadratic interpolation.
-                q = fa / fc
-                t1 = fb / fc
-                t2 = fb / fa
+                q = _div(fa, fc)
+                t1 = _div(fb, fc)
+                t2 = _div(fb, fa)
                 p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
                 q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
             if p > 0.0:
@@ -60,7 +71,7 @@ def zeroin2(
             else:
                 p = -p
             if p < (0.75 * cb * q - abs(tol_act * q) / 2) and p < abs(prev_step * q / 2):
-                new_step = p / q
+                new_step = _div(p, q)
         if abs(new_step) < tol_act:
             new_step = tol_act if new_step > 0.0 else -tol_act
         a, fa = b, fb

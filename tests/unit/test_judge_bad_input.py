@@ -112,9 +112,19 @@ def test_non_numeric_point_names_metric_side_and_index() -> None:
         judge_one(BASELINE, [1.0, "fast"])
 
 
-def test_infinite_point_is_refused() -> None:
-    with pytest.raises(SeriesError, match="infinite"):
-        judge_one(BASELINE, [1.0, math.inf])
+def test_infinite_point_is_judged_like_kayenta_by_default() -> None:
+    result = judge_one(BASELINE, [*BASELINE, math.inf, math.inf, math.inf])
+    assert result.metrics[0].classification in {Label.PASS, Label.HIGH}
+    assert result.metrics[0].canary_stats.count == 11
+
+
+def test_infinite_point_is_refused_when_asked() -> None:
+    with pytest.raises(SeriesError, match=r"m: canary\[1\]: infinite value"):
+        judge(
+            parse_canary_config(config()),
+            {"m": (BASELINE, [1.0, math.inf])},
+            reject_infinite=True,
+        )
 
 
 def test_series_for_a_metric_the_config_lacks_is_refused() -> None:
