@@ -64,9 +64,10 @@ def parse_duration_ns(text: str) -> int:
         if text[pos] not in _DIGITS and text[pos] != ".":
             raise invalid
         end = _leading_digits(text, pos)
-        if end - pos > _MAX_WHOLE_DIGITS and text[pos:end].lstrip("0")[_MAX_WHOLE_DIGITS:]:
+        digits = text[pos:end].lstrip("0")
+        if len(digits) > _MAX_WHOLE_DIGITS:
             raise invalid  # overflows int64, as in Go
-        whole = int(text[pos:end]) if end > pos else 0
+        whole = int(digits or "0")
         had_whole = end > pos
         fraction, had_fraction = "", False
         pos = end
