@@ -425,6 +425,11 @@ class Checker:
         self._check_args(name, kinds)
         if name in ("first", "last") and kinds and _array(kinds[0]):
             return kinds[0][1]
+        if name in ("max", "min", "mean", "median") and kinds:
+            # builtin validateAggregateFunc: numbers only -> the first argument's type
+            if all(kind in NUMBERS for kind in kinds):
+                return kinds[0]
+            return ANY
         return _RETURNS.get(name, ANY)
 
     def _check_args(self, name: str, kinds: list[Type]) -> None:

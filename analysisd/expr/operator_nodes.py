@@ -81,6 +81,16 @@ def _against_number(op: str, first: Fn, bound: Any) -> Fn:
     return below
 
 
+def _string_literals(tree: Any) -> bool:
+    """A non-empty array literal of string literals only."""
+    if not (isinstance(tree, Tree) and tree.data == "array" and isinstance(tree.children[0], Tree)):
+        return False
+    items = tree.children[0].children
+    return bool(items) and all(
+        isinstance(item, Tree) and item.data == "string_lit" for item in items
+    )
+
+
 def _fold_logic(stop_at: bool, left: Node, right: Node) -> Node | None:
     """optimizer/fold.go: a literal operand decides `and`/`or` at compile time, so
     `x or true` is true and `x and false` is false without evaluating (or typing) x, and
@@ -202,6 +212,18 @@ class OperatorNodes(CompilerBase):
         # op == "in"
         if known:
             self.static_try(lambda: v.contained(*self.samples(left, right)), tree)
+        if _string_literals(tree.children[2]):
+            # optimizer/in_array.go turns `x in ["a", "b"]` into a map[string] lookup, where
+            # a key of another type is a run-time error rather than false (nil looks up "").
+            def in_strings(frame: Frame) -> bool:
+                needle = first(frame)
+                if needle is None:
+                    needle = ""  # reflect.Zero of the key type
+                elif not isinstance(needle, str):
+                    raise ExprTypeError(f"cannot use {v.go_type(needle)} as type string as map key")
+                return v.contained(needle, second(frame))
+
+            return Node(in_strings, "bool")
         return Node(lambda frame: v.contained(first(frame), second(frame)), "bool")
 
     def n_not_in(self, tree: Tree[Token]) -> Node:
