@@ -345,8 +345,11 @@ class WebProvider:
 
     @classmethod
     def check(cls, config: Mapping[str, Any]) -> None:
-        """What bind() checks, without a session: the request and its jsonPath."""
-        compile_json_path(WebRequest(config).json_path)
+        """What bind() checks, without a session: the jsonPath and the request."""
+        # jsonPath first: a template's url is often all placeholder, and a check that
+        # stopped at it would never see the path.
+        compile_json_path(str(config.get("jsonPath") or "{$}"))
+        WebRequest(config)
 
     async def aclose(self) -> None:
         if self._session is not None:

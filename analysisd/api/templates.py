@@ -38,11 +38,11 @@ def _ns(request: web.Request) -> str:
 
 async def _body(request: web.Request, kind: TemplateType) -> dict[str, Any]:
     ctx = context(request)
+    namespace = _ns(request)  # a bad {namespace} is refused before the body is read
     obj: AnalysisTemplate | ClusterAnalysisTemplate = load_one(
         await read_text(request), kind, ctx.settings.max_body_bytes
     )
     check_name(obj.metadata.name)
-    namespace = _ns(request)
     if namespace and obj.metadata.namespace not in (None, "", namespace):
         raise ApiError(
             400,
