@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -10,13 +9,17 @@ import pytest
 from analysisd.judge.classifier import classify
 from analysisd.judge.errors import MannWhitneyError
 from analysisd.judge.mannwhitney import WilcoxonDiff, mann_whitney, p_value
+from tests.conformance.test_kayenta_judge import tolerances, within
 from tests.vectors import case_id, load_plain
 
 FILE = "mannwhitney-r.json"
 VECTORS = load_plain(FILE)
-CI_TOL = 1e-9  # meta.tolerances.ci: "use abs 1e-9"
-ESTIMATE_TOL = 1e-9  # meta.tolerances.estimate: "kayenta_variant: abs 1e-9"
-P_REL_TOL = 1e-10  # meta.tolerances.p_value: "rel 1e-10"
+META = VECTORS.get("meta", {})
+
+
+def near(case: dict[str, Any], key: str, actual: float | None, expected: Any) -> bool:
+    """Within the case's abs_tol/rel_tol, else meta.tolerances (ci and estimate: abs 1e-9)."""
+    return within(actual, expected, *tolerances(case, key, META, 1e-9))
 
 
 def cases() -> list[Any]:
@@ -42,9 +45,9 @@ def test_interval_and_estimate_match_kayenta_variant(case: dict[str, Any]) -> No
         assert target["error"] in str(err.value)
         return
     result = mann_whitney(x, y, conf)
-    assert result.lower == pytest.approx(target["conf_int"][0], abs=CI_TOL, rel=0)
-    assert result.upper == pytest.approx(target["conf_int"][1], abs=CI_TOL, rel=0)
-    assert result.estimate == pytest.approx(target["estimate"], abs=ESTIMATE_TOL, rel=0)
+    assert near(case, "ci", result.lower, target["conf_int"][0])
+    assert near(case, "ci", result.upper, target["conf_int"][1])
+    assert near(case, "estimate", result.estimate, target["estimate"])
 
 
 @pytest.mark.parametrize("case", cases())
@@ -54,7 +57,8 @@ def test_p_value_matches_r_normal_approximation(case: dict[str, Any]) -> None:
         assert "error" in r, "a case without an R p-value must record R's error"
         return
     w = WilcoxonDiff(sample(case, "x_experiment"), sample(case, "y_control"))
-    assert math.isclose(p_value(w), r["p_value"], rel_tol=P_REL_TOL)
+    abs_tol, rel_tol = tolerances(case, "p_value", META, 0.0)
+    assert within(p_value(w), r["p_value"], abs_tol, rel_tol or 1e-10)
 
 
 @pytest.mark.parametrize("case", cases())
@@ -70,9 +74,9 @@ def test_default_judge_label(case: dict[str, Any]) -> None:
         assert result.noise_added
         return
     if "ci_0.98" in expected:
-        assert result.ci_lower == pytest.approx(expected["ci_0.98"][0], abs=CI_TOL, rel=0)
-        assert result.ci_upper == pytest.approx(expected["ci_0.98"][1], abs=CI_TOL, rel=0)
+        assert near(case, "ci", result.ci_lower, expected["ci_0.98"][0])
+        assert near(case, "ci", result.ci_upper, expected["ci_0.98"][1])
     if "estimate" in expected:
-        assert result.estimate == pytest.approx(expected["estimate"], abs=ESTIMATE_TOL, rel=0)
+        assert near(case, "estimate", result.estimate, expected["estimate"])
     if "bound" in expected:
-        assert result.upper_bound == pytest.approx(expected["bound"], abs=ESTIMATE_TOL, rel=0)
+        assert near(case, "estimate", result.upper_bound, expected["bound"])
