@@ -247,3 +247,126 @@ def test_judge_block_waiting_for_arguments_is_clean(
 ) -> None:
     text = HEAD + JUDGE.replace("LOOKBACK", "'{{args.lookback}}'")
     assert lint(tmp_path, capsys, j__yaml=text) == (0, [])
+
+
+# ---- the daemon's door checks (analysisd.admission), and lint's exit code on each ----
+
+DOOR_CASES = [
+    ("successCondition: result >=\n    provider: {web: {url: 'http://x'}}", "successCondition"),
+    ("provider: {web: {url: 'http://x', jsonPath: '{$.a['}}", "provider.web.jsonPath"),
+    ("provider: {web: {method: GET}}", "provider.web.url"),
+    ("provider: {web: {url: 'file:///etc/passwd'}}", "provider.web.url"),
+    ("provider: {web: {url: 'http://x', method: DELETE}}", "provider.web.method"),
+    (
+        "provider:\n      web:\n        url: http://x\n        headers:\n"
+        "        - {key: Authorization, valueFrom: {secretKeyRef: {name: s, key: k}}}",
+        "provider.web.headers[0].value",
+    ),
+    ("provider: {prometheus: {address: 'http://p:9090'}}", "provider.prometheus.query"),
+    ("provider: {prometheus: {address: 'p:9090', query: up}}", "provider.prometheus.address"),
+    ("interval: 0s\n    provider: {web: {url: 'http://x'}}", "interval"),
+    ("interval: -5s\n    provider: {web: {url: 'http://x'}}", "interval"),
+    ("initialDelay: -5s\n    provider: {web: {url: 'http://x'}}", "initialDelay"),
+    ("count: -1\n    interval: 1s\n    provider: {web: {url: 'http://x'}}", "count"),
+    (
+        "count: 9223372036854775808\n    interval: 1s\n    provider: {web: {url: 'http://x'}}",
+        "count",
+    ),
+    ("interval: " + "1" * 5000 + "s\n    provider: {web: {url: 'http://x'}}", "interval"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), DOOR_CASES, ids=[f for _, f in DOOR_CASES])
+def test_what_the_daemon_refuses_lint_fails_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, field: str
+) -> None:
+    text = HEAD + "  metrics:\n  - name: m\n    " + body + "\n"
+    code, lines = lint(tmp_path, capsys, t__yaml=text)
+    assert code == 1
+    assert any(line.startswith(f"t.yaml: spec.metrics[0].{field}: ") for line in lines), lines
+
+
+# A k6-style plugin metric: Argo hands the whole measurement to the plugin and never
+# evaluates these conditions itself, so analysisd must not compile them either.
+PLUGIN = (
+    HEAD
+    + """  metrics:
+  - name: k6-loadtest
+    successCondition: result.passed == true &&
+    provider:
+      plugin:
+        grafana/k6:
+          testRunId: "{{args.test-run-id}}"
+  args: [{name: test-run-id}]
+"""
+)
+
+
+def test_plugin_metric_is_an_unsupported_kind_and_its_conditions_are_not_compiled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = lint(tmp_path, capsys, k6__yaml=PLUGIN)
+    assert code == 1
+    (line,) = lines
+    assert line.startswith("k6.yaml: spec.metrics[0].provider.plugin: provider kind 'plugin' ")
+
+
+def test_allow_unsupported_makes_it_a_warning_and_exits_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "k6.yaml"
+    path.write_text(PLUGIN)
+    code = main(["lint", "--allow-unsupported", str(path)])
+    (line,) = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert ": spec.metrics[0].provider.plugin: warning: provider kind 'plugin' " in line
+
+
+def test_allow_unsupported_does_not_hide_other_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(PLUGIN.replace("- name: k6-loadtest", "- name: k6-loadtest\n    interval: 0s"))
+    code = main(["lint", "--allow-unsupported", str(path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert [line.split(": ")[1] for line in lines] == [
+        "spec.metrics[0].interval",
+        "spec.metrics[0].provider.plugin",
+    ]
+
+
+def test_template_name_must_be_a_kubernetes_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = HEAD.replace("name: t", "name: Bad_Name") + "  metrics: [{name: m, provider: "
+    text += "{web: {url: 'http://x'}}}]\n"
+    code, lines = lint(tmp_path, capsys, n__yaml=text)
+    assert code == 1
+    (line,) = lines
+    assert line.startswith("n.yaml: metadata.name: 'Bad_Name' must be a lowercase RFC 1123")
+
+
+def test_run_command_refuses_what_lint_refuses_before_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 9: a measurement would be an Error, retried for 40 s.
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        HEAD
+        + """  metrics:
+  - name: m
+    interval: 1s
+    count: 5
+    successCondition: result >=
+    provider: {web: {url: 'http://127.0.0.1:9/'}}
+"""
+    )
+    code = main(["run", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""  # no run printed: none was submitted
+    assert captured.err.splitlines() == [
+        f"{path}: spec.metrics[0].successCondition: does not compile: "
+        "unexpected end of expression (line 1, column 10)"
+    ]
