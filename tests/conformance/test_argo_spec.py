@@ -185,3 +185,27 @@ def test_every_args_subsection_is_covered() -> None:
         "flatten_templates",
         "rollout_side_values",
     }
+
+
+@pytest.mark.parametrize(
+    "ttl",
+    [None, {}, {"secondsAfterCompletion": None}, {"secondsAfterSuccess": 0}],
+    ids=["null", "empty", "null-field", "zero"],
+)
+def test_ttl_strategy_null_or_partial_loads_as_argo_reads_it(ttl: Any) -> None:
+    # Argo's TTLStrategy is a pointer, each field a *int32: null is "not set".
+    spec = AnalysisRunSpec.model_validate(
+        {"metrics": [{"name": "m", "provider": {"prometheus": {}}}], "ttlStrategy": ttl}
+    )
+    if ttl is None:
+        assert spec.ttl_strategy is None
+    else:
+        assert spec.ttl_strategy is not None
+        assert spec.ttl_strategy.seconds_after_completion is None
+
+
+@pytest.mark.parametrize("field", ["count", "failureLimit", "inconclusiveLimit"])
+def test_int_fields_past_int32_are_refused_as_kubernetes_decodes_them(field: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        Metric.model_validate({"name": "m", field: 2**31, "provider": {"prometheus": {}}})
+    Metric.model_validate({"name": "m", field: 2**31 - 1, "provider": {"prometheus": {}}})
