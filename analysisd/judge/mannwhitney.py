@@ -162,8 +162,9 @@ def mann_whitney(
     if not 0.0 < conf_level < 1.0:
         raise MannWhitneyError(f"confLevel must be between 0 and 1 (got {conf_level})")
     w = WilcoxonDiff(experiment, control)
-    mu_min = float(w.x[0] - w.y[-1])
-    mu_max = float(w.x[-1] - w.y[0])
+    with np.errstate(invalid="ignore"):  # +Inf - +Inf is NaN here too, as on the JVM
+        mu_min = float(w.x[0] - w.y[-1])
+        mu_max = float(w.x[-1] - w.y[0])
     alpha = 1.0 - conf_level
     z_quant = normal_quantile(alpha / 2)
     lower = _root(w, -z_quant, mu_min, mu_max)
