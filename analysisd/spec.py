@@ -471,15 +471,25 @@ def _check_durations(metric: Metric, lenient: bool) -> None:
 
 
 def _check_limits(metric: Metric, lenient: bool) -> None:
+    # Argo master (utils/analysis/factory.go ValidateMetric and its TestValidateMetrics):
+    # failureLimit -1 disables the failure rule, but not together with the success streak.
+    failure = _limit(metric, "failure_limit", "failureLimit", lenient)
     inconclusive = _limit(metric, "inconclusive_limit", "inconclusiveLimit", lenient)
     errors = _limit(metric, "consecutive_error_limit", "consecutiveErrorLimit", lenient)
     successes = _limit(metric, "consecutive_success_limit", "consecutiveSuccessLimit", lenient)
+    if failure is not None and failure < -1:
+        raise SpecError("failureLimit must be >= 0, or -1 to be disabled", "failureLimit")
     if inconclusive is not None and inconclusive < 0:
         raise SpecError("inconclusiveLimit must be >= 0", "inconclusiveLimit")
     if errors is not None and errors < 0:
         raise SpecError("consecutiveErrorLimit must be >= 0", "consecutiveErrorLimit")
     if successes is not None and successes < 0:
         raise SpecError("consecutiveSuccessLimit must be >= 0", "consecutiveSuccessLimit")
+    # An unset consecutiveSuccessLimit is 0 (off), as Go reads the nil pointer.
+    if failure == -1 and successes == 0:
+        raise SpecError(
+            "failureLimit and consecutiveSuccessLimit cannot both be disabled", "failureLimit"
+        )
 
 
 def _check_duration(value: str | None, problem: str, field: str, lenient: bool) -> None:

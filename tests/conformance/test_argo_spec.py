@@ -209,3 +209,35 @@ def test_int_fields_past_int32_are_refused_as_kubernetes_decodes_them(field: str
     with pytest.raises(ValueError, match="out of range"):
         Metric.model_validate({"name": "m", field: 2**31, "provider": {"prometheus": {}}})
     Metric.model_validate({"name": "m", field: 2**31 - 1, "provider": {"prometheus": {}}})
+
+
+# Argo master's TestValidateMetrics cases that argo-assess.json does not carry (yet).
+MASTER_LIMIT_CASES = [
+    ({"failureLimit": -2}, "metrics[0]: failureLimit must be >= 0, or -1 to be disabled"),
+    (
+        {"failureLimit": -1, "consecutiveSuccessLimit": 0},
+        "metrics[0]: failureLimit and consecutiveSuccessLimit cannot both be disabled",
+    ),
+    # Unset is 0, as Go reads the nil pointer.
+    (
+        {"failureLimit": -1},
+        "metrics[0]: failureLimit and consecutiveSuccessLimit cannot both be disabled",
+    ),
+    ({"failureLimit": -1, "consecutiveSuccessLimit": 2}, None),
+    ({"failureLimit": 0, "consecutiveSuccessLimit": 0}, None),
+    ({"failureLimit": "-1", "consecutiveSuccessLimit": "3"}, None),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), MASTER_LIMIT_CASES)
+def test_failure_and_success_limits_as_argo_master(
+    fields: dict[str, Any], expected: str | None
+) -> None:
+    metrics = [Metric.model_validate({"name": "m", "provider": {"prometheus": {}}, **fields})]
+    if expected is None:
+        validate_metrics(metrics)
+        return
+    with pytest.raises(SpecError) as caught:
+        validate_metrics(metrics)
+    assert str(caught.value) == expected
+    assert caught.value.field == "metrics[0].failureLimit"
