@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from analysisd.judge.config import load_config_file
 from analysisd.judge.errors import JudgeError
+from analysisd.judge.explain import fmt
 from analysisd.judge.judge import JudgeResult, judge
+from analysisd.judge.report import render_report
 from analysisd.judge.scorer import ScoreLabel
 from analysisd.judge.series_files import load_series_file
 
@@ -36,6 +39,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--marginal", dest="marginal_threshold", type=float, help="marginal (75)")
     parser.add_argument(
         "--strict", action="store_true", help="fail on settings Kayenta would silently ignore"
+    )
+    parser.add_argument(
+        "--reject-infinite",
+        action="store_true",
+        help="refuse +Inf/-Inf points (Kayenta keeps and ranks them; so do we by default)",
+    )
+    parser.add_argument(
+        "--report", metavar="FILE.html", help="also write a self-contained HTML report"
     )
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
     parser.set_defaults(func=main)
@@ -60,10 +71,18 @@ def main(args: argparse.Namespace) -> int:
             pairs,
             pass_threshold=args.pass_threshold,
             marginal_threshold=args.marginal_threshold,
+            reject_infinite=args.reject_infinite,
         )
     except JudgeError as exc:
         print(f"analysisd judge: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if args.report:
+        try:
+            html = render_report(result, title=f"Canary judgement: {config.name or args.config}")
+            Path(args.report).write_text(html, encoding="utf-8")
+        except OSError as exc:
+            print(f"analysisd judge: {args.report}: cannot write report: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     if args.output == "json":
         print(json.dumps({**result.as_dict(), "notes": notes}, indent=2, allow_nan=False))
     else:
@@ -71,28 +90,26 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_CODES[result.classification]
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
 def render_table(result: JudgeResult, notes: list[str]) -> str:
-    """Per-metric results, then the score line and anything Kayenta would have hidden."""
-    header = ("METRIC", "RESULT", "CRITICAL", "N(B/C)", "INTERVAL", "ESTIMATE", "EFFECT", "REASON")
+    """Per-metric evidence and why, then group scores, the score line and warnings."""
+    header = ("METRIC", "RESULT", "BASELINE", "CANARY", "INTERVAL", "EFFECT", "WHY")
     rows = [header]
     for m in result.metrics:
-        o = m.outcome
-        interval = "-" if o.ci_lower is None else f"[{_fmt(o.ci_lower)}, {_fmt(o.ci_upper)}]"
-        effect = o.effect_size if o.effect_size is not None else None
+        e = m.explanation
+        interval = "-"
+        if e.interval is not None:
+            interval = f"[{fmt(e.interval[0])}, {fmt(e.interval[1])}] @{e.conf_level * 100:g}%"
+        effect = "-" if e.effect.value is None else f"{e.effect.name} {fmt(e.effect.value)}"
+        label = m.classification.value + (" (critical)" if m.outcome.critical else "")
         rows.append(
             (
                 m.name + (" (muted)" if m.muted else ""),
-                o.classification.value,
-                "yes" if o.critical else "no",
-                f"{m.baseline_stats.count}/{m.canary_stats.count}",
+                label,
+                e.baseline.text(),
+                e.canary.text(),
                 interval,
-                _fmt(o.estimate),
-                _fmt(effect),
-                o.reason or "",
+                effect,
+                e.why,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -103,7 +120,8 @@ def render_table(result: JudgeResult, notes: list[str]) -> str:
     lines.append("")
     for group in result.group_scores:
         lines.append(
-            f"group {group.name}: {group.score:.2f}" + (" (no data)" if group.no_data else "")
+            f"group {group.name}: {group.score:.2f}"
+            + (" (no data: counts as 100)" if group.no_data else "")
         )
     lines.append(
         f"score {result.score:g}: {result.classification.value}"

@@ -17,6 +17,7 @@ from typing import Any
 from analysisd.judge.classifier import Label, MetricClassification, NaNStrategy, classify
 from analysisd.judge.config import CanaryConfig, MetricConfig, check_thresholds
 from analysisd.judge.errors import JudgeError, SeriesError
+from analysisd.judge.explain import Explanation, explain, json_number
 from analysisd.judge.scorer import GroupScore, ScoredMetric, ScoreLabel, classify_score, score
 from analysisd.judge.stats import Summary, summary
 from analysisd.judge.transforms import iqr_outliers, remove_flagged, remove_nans, replace_nans
@@ -37,6 +38,10 @@ class MetricResult:
     baseline_stats: Summary
     canary_points: int  # before NaN/outlier handling
     baseline_points: int
+    explanation: Explanation
+    # The judged samples (after NaN strategy and outlier removal), for plots.
+    baseline_values: Sequence[float] = ()
+    canary_values: Sequence[float] = ()
 
     @property
     def classification(self) -> Label:
@@ -44,6 +49,10 @@ class MetricResult:
 
     def as_dict(self) -> dict[str, Any]:
         o = self.outcome
+
+        def pair(a: float | None, b: float | None) -> list[Any] | None:
+            return None if a is None or b is None else [json_number(a), json_number(b)]
+
         return {
             "classification": o.classification.value,
             "reason": o.reason or "",
@@ -52,19 +61,24 @@ class MetricResult:
             "groups": list(self.groups),
             "stage": o.stage,
             "deviation": _finite(o.deviation),
-            "effectSize": _finite(o.effect_size),
-            "interval": None if o.ci_lower is None else [o.ci_lower, o.ci_upper],
-            "estimate": o.estimate,
+            "effectSize": None if o.effect_size is None else json_number(o.effect_size),
+            "interval": pair(o.ci_lower, o.ci_upper),
+            "estimate": None if o.estimate is None else json_number(o.estimate),
             "pValue": o.p_value,
-            "bounds": None if o.lower_bound is None else [o.lower_bound, o.upper_bound],
+            "bounds": pair(o.lower_bound, o.upper_bound),
             "noiseAdded": o.noise_added,
             "canaryCount": self.canary_stats.count,
             "baselineCount": self.baseline_stats.count,
             "canaryPoints": self.canary_points,
             "baselinePoints": self.baseline_points,
-            "canaryStats": self.canary_stats.as_dict(),
-            "baselineStats": self.baseline_stats.as_dict(),
+            "canaryStats": {k: _plain(v) for k, v in self.canary_stats.as_dict().items()},
+            "baselineStats": {k: _plain(v) for k, v in self.baseline_stats.as_dict().items()},
+            **self.explanation.as_dict(),
         }
+
+
+def _plain(value: float | int) -> Any:
+    return value if isinstance(value, int) else json_number(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +108,8 @@ class JudgeResult:
         }
 
 
-def _finite(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else value
+def _finite(value: float | None) -> float | str | None:
+    return None if value is None else json_number(value)
 
 
 _SPELLED = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}
@@ -161,15 +175,19 @@ def classify_metric(
         outcome = MetricClassification(
             Label.ERROR, f"Metric Classification Failed: {exc}", math.nan, False, "error"
         )
+    canary_stats, baseline_stats = summary(experiment), summary(control)
     return MetricResult(
         name=metric.name,
         groups=metric.groups,
         muted=metric.muted,
         outcome=outcome,
-        canary_stats=summary(experiment),
-        baseline_stats=summary(control),
+        canary_stats=canary_stats,
+        baseline_stats=baseline_stats,
         canary_points=len(canary),
         baseline_points=len(baseline),
+        explanation=explain(metric, outcome, baseline_stats, canary_stats),
+        baseline_values=control,
+        canary_values=experiment,
     )
 
 

@@ -12,13 +12,13 @@ gives the measurement phase (Argo's Kayenta mapping).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from analysisd.judge.explain import fmt
 from analysisd.judge.judge import JudgeResult, judge
 from analysisd.judge.spec import JudgeSpec, parse_judge_block
 from providers.base import Reading
@@ -54,28 +54,36 @@ def verdict_for_score(result: Mapping[str, Any]) -> str:
 
 
 def reading_from(result: JudgeResult) -> Reading:
-    """The judgement as a Reading: `result` for conditions, the score as `value`."""
+    """The judgement as a Reading: `result` for conditions, the score as `value`.
+
+    Metadata is flat text a person reads as is (in `analysisd run`, the REST
+    API and the dashboard): per metric `<name>.why`, `.baseline`, `.canary`,
+    `.interval`, `.effect`, `.direction` and `.classification`.
+    """
     data = result.as_dict()
-    per_metric = {
-        name: {
-            "classification": m["classification"],
-            "reason": m["reason"],
-            "critical": m["critical"],
-            "interval": m["interval"],
-            "estimate": m["estimate"],
-            "effectSize": m["effectSize"],
-            "baselineCount": m["baselineCount"],
-            "canaryCount": m["canaryCount"],
-        }
-        for name, m in data["metrics"].items()
-    }
     metadata = {
         "score": f"{result.score:g}",
         "classification": result.classification.value,
         "pass": f"{result.pass_threshold:g}",
         "marginal": f"{result.marginal_threshold:g}",
-        "metrics": json.dumps(per_metric, sort_keys=True, allow_nan=False),
     }
+    for metric in result.metrics:
+        e = metric.explanation
+        interval = "-"
+        if e.interval is not None:
+            interval = f"[{fmt(e.interval[0])}, {fmt(e.interval[1])}] at {e.conf_level * 100:g}%"
+        label = metric.classification.value + (", critical" if metric.outcome.critical else "")
+        metadata.update(
+            {
+                f"{metric.name}.classification": label,
+                f"{metric.name}.why": e.why,
+                f"{metric.name}.baseline": e.baseline.text(),
+                f"{metric.name}.canary": e.canary.text(),
+                f"{metric.name}.interval": interval,
+                f"{metric.name}.effect": e.effect.text(),
+                f"{metric.name}.direction": e.direction.value,
+            }
+        )
     if result.reason:
         metadata["reason"] = result.reason
     if result.warnings:

@@ -20,6 +20,7 @@ class Summary:
     mean: float
     std: float
     count: int
+    median: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -28,17 +29,21 @@ class Summary:
             "mean": self.mean,
             "std": self.std,
             "count": self.count,
+            "median": self.median,
         }
 
 
 def summary(values: Sequence[float]) -> Summary:
-    """min, max, mean, sample standard deviation and count."""
+    """min, max, mean, sample standard deviation, count and median."""
     if len(values) == 0:
         return Summary(0.0, 0.0, 0.0, 0.0, 0)
     data = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):  # an infinity makes the std NaN, as in Kayenta
         std = float(np.std(data, ddof=1)) if data.size > 1 else 0.0
-    return Summary(float(data.min()), float(data.max()), float(data.mean()), std, int(data.size))
+    with np.errstate(invalid="ignore"):
+        mean = float(data.mean())
+        median = float(np.median(data))
+    return Summary(float(data.min()), float(data.max()), mean, std, int(data.size), median)
 
 
 def mean(values: Sequence[float]) -> float:

@@ -61,7 +61,7 @@ def test_a_high_metric_fails_with_exit_1(
     canary = {"latency": [v * 2 for v in BASELINE], "errors": BASELINE}
     assert run(tmp_path, {"latency": BASELINE, "errors": BASELINE}, canary) == 1
     out = capsys.readouterr().out
-    assert "latency was classified as High" in out
+    assert "canary latency is 100% higher than baseline (mean ratio 2 ≥ allowed 1): High" in out
     assert "score 50: Fail" in out
 
 
@@ -122,3 +122,74 @@ def test_csv_blank_cells_are_missing_points_and_columns_may_differ_in_length() -
 def test_csv_row_longer_than_header_is_refused() -> None:
     with pytest.raises(SeriesError, match="line 2 has 3 cells"):
         parse_series_text("a,b\n1,2,3\n", "x.csv")
+
+
+def test_table_shows_both_sides_and_a_labelled_effect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = {"latency": [v * 1.31 for v in BASELINE], "errors": BASELINE}
+    code = run(
+        tmp_path,
+        {"latency": BASELINE, "errors": BASELINE},
+        canary,
+        direction="increase",
+        critical=True,
+        effectSize={"allowedIncrease": 1.1},
+    )
+    assert code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "METRIC",
+        "RESULT",
+        "BASELINE",
+        "CANARY",
+        "INTERVAL",
+        "EFFECT",
+        "WHY",
+    ]
+    latency = next(line for line in lines if line.startswith("latency"))
+    assert "High (critical)" in latency
+    assert "n=8 mean=10.24 median=10.15" in latency
+    assert "mean ratio 1.31" in latency
+    assert latency.rstrip().endswith(
+        "canary latency is 31% higher than baseline (mean ratio 1.31 ≥ allowed 1.1): High, critical"
+    )
+
+
+def test_json_carries_the_explanation_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = {"latency": [v * 2 for v in BASELINE], "errors": BASELINE}
+    run(tmp_path, {"latency": BASELINE, "errors": BASELINE}, canary, "-o", "json")
+    latency = json.loads(capsys.readouterr().out)["metrics"]["latency"]
+    assert latency["baseline"] == {"n": 8, "mean": pytest.approx(10.2375), "median": pytest.approx(10.15)}
+    assert latency["canary"]["n"] == 8
+    assert latency["effect"]["name"] == "mean ratio"
+    assert latency["effect"]["allowedIncrease"] == 1.0
+    assert latency["direction"] == "either"
+    assert latency["confLevel"] == 0.98
+    assert latency["interval"][0] > 0
+    assert latency["why"].endswith(": High")
+
+
+def test_infinite_points_are_judged_unless_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = '{"latency": [1, 2, Infinity], "errors": [1, 2]}'
+    series = {"latency": BASELINE, "errors": [1, 2]}
+    assert run(tmp_path, series, canary) in (0, 1, 3)
+    capsys.readouterr()
+    assert run(tmp_path, series, canary, "--reject-infinite") == 2
+    assert "latency: canary[2]: infinite value" in capsys.readouterr().err
+
+
+def test_report_is_written_next_to_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "judgement.html"
+    canary = {"latency": [v * 2 for v in BASELINE], "errors": BASELINE}
+    run(tmp_path, {"latency": BASELINE, "errors": BASELINE}, canary, "--report", str(report))
+    html = report.read_text(encoding="utf-8")
+    assert html.count('class="metric-plot"') == 2
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html

@@ -92,8 +92,9 @@ async def test_identical_canary_passes_with_score_100() -> None:
     assert reading.result["classification"] == "Pass"
     assert reading.value == "100"
     assert verdict_for_score(reading.result) == "Successful"
-    details = json.loads(reading.metadata["metrics"])
-    assert details["errors"]["classification"] == "Pass"
+    assert reading.metadata["errors.classification"] == "Pass"
+    assert reading.metadata["errors.why"] == "canary errors and baseline data are identical: Pass"
+    assert reading.metadata["errors.baseline"].startswith("n=10 mean=")
 
 
 async def test_higher_canary_fails_and_exposes_per_metric_evidence() -> None:
