@@ -69,9 +69,9 @@ class Effect:
     def text(self) -> str:
         value = "-" if self.value is None else fmt(self.value)
         return (
-            f"{self.name} {value} (allowed {fmt(self.allowed_decrease)}..."
-            f"{fmt(self.allowed_increase)}, critical {fmt(self.critical_decrease)}..."
-            f"{fmt(self.critical_increase)})"
+            f"{self.name} {value} (allowed: increase {fmt(self.allowed_increase)},"
+            f" decrease {fmt(self.allowed_decrease)}; critical: increase"
+            f" {fmt(self.critical_increase)}, decrease {fmt(self.critical_decrease)})"
         )
 
 
