@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysisd.admission import (
     Problem,
@@ -250,3 +252,75 @@ def test_kubernetes_names_pass(name: str) -> None:
 def test_metadata_is_checked_with_the_run() -> None:
     found = problems_of(metric(), meta=ObjectMeta(name="Run_1", namespace="../../etc"))
     assert fields(found) == ["metadata.name", "metadata.namespace"]
+
+
+# ---- property: the door answers every loadable spec with problems, never an exception ----
+
+ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=True),
+    st.sampled_from(["", "x", "http://h/p", "file:///e", "{{args.a}}", "-1s", "0s", "{$.a["]),
+    st.lists(st.sampled_from([1, "x", {"key": "k"}, {"id": "q"}, {}]), max_size=3),
+    st.dictionaries(st.sampled_from(["key", "value", "id", "name"]), st.just("x"), max_size=2),
+)
+BLOCK = st.dictionaries(
+    st.sampled_from(
+        [
+            "url",
+            "method",
+            "headers",
+            "jsonPath",
+            "timeoutSeconds",
+            "body",
+            "jsonBody",
+            "address",
+            "query",
+            "timeout",
+            "rangeQuery",
+            "apiVersion",
+            "queries",
+            "formula",
+            "interval",
+            "aggregator",
+            "metricDataQueries",
+            "maxAttempts",
+            "lookback",
+            "source",
+        ]
+    ),
+    ODD,
+    max_size=5,
+)
+KIND = st.sampled_from(["web", "prometheus", "datadog", "cloudWatch", "judge", "job", "plugin"])
+CONDITION = st.sampled_from(["", "result > 1", "result >=", "((", "result[0] == 'a'"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"provider": st.dictionaries(KIND, BLOCK, min_size=1, max_size=1)},
+            optional={
+                "interval": st.sampled_from(["1s", "0s", "-1s", "x", "{{args.a}}"]),
+                "initialDelay": st.sampled_from(["1s", "-1s", "9" * 30 + "h"]),
+                "count": st.one_of(st.integers(-2, 3), st.sampled_from(["2", "x", "9" * 40])),
+                "successCondition": CONDITION,
+                "failureCondition": CONDITION,
+            },
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_the_door_never_raises(metrics: list[dict[str, Any]], as_template: bool) -> None:
+    named = [{"name": f"m{i}", **m} for i, m in enumerate(metrics)]
+    if as_template:
+        found = template_problems([Metric.model_validate(m) for m in named])
+    else:
+        found = problems_of(*named)
+    for problem in found:
+        assert problem.field.startswith("spec.")
+        assert problem.message
