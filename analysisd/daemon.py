@@ -37,6 +37,7 @@ from analysisd.engine.assess import ttl_expired
 from analysisd.engine.measure import MeasurementSource
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
+from analysisd.loops import LoopHealth, problems
 from analysisd.outbox import Deliverer, DeliveryPolicy, events_for_change, targets_for
 from analysisd.secrets import (
     ChainSecretSource,
@@ -172,6 +173,7 @@ class Daemon:
         *,
         source: MeasurementSource | None = None,
         metrics_registry: CollectorRegistry | None = None,
+        store: Store | None = None,
     ) -> None:
         self.settings = settings
         self.instance = settings.replica_id or default_replica_id()
@@ -179,11 +181,19 @@ class Daemon:
         self.metrics = DaemonMetrics(self.registry)
         self.secrets = build_secrets(settings)
         self.hub = EventHub()
-        self.store = open_store(
-            settings.store, owner=self.instance, lease_seconds=settings.lease_duration
+        # A given store (tests wrap one to inject faults) is used as it is, unopened.
+        self.store = (
+            store
+            if store is not None
+            else open_store(
+                settings.store, owner=self.instance, lease_seconds=settings.lease_duration
+            )
         )
         self._lease_task: asyncio.Task[None] | None = None
         self._ttl_task: asyncio.Task[None] | None = None
+        self._lease_health = LoopHealth("lease-loop")
+        self._ttl_health = LoopHealth("ttl-collector")
+        self._loops: list[LoopHealth] = []  # the loops running now, for /readyz
         self._given_source = source
         self._source: Any = None
         self.scheduler: Scheduler | None = None
@@ -235,13 +245,20 @@ class Daemon:
         )
         await self.scheduler.start()
         await self.deliverer.start()
+        self._loops.append(self.deliverer.health)
         if self.store.leasing:
             self.resumed = await self.claim()
-            self._lease_task = asyncio.get_running_loop().create_task(self._lease_loop())
+            self._lease_task = self._lease_health.watch(
+                asyncio.get_running_loop().create_task(self._lease_loop())
+            )
+            self._loops.append(self._lease_health)
         else:
             self.resumed = await self.resume()
         if s.ttl_check_interval > 0:
-            self._ttl_task = asyncio.get_running_loop().create_task(self._ttl_loop())
+            self._ttl_task = self._ttl_health.watch(
+                asyncio.get_running_loop().create_task(self._ttl_loop())
+            )
+            self._loops.append(self._ttl_health)
         ctx = ApiContext(
             settings=s,
             store=self.store,
@@ -250,7 +267,7 @@ class Daemon:
             hub=self.hub,
             metrics_registry=self.registry,
             ready=lambda: self._ready,
-            extra={"refresh_metrics": self.refresh_metrics},
+            extra={"refresh_metrics": self.refresh_metrics, "loop_problems": self.loop_problems},
         )
         self._runner = web.AppRunner(
             build_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=1.0
@@ -324,17 +341,27 @@ class Daemon:
         if self.scheduler is not None:
             self.scheduler.forget(namespace, name)
 
+    def loop_problems(self) -> dict[str, str]:
+        """The long-lived loops that are dead or failing, by name (for /readyz)."""
+        return problems(self._loops)
+
     async def _lease_loop(self) -> None:
         period = self.settings.lease_duration / 3
+        wait = period
         while True:
             # Jitter spreads replicas' claims apart, so one does not grab every expired run.
-            await asyncio.sleep(period * random.uniform(0.9, 1.1))
+            await asyncio.sleep(wait * random.uniform(0.9, 1.1))
             try:
                 await self.renew()
                 await self.release_orphans()
                 await self.claim()
-            except Exception as exc:  # the database may be away for a moment: try again
-                log.warning("lease loop", error=repr(exc))
+            except Exception as exc:
+                # The database may be away for a moment: try again sooner than a period
+                # (leases expire), backing off up to one period.
+                wait = min(period, self._lease_health.failed(exc))
+            else:
+                self._lease_health.succeeded()
+                wait = period
 
     async def collect_expired(self, now: datetime | None = None) -> int:
         """Delete completed runs past their spec.ttlStrategy, as Argo's controller does."""
@@ -354,12 +381,18 @@ class Daemon:
         return deleted
 
     async def _ttl_loop(self) -> None:
+        period = self.settings.ttl_check_interval
+        wait = period
         while True:
-            await asyncio.sleep(self.settings.ttl_check_interval)
+            await asyncio.sleep(wait)
             try:
                 await self.collect_expired()
-            except Exception as exc:  # the database may be away for a moment: try again
-                log.warning("ttl loop", error=repr(exc))
+            except Exception as exc:
+                # The database may be away for a moment: try again, backing off up to a period.
+                wait = min(period, self._ttl_health.failed(exc))
+            else:
+                self._ttl_health.succeeded()
+                wait = period
 
     async def refresh_metrics(self) -> None:
         self.metrics.set_run_counts(await self.store.count_runs())
@@ -371,6 +404,7 @@ class Daemon:
     async def aclose(self) -> None:
         """Stop accepting, drain measurements within the grace period, close in order."""
         self._ready = False
+        self._loops.clear()
         for task in (self._lease_task, self._ttl_task):
             if task is not None:
                 task.cancel()

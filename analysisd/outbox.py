@@ -27,6 +27,7 @@ import structlog
 
 from analysisd.config import Subscription
 from analysisd.engine.observer import RunChange
+from analysisd.loops import LoopHealth
 from analysisd.spec import AnalysisRun
 from analysisd.store.records import OutboxRow
 
@@ -211,12 +212,19 @@ class Deliverer:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(self._policy.concurrency)
+        # Store errors back off from the poll interval up to half a minute.
+        self.health = LoopHealth(
+            "outbox-deliverer",
+            backoff_base=self._policy.poll_interval,
+            backoff_max=max(30.0, self._policy.poll_interval),
+            rand=rand,
+        )
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._policy.timeout)
         )
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task = self.health.watch(asyncio.get_running_loop().create_task(self._loop()))
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -241,30 +249,42 @@ class Deliverer:
     async def _loop(self) -> None:
         while True:
             try:
-                sent = await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The store hiccuped (locked, disk full); keep the loop alive and retry.
-                log.exception("outbox pass failed")
-                sent = 0
-            if sent:
+                wait = await self._pass()
+            except Exception as exc:
+                # The store hiccuped (locked, disk full, connection lost): every row is
+                # still in the outbox, so pause (backing off) and go on delivering.
+                await asyncio.sleep(self.health.failed(exc))
                 continue
-            self._wake.clear()
-            wait = self._policy.poll_interval
-            next_at = await self._store.next_delivery_at()
-            if next_at is not None:
-                wait = max(0.0, min(wait, next_at - self._clock()))
+            self.health.succeeded()
+            if wait is None:
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _pass(self) -> float | None:
+        """Deliver what is due: None to look again at once, else how long to wait."""
+        if await self.deliver_due():
+            return None
+        self._wake.clear()
+        wait = self._policy.poll_interval
+        next_at = await self._store.next_delivery_at()
+        if next_at is not None:
+            wait = max(0.0, min(wait, next_at - self._clock()))
+        return wait
 
     async def deliver_due(self) -> int:
         """One pass over the due rows; the number attempted."""
         rows = await self._store.due_deliveries(self._clock(), self._policy.batch)
         if rows:
-            async with asyncio.TaskGroup() as group:
-                for row in rows:
-                    group.create_task(self._deliver(row))
+            # Not a TaskGroup: one row's store error must not cancel the other rows'
+            # writes half-way through their transactions; every row finishes, then the
+            # errors are raised together (those rows stay pending and are sent again).
+            results = await asyncio.gather(
+                *(self._deliver(row) for row in rows), return_exceptions=True
+            )
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                raise BaseExceptionGroup("outbox: recording deliveries failed", errors)
         return len(rows)
 
     async def _deliver(self, row: OutboxRow) -> None:

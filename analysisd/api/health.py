@@ -16,6 +16,12 @@ async def readyz(request: web.Request) -> web.Response:
     ctx = context(request)
     if not ctx.ready():
         return web.json_response({"status": "starting"}, status=503)
+    loop_problems = ctx.extra.get("loop_problems")
+    unhealthy = loop_problems() if loop_problems is not None else {}
+    if unhealthy:
+        # A dead or failing background loop (webhooks, leases, TTL) is not "ready", even
+        # though HTTP still answers: say which one, so the operator knows where to look.
+        return web.json_response({"status": "unhealthy", "loops": unhealthy}, status=503)
     try:
         await ctx.store.schema_version()
     except Exception:
