@@ -47,7 +47,10 @@ def summary(values: Sequence[float]) -> Summary:
 
 
 def mean(values: Sequence[float]) -> float:
-    return float(np.mean(np.asarray(values, dtype=np.float64))) if len(values) else math.nan
+    if not len(values):
+        return math.nan
+    with np.errstate(invalid="ignore"):  # +Inf and -Inf together: NaN, as on the JVM
+        return float(np.mean(np.asarray(values, dtype=np.float64)))
 
 
 def mean_ratio(control: Sequence[float], experiment: Sequence[float]) -> float:
