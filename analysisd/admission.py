@@ -49,6 +49,9 @@ LABEL_MAX = 63
 SUBDOMAIN_MAX = 253
 _TAG = re.compile(r"\{\{.*?\}\}", re.S)
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# Fields a template's block may still wait for, each given a stand-in in turn.
+_MAX_STAND_INS = 8
+_STAND_IN_URL = "http://placeholder.invalid/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,35 +197,84 @@ def _unsupported(prefix: str, kind: str, supported: frozenset[str], warn: bool) 
 def _block_problems(
     where: str, kind: str, config: Mapping[str, Any], lenient: bool
 ) -> list[Problem]:
-    try:
-        check_block(kind, config)
-    except ProviderConfigError as exc:
-        if lenient and _waits_for_arguments(config, exc.field):
-            return []
-        from_environment = kind == "prometheus" and not config.get("address")
-        if lenient and from_environment and exc.field == "address":
-            # Where a template runs, ARGO_ROLLOUTS_PROMETHEUS_ADDRESS may supply it (Argo's
-            # rule); a run is checked against the daemon's own environment.
-            return []
-        field = f"{where}.{exc.field}" if exc.field else where
-        return [Problem(field, str(exc))]
-    except ProviderError as exc:  # unavailable (its module cannot be loaded)
-        return [Problem(where, str(exc))]
+    """The block's first problem. In a template (lenient) a field waiting for an argument
+    is not judged: it is given a stand-in and the rest of the block is checked on."""
+    trial: Any = config
+    for _ in range(_MAX_STAND_INS):
+        try:
+            check_block(kind, trial)
+        except ProviderConfigError as exc:
+            if lenient:
+                stood_in = _stood_in(kind, trial, exc.field)
+                if stood_in is not None:
+                    trial = stood_in
+                    continue
+                if _waits_for_arguments(trial, exc.field):
+                    return []  # no stand-in satisfies it: leave it to the run's door
+            field = f"{where}.{exc.field}" if exc.field else where
+            return [Problem(field, str(exc))]
+        except ProviderError as exc:  # unavailable (its module cannot be loaded)
+            return [Problem(where, str(exc))]
+        return []
     return []
+
+
+def _stood_in(kind: str, config: Mapping[str, Any], field: str) -> Any:
+    """`config` with `field` given a stand-in that passes where it waits for an argument
+    (or, for Prometheus, for the environment), else None."""
+    if kind == "prometheus" and field == "address" and not config.get("address"):
+        # Where a template runs, ARGO_ROLLOUTS_PROMETHEUS_ADDRESS may supply it (Argo's
+        # rule); a run is checked against the daemon's own environment.
+        return _with_value(config, field, _STAND_IN_URL)
+    if not field or not _waits_for_arguments(config, field):
+        return None
+    value = _value_at(config, field)
+    candidates: list[Any] = [_STAND_IN_URL, "0", 0]
+    if isinstance(value, str):
+        candidates.insert(0, _TAG.sub("0", value))
+    for candidate in candidates:
+        trial = _with_value(config, field, candidate)
+        try:
+            check_block(kind, trial)
+        except ProviderConfigError as exc:
+            if exc.field == field:
+                continue
+        except ProviderError:
+            return None
+        return trial
+    return None
+
+
+def _path(field: str) -> list[str | int]:
+    return [name if name else int(position) for name, position in _PATH_PART.findall(field)]
+
+
+def _value_at(config: Any, field: str) -> Any:
+    value = config
+    for step in _path(field):
+        if isinstance(step, str) and isinstance(value, Mapping):
+            value = value.get(step)
+        elif isinstance(step, int) and isinstance(value, list) and step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def _with_value(config: Mapping[str, Any], field: str, value: Any) -> Any:
+    """A copy of `config` with the value at `field` replaced (the path must exist)."""
+    copy: Any = json.loads(json.dumps(config, default=str))
+    steps = _path(field)
+    node = copy
+    for step in steps[:-1]:
+        node = node[step]
+    node[steps[-1]] = value
+    return copy
 
 
 def _waits_for_arguments(config: Mapping[str, Any], field: str) -> bool:
     """True when the failing field (or, unnamed, the block) still holds a `{{...}}` tag."""
-    if not field:
-        return "{{" in json.dumps(config, default=str)
-    value: Any = config
-    for name, position in _PATH_PART.findall(field):
-        if name and isinstance(value, Mapping):
-            value = value.get(name)
-        elif position and isinstance(value, list) and int(position) < len(value):
-            value = value[int(position)]
-        else:
-            return False
+    value = _value_at(config, field) if field else config
     return "{{" in json.dumps(value, default=str)
 
 

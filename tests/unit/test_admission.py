@@ -212,9 +212,8 @@ def test_template_still_refuses_what_no_argument_can_fix() -> None:
         {
             "name": "m",
             "successCondition": "result >= {{args.threshold}} &&",
-            # (A block is checked up to its first problem: a url that is all placeholder
-            # would stop the check before the method.)
-            "provider": {"web": {"url": "http://{{args.host}}/api", "method": "DELETE"}},
+            # The url waits for an argument: it gets a stand-in, and the method is checked.
+            "provider": {"web": {"url": "{{args.url}}", "method": "DELETE"}},
         }
     )
     assert fields(template_problems([template_metric])) == [
@@ -324,3 +323,33 @@ def test_the_door_never_raises(metrics: list[dict[str, Any]], as_template: bool)
     for problem in found:
         assert problem.field.startswith("spec.")
         assert problem.message
+
+
+def test_template_header_without_value_is_found_behind_placeholder_fields() -> None:
+    template_metric = Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {
+                "web": {
+                    "url": "{{args.url}}",
+                    "timeoutSeconds": "{{args.timeout}}",
+                    "headers": [
+                        {"key": "X-Team", "value": "{{args.team}}"},
+                        {"key": "Authorization", "valueFrom": {"secretKeyRef": {"name": "s"}}},
+                    ],
+                }
+            },
+        }
+    )
+    assert fields(template_problems([template_metric])) == [
+        "spec.metrics[0].provider.web.headers[1].value"
+    ]
+
+
+def test_template_prometheus_without_address_still_needs_a_query() -> None:
+    template_metric = Metric.model_validate(
+        {"name": "m", "provider": {"prometheus": {"timeout": "{{args.t}}"}}}
+    )
+    assert fields(template_problems([template_metric])) == [
+        "spec.metrics[0].provider.prometheus.query"
+    ]
