@@ -11,8 +11,9 @@ Timed, best-of-`repeats` median style (median of repeats):
 2. interval: analysisd.judge.mannwhitney.mann_whitney - R's interval + estimate
    (three root searches, tens of W(mu) evaluations);
 3. metric: one full metric judgement (NaN strategy, classifier, effect size, stats);
-4. canary: `--metrics` metrics through judge() (classify all + score) against the
-   same number of scipy calls.
+4. canary: `--metrics` metrics through judge() (classify all + score, with each
+   metric's explanation) against the same number of scipy calls;
+5. report: rendering that judgement as the HTML report (not part of judge()).
 Ratios are ours / scipy's, measured in the same run.
 """
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysisd.judge.config import MetricConfig, parse_canary_config
 from analysisd.judge.judge import classify_metric, judge
 from analysisd.judge.mannwhitney import mann_whitney
+from analysisd.judge.report import render_report
 
 
 def samples(shape: str, n: int, seed: int) -> tuple[list[float], list[float]]:
@@ -99,6 +101,10 @@ def main() -> None:
     ours = timed(lambda: judge(config, pairs), max(3, args.repeats // 3))
     label = f"{args.metrics} metrics, judge() + score"
     print(f"{label:<34}{base * 1e3:>12.3f}{ours * 1e3:>12.3f}{ours / base:>8.2f}")
+    result = judge(config, pairs)
+    page = timed(lambda: render_report(result), max(3, args.repeats // 3))
+    label = f"{args.metrics} metrics, HTML report"
+    print(f"{label:<34}{base * 1e3:>12.3f}{page * 1e3:>12.3f}{page / base:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ class WilcoxonDiff:
         if xs.size == 0 or ys.size == 0:
             raise MannWhitneyError("not enough observations: both samples need at least one value")
         xs, ys = _nan_as_max(xs), _nan_as_max(ys)
+        self.finite = bool(np.isfinite(xs).all())
         self.x = xs
         self.y = ys
         self.nx = float(xs.size)
@@ -98,8 +99,11 @@ class WilcoxonDiff:
 
     def counts(self, mu: float) -> tuple[float, int]:
         """(dz, sum over pooled tie groups of t^3 - t) at shift mu."""
-        with np.errstate(invalid="ignore"):  # inf - inf: ranked as +Inf below
-            uz = _nan_as_max(self.ux - mu)
+        if self.finite and math.isfinite(mu):
+            uz = self.ux - mu
+        else:
+            with np.errstate(invalid="ignore"):  # inf - inf: ranked as +Inf below
+                uz = _nan_as_max(self.ux - mu)
         if uz.size > 1 and bool(np.any(uz[1:] == uz[:-1])):
             # Two distinct canary values became equal after subtracting mu
             # (rounding); the grouping below would be wrong, so rank instead.
