@@ -19,7 +19,11 @@ _SUBCOMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
+    from analysisd import __version__
+
+    version = f"analysisd {__version__}"
     parser = argparse.ArgumentParser(prog="analysisd", description=__doc__)
+    parser.add_argument("--version", action="version", version=version)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in _SUBCOMMANDS:
         try:
@@ -29,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+    # Every entry answers --version, `analysisd run --version` as well as `analysisd --version`.
+    for command in sub.choices.values():
+        if "--version" not in command._option_string_actions:  # a command may have its own
+            command.add_argument("--version", action="version", version=version)
     return parser
 
 

@@ -2,7 +2,10 @@
 
 Runs one analysis in the foreground with the real providers and prints the final
 AnalysisRun (status as Argo writes it). Exit code: 0 Successful, 1 Failed,
-2 Error, 3 Inconclusive. Ctrl-C terminates the run gracefully (a second one aborts).
+2 Error, 3 Inconclusive. Interrupted is not a pass: SIGINT (Ctrl-C) or SIGTERM
+terminates the run gracefully (a second signal aborts), prints the status so far
+and exits 130 (SIGINT) or 143 (SIGTERM), whatever the phase. A reader that goes
+away (`| head -1`) costs the output, never the exit code.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -32,6 +36,8 @@ from analysisd.spec import (
 )
 
 EXIT_CODES = {"Successful": 0, "Failed": 1, "Error": 2, "Inconclusive": 3}
+# The shell's convention for "ended by signal N": 128 + N.
+INTERRUPTED_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _DOC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -72,10 +78,47 @@ def main(args: argparse.Namespace) -> int:
             print(f"{args.file}: {problem}", file=sys.stderr)
         return 2
     view: RunView = LiveView(sys.stdout) if sys.stdout.isatty() else ProgressLines(sys.stderr)
-    final = asyncio.run(execute(run, args.secrets_dir, view, args.measurement_timeout))
-    write_output(final, args.output, sys.stdout)
+    signals: list[signal.Signals] = []
+    try:
+        final = asyncio.run(
+            execute(run, args.secrets_dir, view, args.measurement_timeout, signals=signals)
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C before our handler was in place: asyncio.run cancelled everything.
+        signals.append(signal.SIGINT)
+        final = view.latest or run
     phase = final.status.phase if final.status else "Error"
-    return EXIT_CODES.get(phase, 2)
+    code = EXIT_CODES.get(phase, 2)
+    if signals:
+        code = INTERRUPTED_EXIT[signals[0]]
+        _say(f"analysisd run: interrupted by {signals[0].name}; status so far follows; exit {code}")
+    try:
+        write_output(final, args.output, sys.stdout)
+    except BrokenPipeError:
+        _discard(sys.stdout)
+    return code
+
+
+def _discard(stream: TextIO) -> None:
+    """The reader of `stream` went away (`| head`): send the rest to devnull.
+
+    Python's documented way (docs "Note on SIGPIPE"): point the descriptor at
+    devnull so the interpreter's flush at exit cannot raise BrokenPipeError again;
+    the exit code stays the verdict's.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _say(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except BrokenPipeError:
+        _discard(sys.stderr)
 
 
 def parse_args(pairs: Sequence[str]) -> list[Argument]:
@@ -170,9 +213,15 @@ def _run_spec(
 
 
 async def execute(
-    run: AnalysisRun, secrets_dir: str | None, view: RunView, measurement_timeout: float
+    run: AnalysisRun,
+    secrets_dir: str | None,
+    view: RunView,
+    measurement_timeout: float,
+    *,
+    signals: list[signal.Signals] | None = None,
 ) -> AnalysisRun:
-    """Run to completion with the real providers; SIGINT terminates, a second one aborts."""
+    """Run to completion with the real providers; SIGINT or SIGTERM terminates the run
+    (each one received before the run ended is appended to `signals`), a second aborts."""
     from analysisd.engine.scheduler import Scheduler, SchedulerClosed
     from providers.registry import LimitsConfig, ProviderRegistry
 
@@ -190,20 +239,25 @@ async def execute(
     ):
         interrupted = asyncio.Event()
 
-        def on_sigint() -> None:
+        def on_signal(signum: signal.Signals) -> None:
+            if aborting.done():
+                return  # the run had ended on its own: its verdict stands
+            if signals is not None:
+                signals.append(signum)
             if interrupted.is_set():
                 aborting.cancel()
                 return
             interrupted.set()
-            view.note("terminating (Ctrl-C again to abort)")
+            view.note(f"{signum.name}: terminating (Ctrl-C again to abort)")
             scheduler.terminate(namespace, name)
 
         scheduler.submit(run)
         aborting = asyncio.ensure_future(scheduler.wait(namespace, name))
         ticker = asyncio.ensure_future(view.tick(run))
-        # Off the main thread (tests) there is no Ctrl-C handling.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        # Off the main thread (tests) there is no signal handling.
+        for signum in INTERRUPTED_EXIT:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, on_signal, signum)
         try:
             final = await aborting
         except (asyncio.CancelledError, SchedulerClosed):
@@ -213,8 +267,9 @@ async def execute(
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+            for signum in INTERRUPTED_EXIT:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
     view.close(final)
     return final
 
@@ -278,11 +333,19 @@ class RunView:
         """Periodic redraw; plain lines need none."""
 
     def close(self, final: AnalysisRun) -> None:
-        self.out.flush()
+        self._write("")
 
     def _line(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        # Progress is a courtesy: a closed stream (`2>&1 | head`) must not stop the run
+        # (the view is the scheduler's observer: an error here would end the run).
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            _discard(self.out)
 
 
 ProgressLines = RunView
@@ -314,14 +377,12 @@ class LiveView(RunView):
     def close(self, final: AnalysisRun) -> None:
         self.latest = final
         self._draw()
-        self.out.flush()
 
     def _draw(self) -> None:
         lines = render_table(self.latest or self._submitted, datetime.now(UTC)) + self._notes
         # Move up over the previous drawing and clear it, then draw again.
         prefix = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
-        self.out.write(prefix + "\n".join(lines) + "\n")
-        self.out.flush()
+        self._write(prefix + "\n".join(lines) + "\n")
         self._drawn = len(lines)
 
 

@@ -319,7 +319,7 @@ async def test_ctrl_c_terminates_an_indefinite_run_gracefully(
     proc.send_signal(signal.SIGINT)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     run = json.loads(out)
-    assert proc.returncode == 0
+    assert proc.returncode == 130  # interrupted is not a pass, whatever the phase
     assert run["status"]["phase"] == "Successful"
     assert run["status"]["message"] == "Run Terminated"
     assert run["status"]["metricResults"][0]["count"] >= 1
