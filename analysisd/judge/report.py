@@ -142,6 +142,40 @@ def distribution_svg(metric: MetricResult) -> str:
     return "".join(parts)
 
 
+def interval_svg(metric: MetricResult) -> str:
+    """The interval of the shift (canary - baseline) against the tolerance band around zero."""
+    o = metric.outcome
+    if o.ci_lower is None or o.ci_upper is None or o.upper_bound is None or o.estimate is None:
+        return ""
+    points = [o.ci_lower, o.ci_upper, o.estimate, o.upper_bound, -o.upper_bound, 0.0]
+    finite = [v for v in points if math.isfinite(v)]
+    low, high = _scale(min(finite), max(finite))
+    width, left, right, mid = WIDTH, 16.0, WIDTH - 16.0, 22.0
+
+    def x(value: float) -> float:
+        value = min(max(value, low), high)  # an infinite end sits at the edge
+        return left + (value - low) / (high - low) * (right - left)
+
+    band = o.upper_bound
+    colour = LABEL_COLOURS.get(o.classification.value, "#555")
+    parts = [
+        f'<svg class="interval-plot" xmlns="http://www.w3.org/2000/svg" width="{width}"'
+        f' height="48" viewBox="0 0 {width} 48" role="img"'
+        f' aria-label="interval of the shift of {escape(metric.name)}">',
+        f'<rect x="{x(-band):.1f}" y="{mid - 9}" width="{max(1.0, x(band) - x(-band)):.1f}"'
+        f' height="18" fill="#9e9e9e" fill-opacity="0.25"/>',
+        f'<line x1="{x(0.0):.1f}" x2="{x(0.0):.1f}" y1="{mid - 12}" y2="{mid + 12}"'
+        ' stroke="#555" stroke-dasharray="3,2"/>',
+        f'<line x1="{x(o.ci_lower):.1f}" x2="{x(o.ci_upper):.1f}" y1="{mid}" y2="{mid}"'
+        f' stroke="{colour}" stroke-width="4"/>',
+        f'<circle cx="{x(o.estimate):.1f}" cy="{mid}" r="4" fill="{colour}"/>',
+        f'<text x="{left}" y="44">shift canary \u2212 baseline: interval and estimate;'
+        " grey: tolerance band; dashed: no shift</text>",
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
 def _badge(label: str) -> str:
     colour = LABEL_COLOURS.get(label, "#555")
     return f'<span class="badge" style="background:{colour}">{escape(label)}</span>'
@@ -172,7 +206,7 @@ def _metric_section(metric: MetricResult) -> str:
         f'<section class="metric" data-metric="{escape(metric.name)}">'
         f"<h2>{escape(metric.name)} {_badge(label)}{escape(flags)}</h2>"
         f'<p class="why">{escape(e.why)}</p>'
-        f"{distribution_svg(metric)}<table>{table}</table></section>"
+        f"{distribution_svg(metric)}{interval_svg(metric)}<table>{table}</table></section>"
     )
 
 

@@ -103,11 +103,14 @@ def test_report_opens_in_chromium_with_one_plot_per_metric(tmp_path: Path) -> No
     assert plots == [m.name for m in result.metrics]
     assert dom.count('<section class="metric"') == len(result.metrics)
     assert 'id="verdict"' in dom
+    # the interval of the shift, for every metric the rank test ran on
+    judged = [m for m in result.metrics if m.outcome.ci_lower is not None]
+    assert dom.count('<svg class="interval-plot"') == len(judged) == 3
 
     shot = Path(os.environ.get("JUDGE_REPORT_SCREENSHOT", tmp_path / "judgement.png"))
     run_chromium(
-        ["--hide-scrollbars", "--window-size=1200,1300", f"--screenshot={shot}", page.as_uri()],
+        ["--hide-scrollbars", "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
         tmp_path / "profile-shot",
     )
-    assert png_size(shot) == (1200, 1300)
+    assert png_size(shot) == (1200, 1600)
     assert shot.stat().st_size > 20_000  # a blank page compresses to a few kB
