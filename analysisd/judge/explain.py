@@ -188,6 +188,14 @@ def _why(
     lower, upper = outcome.ci_lower, outcome.ci_upper
     bound = outcome.upper_bound
     assert lower is not None and upper is not None and bound is not None
+    if not (math.isfinite(lower) and math.isfinite(upper) and math.isfinite(bound)):
+        # Kayenta's arithmetic: an infinite point makes an end of the search range
+        # infinite, R's root finder stops there, and the band 0.25*|estimate| follows.
+        return (
+            f"{subject} is {change}, but an infinite point makes the {pct} interval"
+            f" [{fmt(lower)}, {fmt(upper)}] or the tolerance band \u00b1{fmt(bound)}"
+            f" infinite, so the rank test cannot flag it{tail}"
+        )
     shifted_up = lower > bound
     shifted_down = upper < -bound
     if shifted_up and direction is Direction.DECREASE:
