@@ -217,6 +217,36 @@ async def test_concurrency_per_address_is_capped_and_addresses_are_independent()
     await registry.aclose()
 
 
+async def test_a_request_cancelled_as_its_slot_frees_is_cancelled_not_an_error() -> None:
+    # Contention on one address: `queued` waits for the only slot. It is cancelled (a
+    # measurement timeout, a terminated run) in the same instant the slot frees, so the
+    # release skips it; it must end cancelled, never with an error an engine records.
+    BlockingProvider.reset()
+    limits = LimitsConfig(concurrency=1, rate=0, coalesce_window=0)
+    async with _registry(limits) as registry:
+        holder = asyncio.ensure_future(
+            registry.measure("blocking", {"address": "http://a", "query": "q0"})
+        )
+        await BlockingProvider.entered.get()
+        queued = asyncio.ensure_future(
+            registry.measure("blocking", {"address": "http://a", "query": "q1"})
+        )
+        behind = asyncio.ensure_future(
+            registry.measure("blocking", {"address": "http://a", "query": "q2"})
+        )
+        for _ in range(5):
+            await asyncio.sleep(0)
+        BlockingProvider.gate.set()  # the holder finishes and frees its slot ...
+        queued.cancel()  # ... as the waiter next in line is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await asyncio.gather(holder, behind)  # the slot reached the one behind it
+        assert BlockingProvider.peak == {"http://a": 1}
+        assert registry.in_flight("blocking", ("blocking", "http://a", "")) == 0
+        # The slot is really free: the next request gets it at once.
+        await registry.measure("blocking", {"address": "http://a", "query": "q3"})
+
+
 async def test_rate_limit_spreads_a_burst_over_time_on_the_injected_clock() -> None:
     BlockingProvider.reset()
     BlockingProvider.gate.set()
