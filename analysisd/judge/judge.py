@@ -112,7 +112,15 @@ def _finite(value: float | None) -> float | str | None:
     return None if value is None else json_number(value)
 
 
-_SPELLED = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}
+_SPELLED = {
+    "NaN": math.nan,
+    "+Inf": math.inf,
+    "Inf": math.inf,
+    "-Inf": -math.inf,
+    "Infinity": math.inf,
+    "+Infinity": math.inf,
+    "-Infinity": -math.inf,
+}
 
 
 def to_series(values: Sequence[Any], where: str, *, reject_infinite: bool = False) -> list[float]:

@@ -268,19 +268,25 @@ def test_mean_inequality_classifier(case: dict[str, Any]) -> None:
 def test_scorer(case: dict[str, Any]) -> None:
     inputs = case["inputs"]
     results = [
-        ScoredMetric(Label(r["classification"]), r["groups"], r["critical"], r.get("muted", False))
+        ScoredMetric(
+            Label(r["classification"]),
+            r.get("groups", []),
+            r.get("critical", False),
+            r.get("muted", False),
+        )
         for r in inputs["results"]
     ]
-    outcome = score(results, inputs["groupWeights"])
+    outcome = score(results, inputs.get("groupWeights") or {})
     expected = case["expected"]
-    assert outcome.summary_score == pytest.approx(expected["summaryScore"], abs=1e-9)
+    if "summaryScore" in expected:
+        assert close_to(case, "summaryScore", outcome.summary_score, expected["summaryScore"])
     groups = {g.name: g for g in outcome.group_scores}
     derived = case.get("derived", {})
     for name, value in {
         **derived.get("groupScores", {}),
         **expected.get("groupScores", {}),
     }.items():
-        assert groups[name].score == pytest.approx(value, abs=1e-9)
+        assert close_to(case, "groupScores", groups[name].score, value), name
     for name, no_data in derived.get("groupNoData", {}).items():
         assert groups[name].no_data == no_data
     if "forcedZeroReason" in derived:
@@ -481,22 +487,36 @@ def test_judge_end_to_end(case: dict[str, Any]) -> None:
     i, expected = case["inputs"], case["expected"]
     config = parse_canary_config(i["canaryConfig"])
     pairs = {
-        p["name"]: (p["values"]["control"], p["values"]["experiment"]) for p in i["metricSetPairs"]
+        p["name"]: (p["values"].get("control", []), p["values"].get("experiment", []))
+        for p in i["metricSetPairs"]
     }
-    thresholds = i["scoreThresholds"]
+    thresholds = i.get("scoreThresholds") or {}
     result = judge(
-        config, pairs, pass_threshold=thresholds["pass"], marginal_threshold=thresholds["marginal"]
+        config,
+        pairs,
+        pass_threshold=thresholds.get("pass"),
+        marginal_threshold=thresholds.get("marginal"),
     )
+    derived = case.get("derived", {})
     for metric in result.metrics:
-        check_classification(case, metric.outcome, expected["metrics"][metric.name])
-        check_derived(case, metric.outcome, case.get("derived", {}).get(metric.name, {}))
-    assert {g.name: g.score for g in result.group_scores} == pytest.approx(expected["groupScores"])
-    assert result.score == pytest.approx(expected["summaryScore"])
-    assert result.classification == expected["classification"]
-    stops = interval_stops(result.score, thresholds["marginal"])
-    assert ("TERMINAL" if stops else "SUCCEEDED") == expected["orchestratorIntervalStatus"]
-    passes = final_passes(result.score, thresholds["marginal"], thresholds["pass"])
-    assert passes == expected["orchestratorFinalPass"]
+        if metric.name in expected.get("metrics", {}):
+            check_classification(case, metric.outcome, expected["metrics"][metric.name])
+        check_derived(case, metric.outcome, derived.get(metric.name, {}))
+    if "groupScores" in expected:
+        groups = {g.name: g.score for g in result.group_scores}
+        for name, value in expected["groupScores"].items():
+            assert close_to(case, "groupScores", groups[name], value), name
+    if "summaryScore" in expected:
+        assert close_to(case, "summaryScore", result.score, expected["summaryScore"])
+    if "classification" in expected:
+        assert result.classification == expected["classification"]
+    marginal, pass_t = thresholds.get("marginal"), thresholds.get("pass")
+    if "orchestratorIntervalStatus" in expected:
+        stops = interval_stops(result.score, marginal)
+        assert ("TERMINAL" if stops else "SUCCEEDED") == expected["orchestratorIntervalStatus"]
+    if "orchestratorFinalPass" in expected:
+        passes = final_passes(result.score, marginal, pass_t)
+        assert passes == expected["orchestratorFinalPass"]
 
 
 def test_all_tied_samples_raise_kayentas_message() -> None:
