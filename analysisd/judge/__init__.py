@@ -3,5 +3,7 @@
 Modules: mannwhitney (R/Kayenta interval and estimate) and zeroin (R's root
 finder), stats and transforms, classifier (one metric), scorer (groups,
 weights, thresholds), config (Kayenta canary configs), judge (the pipeline),
-metric (the `judge:` provider block of an AnalysisTemplate metric).
+explain (each metric's evidence and the sentence saying why), report (a
+judgement as a self-contained HTML page), metric (the `judge:` provider block
+of an AnalysisTemplate metric).
 """
