@@ -162,7 +162,11 @@ def test_json_carries_the_explanation_fields(
     canary = {"latency": [v * 2 for v in BASELINE], "errors": BASELINE}
     run(tmp_path, {"latency": BASELINE, "errors": BASELINE}, canary, "-o", "json")
     latency = json.loads(capsys.readouterr().out)["metrics"]["latency"]
-    assert latency["baseline"] == {"n": 8, "mean": pytest.approx(10.2375), "median": pytest.approx(10.15)}
+    assert latency["baseline"] == {
+        "n": 8,
+        "mean": pytest.approx(10.2375),
+        "median": pytest.approx(10.15),
+    }
     assert latency["canary"]["n"] == 8
     assert latency["effect"]["name"] == "mean ratio"
     assert latency["effect"]["allowedIncrease"] == 1.0
