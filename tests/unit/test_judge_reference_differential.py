@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from analysisd.judge.config import parse_canary_config
 from analysisd.judge.judge import judge
+from analysisd.judge.mannwhitney import mann_whitney
 from analysisd.judge.transforms import add_gaussian_noise
 
 # ---------------------------------------------------------------- reference
@@ -400,3 +401,20 @@ def test_judge_agrees_with_the_plain_reference(
     assert result.score == summary
     verdict = ref_verdict(summary, thresholds["pass"], thresholds["marginal"])
     assert result.classification.value == verdict
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 200).map(lambda v: v / 8), min_size=2, max_size=25),
+    st.lists(st.integers(0, 200).map(lambda v: v / 8), min_size=2, max_size=25),
+    st.sampled_from([0.8, 0.9, 0.95, 0.98, 0.99]),
+)
+def test_interval_and_estimate_are_the_references_to_the_last_bit(
+    canary: list[float], baseline: list[float], conf: float
+) -> None:
+    try:
+        expected = ref_mann_whitney(canary, baseline, conf)
+    except Tied:
+        return
+    got = mann_whitney(canary, baseline, conf)
+    assert (got.lower, got.upper, got.estimate) == expected
