@@ -116,7 +116,9 @@ async def test_two_replicas_share_twenty_runs_each_measured_once(
         async with a, b:
             bases = [f"http://127.0.0.1:{a.port}", f"http://127.0.0.1:{b.port}"]
             for i, name in enumerate(names):
-                body = _manifest(name, rec.url, {"web": {"run": name}})
+                body = _manifest(
+                    name, rec.url, {"web": {"url": "http://counting.invalid/", "run": name}}
+                )
                 async with session.post(
                     f"{bases[i % 2]}/api/v1/namespaces/lab/analysisruns", json=body
                 ) as resp:
@@ -152,7 +154,9 @@ async def test_graceful_stop_hands_runs_to_the_other_replica(
             a = Daemon(replace(settings, replica_id="replica-a"), source=CountingSource("a", calls))
             async with a:
                 for name in names:
-                    body = _manifest(name, rec.url, {"web": {"run": name}})
+                    body = _manifest(
+                        name, rec.url, {"web": {"url": "http://counting.invalid/", "run": name}}
+                    )
                     url = f"http://127.0.0.1:{a.port}/api/v1/namespaces/lab/analysisruns"
                     async with session.post(url, json=body) as resp:
                         assert resp.status == 201
@@ -183,7 +187,9 @@ async def test_a_run_stopped_by_an_error_is_released_and_resumed(
     daemon = Daemon(settings, source=CountingSource("a", calls))
     async with receiver() as rec, aiohttp.ClientSession() as session, daemon:
         base = f"http://127.0.0.1:{daemon.port}"
-        body = _manifest("run-00", rec.url, {"web": {"run": "run-00"}})
+        body = _manifest(
+            "run-00", rec.url, {"web": {"url": "http://counting.invalid/", "run": "run-00"}}
+        )
         async with session.post(f"{base}/api/v1/namespaces/lab/analysisruns", json=body) as resp:
             assert resp.status == 201
         await rec.wait_for(lambda r: len(r.by_type(MEASUREMENT_EVENT)) >= 1)
@@ -203,7 +209,9 @@ async def test_a_run_deleted_through_another_replica_stops_on_its_holder(
     a = Daemon(replace(settings, replica_id="replica-a"), source=CountingSource("a", calls))
     b = Daemon(replace(settings, replica_id="replica-b"), source=CountingSource("b", calls))
     async with receiver() as rec, aiohttp.ClientSession() as session, a, b:
-        body = _manifest("run-00", rec.url, {"web": {"run": "run-00"}})
+        body = _manifest(
+            "run-00", rec.url, {"web": {"url": "http://counting.invalid/", "run": "run-00"}}
+        )
         body["spec"]["metrics"][0]["count"] = 1000
         url = f"http://127.0.0.1:{a.port}/api/v1/namespaces/lab/analysisruns"
         async with session.post(url, json=body) as resp:

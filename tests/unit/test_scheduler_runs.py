@@ -604,7 +604,7 @@ class JitterSource(ScriptedSource):
         return await super().measure(kind, config)
 
 
-class SlowObserver(RecordingObserver):
+class TurnTakingObserver(RecordingObserver):
     """Takes a few loop turns per change, as a store's transaction does: meanwhile the
     run's lock is held and siblings' results wait for it."""
 
@@ -622,7 +622,7 @@ async def test_sibling_metrics_are_each_measured_exactly_count_times(seed: int) 
     script = {f"r{i}{m}": ("FS" if m == "a" else "S") for i in range(20) for m in "abc"}
     source = JitterSource(script, seed)
     fields = {"count": 2, "interval": "1ms", "failureLimit": 1}
-    async with scheduler(source, SlowObserver()) as s:
+    async with scheduler(source, TurnTakingObserver(), measurement_timeout=30) as s:
         for i in range(20):
             s.submit(make_run({f"r{i}{m}": dict(fields) for m in "abc"}, name=f"r{i}"))
         done = [await asyncio.wait_for(s.wait("ns", f"r{i}"), 30) for i in range(20)]
