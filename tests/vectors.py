@@ -1,4 +1,10 @@
-"""Loading the conformance vectors (../shared/vectors or $ANALYSISD_VECTORS)."""
+"""Loading the conformance vectors and Argo's doc templates.
+
+Both live in the repository (tests/data/vectors, tests/data/argo-templates), copied
+from the shared reference folder by scripts/refresh-vectors.sh, so a fresh clone's
+tests run. $ANALYSISD_VECTORS and $ANALYSISD_ARGO_TEMPLATES point at other folders
+(same file names and formats, other cases) without changing any test.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,23 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
 
 
 def vectors_dir() -> Path:
+    """The conformance vectors: $ANALYSISD_VECTORS, else the in-repository copy."""
     env = os.environ.get("ANALYSISD_VECTORS")
     if env:
         return Path(env)
-    return REPO.parent / "shared" / "vectors"
+    return DATA / "vectors"
 
 
-def shared_dir() -> Path:
-    return REPO.parent / "shared"
+def argo_templates_dir() -> Path:
+    """Argo's documented templates: $ANALYSISD_ARGO_TEMPLATES, else the in-repository copy."""
+    env = os.environ.get("ANALYSISD_ARGO_TEMPLATES")
+    if env:
+        return Path(env)
+    return DATA / "argo-templates"
 
 
 _FLOATS = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf, "Inf": math.inf}

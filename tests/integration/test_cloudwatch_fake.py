@@ -25,7 +25,7 @@ from providers.base import (
 )
 from providers.cloudwatch import CloudWatchProvider, go_value
 from tests.rigs.moto import CloudWatchFake, FakeReply
-from tests.vectors import case_id, load_argo, shared_dir
+from tests.vectors import argo_templates_dir, case_id, load_argo
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -254,7 +254,7 @@ async def test_cloudwatch_measurement_matches_argo_vector(case: dict[str, Any]) 
 
 async def test_argo_cloudwatch_template_decides_on_five_points() -> None:
     expr = pytest.importorskip("analysisd.expr")
-    path = shared_dir() / "argo-templates" / "13-cloudwatch.yaml"
+    path = argo_templates_dir() / "13-cloudwatch.yaml"
     (metric,) = yaml.safe_load(path.read_text())["spec"]["metrics"]
     block = metric["provider"]["cloudWatch"]
     async with CloudWatchFake() as server:

@@ -1,4 +1,4 @@
-"""Every Datadog example of the Argo docs (shared/argo-templates) is a request the API accepts."""
+"""Every Datadog example of the Argo docs (tests/data/argo-templates) is a request the API takes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 
 from providers.datadog import DatadogProvider
 from tests.rigs.datadog_fake import DatadogFake
-from tests.vectors import shared_dir
+from tests.vectors import argo_templates_dir
 
 API_KEY = "dd-api-key-0123456789abcdef"
 APP_KEY = "dd-app-key-fedcba9876543210"
@@ -20,7 +20,7 @@ ARG = re.compile(r"\{\{\s*args\.([\w-]+)\s*\}\}")
 
 def _datadog_blocks() -> list[Any]:
     params = []
-    for path in sorted((shared_dir() / "argo-templates").glob("*datadog*.yaml")):
+    for path in sorted(argo_templates_dir().glob("*datadog*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             for metric in doc["spec"]["metrics"]:
                 block = metric["provider"]["datadog"]

@@ -1,4 +1,4 @@
-"""Every upstream example in ../shared/argo-templates loads and lints clean."""
+"""Every upstream example in tests/data/argo-templates (Argo's docs) loads and lints clean."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from analysisd.commands.lint import run
 from analysisd.loader import DEFAULT_MAX_BYTES, load_file
 from analysisd.spec import AnalysisTemplate, ClusterAnalysisTemplate
-from tests.vectors import shared_dir
+from tests.vectors import argo_templates_dir
 
-TEMPLATES = shared_dir() / "argo-templates"
+TEMPLATES = argo_templates_dir()
 FILES = sorted(p for p in TEMPLATES.iterdir() if p.suffix == ".yaml")
 
 
