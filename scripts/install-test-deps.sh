@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Debian packages the tests talk to: a real Prometheus (+ promtool) and kubectl (JSONPath oracle).
+# Debian packages the tests talk to: a real Prometheus (+ promtool), kubectl (JSONPath oracle),
+# chromium (the judge report page) and tmux (the live view of `analysisd run` on a terminal).
+# Nothing is stopped here: the Debian package may start its own Prometheus service on :9090,
+# but every test starts its own Prometheus on a free loopback port and stops only that one.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 command -v chromium >/dev/null || need+=(chromium)
+command -v tmux >/dev/null || need+=(tmux)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# The Debian package may start a system instance on :9090; tests run their own.
-pkill -x prometheus 2>/dev/null || true
