@@ -18,8 +18,34 @@ ENV_PREFIX = "ANALYSISD_"
 ENV_SETTINGS = ("host", "port", "store", "secrets_dir", "config", "replica_id")
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+
 class ConfigError(AnalysisdError, ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A namespace's limits (DESIGN.md §7.1); None = not limited by the settings file."""
+
+    active_runs: int | None = None
+    measurements_per_second: float | None = None
+    metrics_per_run: int | None = None
+    min_interval: float | None = None  # seconds (the file says "1s", Go duration syntax)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceSettings:
+    """`namespaces.<ns>` of the settings file, or the defaults for an unlisted namespace."""
+
+    # URL prefixes this namespace's providers and callbacks may reach; None = the
+    # top-level `egress`, and without that everything but link-local and the daemon.
+    egress: tuple[str, ...] | None = None
+    env_secrets: bool = False  # may its runs read ANALYSISD_SECRET_... variables
+    quota: Quota = field(default_factory=Quota)
+    # Largest provider response read (bytes); None = the top-level maxResponseBytes.
+    max_response_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +85,19 @@ class Settings:
     ttl_check_interval: float = 30.0
     # Provider settings; `limits` is providers.limits.LimitsConfig.from_mapping's input.
     providers: Mapping[str, Any] = field(default_factory=dict)
+    # Teams (DESIGN.md §7.1): egress for namespaces not listed, and per-namespace settings.
+    egress: tuple[str, ...] | None = None
+    namespaces: Mapping[str, NamespaceSettings] = field(default_factory=dict)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+
+    def namespace(self, name: str) -> NamespaceSettings:
+        """One namespace's effective settings: its entry, top-level defaults filled in."""
+        own = self.namespaces.get(name, NamespaceSettings())
+        return replace(
+            own,
+            egress=own.egress if own.egress is not None else self.egress,
+            max_response_bytes=own.max_response_bytes or self.max_response_bytes,
+        )
 
 
 def _int(name: str, value: Any) -> int:
@@ -90,6 +129,7 @@ _CAMEL = {
     "replicaId": "replica_id",
     "leaseDuration": "lease_duration",
     "ttlCheckInterval": "ttl_check_interval",
+    "maxResponseBytes": "max_response_bytes",
 }
 
 
@@ -143,6 +183,107 @@ def _providers(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _egress(where: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"{where}: expected a list of URL prefixes scheme://host[:port][/path]")
+    from providers.egress import parse_prefix
+
+    for i, item in enumerate(value):
+        try:
+            parse_prefix(item)
+        except ValueError as exc:
+            raise ConfigError(f"{where}[{i}]: {exc}") from None
+    return tuple(value)
+
+
+def _positive_int(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _positive_number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def _duration(where: str, value: Any) -> float:
+    from analysisd.durations import DurationError, parse_seconds
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = parse_seconds(value)
+        except DurationError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    else:
+        raise ConfigError(f'{where}: expected a duration such as "1s", got {value!r}')
+    if seconds < 0:
+        raise ConfigError(f"{where}: must not be negative, got {value!r}")
+    return seconds
+
+
+_QUOTA_KEYS = {
+    "activeRuns": ("active_runs", _positive_int),
+    "measurementsPerSecond": ("measurements_per_second", _positive_number),
+    "metricsPerRun": ("metrics_per_run", _positive_int),
+    "minInterval": ("min_interval", _duration),
+}
+
+
+def _quota(where: str, value: Any) -> Quota:
+    if value is None:
+        return Quota()
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping ({', '.join(_QUOTA_KEYS)})")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in _QUOTA_KEYS:
+            raise ConfigError(f"{where}.{key}: unknown quota (known: {', '.join(_QUOTA_KEYS)})")
+        name, check = _QUOTA_KEYS[key]
+        out[name] = None if item is None else check(f"{where}.{key}", item)
+    return Quota(**out)
+
+
+_NAMESPACE_KEYS = ("egress", "envSecrets", "quota", "maxResponseBytes")
+
+
+def _namespaces(value: Any) -> dict[str, NamespaceSettings]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("namespaces: expected a mapping of namespace -> settings")
+    out: dict[str, NamespaceSettings] = {}
+    for name, block in value.items():
+        where = f"namespaces.{name}"
+        if block is None:
+            block = {}
+        if not isinstance(block, Mapping):
+            raise ConfigError(f"{where}: expected a mapping ({', '.join(_NAMESPACE_KEYS)})")
+        for key in block:
+            if key not in _NAMESPACE_KEYS:
+                raise ConfigError(
+                    f"{where}.{key}: unknown setting (known: {', '.join(_NAMESPACE_KEYS)})"
+                )
+        env_secrets = block.get("envSecrets", False)
+        if not isinstance(env_secrets, bool):
+            raise ConfigError(f"{where}.envSecrets: expected true or false, got {env_secrets!r}")
+        max_response = block.get("maxResponseBytes")
+        out[str(name)] = NamespaceSettings(
+            egress=_egress(f"{where}.egress", block.get("egress")),
+            env_secrets=env_secrets,
+            quota=_quota(f"{where}.quota", block.get("quota")),
+            max_response_bytes=None
+            if max_response is None
+            else _positive_int(f"{where}.maxResponseBytes", max_response),
+        )
+    return out
+
+
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
     known = {f.name: f for f in fields(Settings)}
     out: dict[str, Any] = {}
@@ -156,6 +297,12 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _subscriptions(value)
         elif key == "providers":
             out[key] = _providers(value)
+        elif key == "egress":
+            out[key] = _egress("egress", value)
+        elif key == "namespaces":
+            out[key] = _namespaces(value)
+        elif key == "max_response_bytes":
+            out[key] = _positive_int(raw_key, value)
         elif key in ("port", "max_body_bytes", "max_active_runs_per_namespace", "max_concurrency"):
             out[key] = _int(raw_key, value)
         elif isinstance(known[key].default, float):

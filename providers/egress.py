@@ -1,0 +1,192 @@
+"""Where a namespace's providers and callbacks may connect (DESIGN.md §7.1).
+
+A policy is data: URL prefixes `scheme://host[:port][/path]` (`host` may be
+`*.domain`, matching any name below that domain), plus the addresses nobody may
+reach by name (link-local, the daemon's own listen addresses). Two checks:
+
+- `check_url(url)`: before every request and every redirect hop. With prefixes,
+  the URL must fall under one; without, anything goes. A URL naming an IP
+  literal is also an address check (no DNS happens for it).
+- `check_address(ip, port)`: after DNS, for every address about to be connected
+  to (the resolver in providers/http.py filters through it). Link-local and the
+  daemon itself are refused unless a prefix names that IP literally: a name
+  that resolves there (DNS rebinding) never reaches them.
+
+A refusal is an EgressRefused naming the namespace and the rule that refused.
+Pure: no DNS, no sockets, no clock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from providers.base import ProviderError
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+
+
+class EgressRefused(ProviderError):
+    """The egress policy refused a target; the message names the rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPrefix:
+    text: str
+    scheme: str
+    host: str  # lower case; "*.example.com" for a wildcard; IPv6 without brackets
+    port: int
+    path: str  # "" or "/a/b" (no trailing slash)
+
+    def matches(self, scheme: str, host: str, port: int, path: str) -> bool:
+        if scheme != self.scheme or port != self.port:
+            return False
+        if self.host.startswith("*."):
+            if not host.endswith(self.host[1:]) or host == self.host[2:]:
+                return False
+        elif host != self.host:
+            return False
+        return not self.path or path == self.path or path.startswith(self.path + "/")
+
+    @property
+    def ip(self) -> IPAddress | None:
+        return _ip(self.host)
+
+
+def _ip(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def parse_prefix(text: str) -> UrlPrefix:
+    """One egress entry; ValueError says what is wrong with it."""
+    if not isinstance(text, str) or "://" not in text:
+        raise ValueError(f"{text!r} is not a URL prefix scheme://host[:port][/path]")
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"{text!r}: scheme must be http or https")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{text!r}: a prefix has no user, query or fragment")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValueError(f"{text!r}: no host")
+    if "*" in host and (not host.startswith("*.") or "*" in host[2:] or len(host) < 3):
+        raise ValueError(f"{text!r}: a wildcard host is written *.domain")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r}: bad port") from None
+    return UrlPrefix(
+        text=text,
+        scheme=scheme,
+        host=host,
+        port=port if port is not None else _DEFAULT_PORTS[scheme],
+        path=parts.path.rstrip("/"),
+    )
+
+
+def _listen_addresses(listen: Iterable[tuple[str, int]]) -> frozenset[tuple[IPAddress, int]]:
+    out: set[tuple[IPAddress, int]] = set()
+    for host, port in listen:
+        ip = _ip(host)
+        if ip is None:
+            continue
+        out.add((ip, port))
+        if ip.is_unspecified or ip.is_loopback:
+            # Bound to every interface: loopback and "0.0.0.0" (Linux connects that
+            # to the local host) reach it; a named interface address is added by the
+            # caller, who knows the host's addresses.
+            for other in ("127.0.0.1", "::1", "0.0.0.0", "::"):
+                out.add((ipaddress.ip_address(other), port))
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class EgressPolicy:
+    """What one namespace may reach. `prefixes` None: everything but the always-denied."""
+
+    namespace: str = ""
+    prefixes: tuple[UrlPrefix, ...] | None = None
+    denied: frozenset[tuple[IPAddress, int]] = frozenset()  # the daemon's own (ip, port)
+
+    @classmethod
+    def build(
+        cls,
+        namespace: str,
+        prefixes: Iterable[str] | None,
+        listen: Iterable[tuple[str, int]] = (),
+    ) -> EgressPolicy:
+        parsed = None if prefixes is None else tuple(parse_prefix(p) for p in prefixes)
+        return cls(namespace, parsed, _listen_addresses(listen))
+
+    def _where(self) -> str:
+        return f" for namespace {self.namespace!r}" if self.namespace else ""
+
+    def check_url(self, url: str) -> None:
+        """Raise EgressRefused unless the policy lets a request go to `url`."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise EgressRefused(f"egress refused{self._where()}: {url!r} is not a URL") from None
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        if scheme not in _DEFAULT_PORTS or not host:
+            raise EgressRefused(
+                f"egress refused{self._where()}: {_shown(url)} is not an http(s) URL with a host"
+            )
+        port = port if port is not None else _DEFAULT_PORTS[scheme]
+        if self.prefixes is not None and not any(
+            p.matches(scheme, host, port, parts.path or "/") for p in self.prefixes
+        ):
+            allowed = ", ".join(p.text for p in self.prefixes) or "nothing"
+            raise EgressRefused(
+                f"egress refused{self._where()}: {_shown(url)} is not under any allowed "
+                f"prefix (egress: {allowed})"
+            )
+        ip = _ip(host)
+        if ip is not None:
+            self.check_address(str(ip), port, target=url)
+
+    def check_address(self, ip: str, port: int, target: str = "") -> None:
+        """Raise EgressRefused if connecting to (ip, port) breaks an always-on rule."""
+        address = _ip(ip.split("%", 1)[0])
+        if address is None:
+            return
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        named = self.prefixes is not None and any(p.ip == address for p in self.prefixes)
+        shown = _shown(target) + f" ({address})" if target else str(address)
+        if named:
+            return
+        if any(address in net for net in LINK_LOCAL):
+            raise EgressRefused(
+                f"egress refused{self._where()}: {shown} is link-local "
+                "(169.254.0.0/16, fe80::/10 are never reachable unless an egress prefix "
+                "names the address)"
+            )
+        if (address, port) in self.denied:
+            raise EgressRefused(
+                f"egress refused{self._where()}: {shown} is the daemon's own listen address"
+            )
+
+
+def _shown(url: str) -> str:
+    """The URL without its query and user info (they may carry credentials)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "?..." if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{query}"
+
+
+ALLOW_ALL = EgressPolicy()
