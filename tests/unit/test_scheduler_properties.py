@@ -105,7 +105,12 @@ async def _terminate_after(steps: int, script: str) -> AnalysisRun:
         error_retry=timedelta(milliseconds=1),
         measurement_timeout=0.005,
     ) as s:
-        s.submit(make_run({"m": {"interval": "1ms", "failureLimit": -1}}))
+        # failureLimit -1 needs a success streak to be valid (Argo); this one is never reached.
+        s.submit(
+            make_run(
+                {"m": {"interval": "1ms", "failureLimit": -1, "consecutiveSuccessLimit": 10_000}}
+            )
+        )
         for _ in range(steps):
             await asyncio.sleep(0)
         s.terminate("ns", "run")
