@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from analysisd.api.bodies import path_name, path_namespace
 from analysisd.api.context import context
 from analysisd.api.errors import ApiError
 
@@ -26,7 +27,7 @@ def sse(event: str, data: Any) -> bytes:
 
 async def run_events(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    namespace, name = path_namespace(request), path_name(request)
     queue = ctx.hub.subscribe(namespace, name)
     try:
         record = await ctx.store.get_run(namespace, name)

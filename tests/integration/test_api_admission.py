@@ -185,6 +185,8 @@ async def test_bad_namespace_in_the_path_is_a_400(api: Api, namespace: str, show
         ("GET", None, "/r"),
         ("POST", None, "/r/terminate"),
         ("DELETE", None, "/r"),
+        ("GET", None, "/r/events"),
+        ("GET", None, "/r/measurements"),
     ):
         body = await api.refused(method, path + suffix, data)
         assert body["details"]["field"] == "namespace"
@@ -198,6 +200,8 @@ async def test_bad_name_in_the_path_is_a_400(api: Api) -> None:
     body = await api.refused("GET", RUNS + "/Not_A_Name")
     assert body["details"]["field"] == "name"
     body = await api.refused("GET", RUNS + "/" + "x" * 300)
+    assert body["details"]["field"] == "name"
+    body = await api.refused("GET", RUNS + "/Not_A_Name/events")
     assert body["details"]["field"] == "name"
 
 
