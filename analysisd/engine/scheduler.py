@@ -8,6 +8,11 @@ for the run (under the run's own lock), re-assesses, awaits the observer, and pl
 the run's next step, so the observer always sees every change of a run in order,
 before that run moves on.
 
+Due measurements wait in a FairQueue (engine/fairshare.py): when every worker is
+busy, namespaces are served in turn, so one team's burst is not every team's
+wait, and a namespace's measurementsPerSecond quota delays (never drops) its own
+measurements. With one namespace and no quota it is a plain FIFO.
+
 Workers, not a task per measurement: at saturation a worker goes from one
 measurement to the next, as a bare client loop does, and no task is created, no
 done callback scheduled and no context copied per measurement. A measurement is
@@ -33,6 +38,7 @@ from typing import Any
 from analysisd.engine import assess
 from analysisd.engine import run as lifecycle
 from analysisd.engine.dispatch import bind_metrics, take_measurement
+from analysisd.engine.fairshare import FairQueue
 from analysisd.engine.measure import (
     MeasurementSource,
     NoSecrets,
@@ -57,6 +63,10 @@ _ADMIT_SLICE_S = 0.005
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _finished_job(job: tuple[_RunState, lifecycle.MetricTask]) -> bool:
+    return job[0].done.done()  # the run finished or was handed over while it waited
 
 
 class SchedulerClosed(RuntimeError):
@@ -130,17 +140,24 @@ class Scheduler:
         max_concurrency: int = 1000,
         measurement_timeout: float = 60.0,
         error_retry: timedelta = lifecycle.ERROR_RETRY_INTERVAL,
+        rate_of: Callable[[str], float | None] = lambda namespace: None,
     ) -> None:
-        # error_retry exists so tests can shorten Argo's 10 s retry.
+        # error_retry exists so tests can shorten Argo's 10 s retry. rate_of: a
+        # namespace's measurementsPerSecond quota (None: unlimited).
         self._source = source
         self._observer = observer
         self._secrets: SecretLookupSource = secrets if secrets is not None else NoSecrets()
         self._clock = clock
-        # A FIFO of due measurements and up to max_concurrency workers draining it
-        # (instead of a semaphore: tens of thousands of waiters on asyncio.Semaphore cost
-        # O(waiters) per release, and a task per queued measurement costs memory).
+        # Due measurements (a FIFO per namespace, served in turn) and up to
+        # max_concurrency workers draining them (instead of a semaphore: tens of
+        # thousands of waiters on asyncio.Semaphore cost O(waiters) per release, and a
+        # task per queued measurement costs memory).
         self._max_concurrency = max_concurrency
-        self._queue: deque[tuple[_RunState, lifecycle.MetricTask]] = deque()
+        self._queue: FairQueue[tuple[_RunState, lifecycle.MetricTask]] = FairQueue(
+            rate_of, skip=_finished_job
+        )
+        self._unpark_timer: asyncio.TimerHandle | None = None
+        self._unpark_at = 0.0
         self._workers: set[_Worker] = set()
         # Submitted runs not yet set up, and the task setting them up (see _admit).
         self._arrivals: deque[_RunState] = deque()
@@ -199,6 +216,9 @@ class Scheduler:
             return
         self._closing = True
         self._queue.clear()
+        if self._unpark_timer is not None:
+            self._unpark_timer.cancel()
+            self._unpark_timer = None
         self._arrivals.clear()
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -288,6 +308,17 @@ class Scheduler:
 
     def active_runs(self) -> int:
         return len(self._runs)
+
+    def active_by_namespace(self) -> dict[str, int]:
+        """Active runs per namespace (for per-namespace gauges)."""
+        counts: dict[str, int] = {}
+        for namespace, _ in self._runs:
+            counts[namespace] = counts.get(namespace, 0) + 1
+        return counts
+
+    def waiting(self, namespace: str) -> int:
+        """Due measurements of a namespace waiting for a worker or for its rate quota."""
+        return self._queue.waiting(namespace)
 
     # ---- internals ----
 
@@ -469,11 +500,13 @@ class Scheduler:
             error_retry=self._error_retry,
         )
         if tasks:
+            queue = self._queue
+            namespace = state.key[0]
             for task in tasks:
                 dry = task.metric.name in prepared.dry_run
                 lifecycle.begin_measurement(status, task, dry_run=dry, now=now)
                 state.measuring[task.metric.name] = None
-                self._queue.append((state, task))
+                queue.push(namespace, (state, task))
             self._dispatch()
         self._set_timer(state, now, wake)
 
@@ -484,7 +517,7 @@ class Scheduler:
         a measurement queued while there is room gets a new worker of its own.
         """
         while (
-            len(self._queue) > self._unstarted
+            self._queue.runnable > self._unstarted
             and len(self._workers) < self._max_concurrency
             and not self._closing
         ):
@@ -497,11 +530,13 @@ class Scheduler:
         """Take queued measurements one after another until the queue is empty."""
         self._unstarted -= 1
         queue = self._queue
+        loop = self._event_loop
         try:
-            while queue and not self._closing:
-                state, task = queue.popleft()
-                if state.done.done():
-                    continue
+            while not self._closing:
+                job = queue.pop(loop.time())
+                if job is None:
+                    break
+                state, task = job
                 try:
                     await self._measure(worker, state, task)
                 except Exception as exc:  # a bug: that run stops, the worker goes on
@@ -515,6 +550,28 @@ class Scheduler:
                 await asyncio.sleep(0)
         finally:
             self._workers.discard(worker)
+            if self._queue.next_unpark() is not None:
+                self._arm_unpark()
+
+    def _arm_unpark(self) -> None:
+        """A namespace is parked on its rate quota: wake up when its next token is due."""
+        at = self._queue.next_unpark()
+        if at is None or self._closing:
+            return
+        if self._unpark_timer is not None:
+            if self._unpark_at <= at:
+                return
+            self._unpark_timer.cancel()
+        self._unpark_at = at
+        self._unpark_timer = self._event_loop.call_at(at, self._on_unpark)
+
+    def _on_unpark(self) -> None:
+        self._unpark_timer = None
+        if self._closing:
+            return
+        if self._queue.unpark(self._loop_time()):
+            self._dispatch()
+        self._arm_unpark()
 
     def _loop_time(self) -> float:
         return self._event_loop.time()

@@ -1,0 +1,160 @@
+"""Due measurements waiting for a worker: round-robin across namespaces, rate-limited.
+
+One process serves many teams. When every worker is busy, due measurements
+wait; a single FIFO would make one team's burst (9,900 runs falling due
+together) everyone's wait. `FairQueue` keeps one FIFO per namespace and hands
+out one measurement per namespace in turn, so a small team's measurement waits
+for at most one measurement of each other busy team, not for the whole backlog.
+With one namespace it is a FIFO.
+
+A namespace with a `measurementsPerSecond` quota takes a token from its own
+bucket per measurement; when the bucket is empty the namespace is parked until
+its next token, its measurements kept in order (delayed, never dropped), and
+the other namespaces go on.
+
+Pure: time comes in as an argument (the scheduler passes its loop's clock).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ["FairQueue", "TokenBucket"]
+
+T = TypeVar("T")
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up (default: one second's worth)."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, now: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        self.rate = rate
+        self.burst = max(1.0, burst if burst is not None else rate)
+        self.tokens = self.burst
+        self.stamp = now
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 when taken, else the seconds until one is there (none taken)."""
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class FairQueue(Generic[T]):
+    """Per-namespace FIFOs served in turn; see the module docstring.
+
+    `rate_of(namespace)` is the namespace's measurementsPerSecond (None: unlimited),
+    asked once per namespace. `skip(item)` drops an item at the head of its queue
+    without spending a token (a run that finished or was handed over meanwhile).
+    """
+
+    def __init__(
+        self,
+        rate_of: Callable[[str], float | None] = lambda namespace: None,
+        skip: Callable[[T], bool] = lambda item: False,
+    ) -> None:
+        self._rate_of = rate_of
+        self._skip = skip
+        self._queues: dict[str, deque[T]] = {}
+        self._ready: deque[str] = deque()  # namespaces with items and a token, in turn order
+        self._parked: dict[str, float] = {}  # namespace -> when its next token is there
+        self._buckets: dict[str, TokenBucket | None] = {}
+        self._unpark_at = math.inf  # the earliest of _parked's times
+        self.runnable = 0  # items in namespaces that are not parked
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def waiting(self, namespace: str) -> int:
+        """Items of one namespace waiting (parked or not)."""
+        queue = self._queues.get(namespace)
+        return len(queue) if queue is not None else 0
+
+    def push(self, namespace: str, item: T) -> None:
+        queue = self._queues.get(namespace)
+        if queue is None:
+            queue = self._queues[namespace] = deque()
+            if namespace not in self._parked:
+                self._ready.append(namespace)
+        queue.append(item)
+        if namespace not in self._parked:
+            self.runnable += 1
+
+    def pop(self, now: float) -> T | None:
+        """The next item in turn, or None when every namespace is empty or parked."""
+        if self._parked and now >= self._unpark_at:
+            self.unpark(now)
+        ready = self._ready
+        queues = self._queues
+        skip = self._skip
+        while ready:
+            namespace = ready.popleft()
+            queue = queues[namespace]
+            while queue and skip(queue[0]):
+                queue.popleft()
+                self.runnable -= 1
+            if not queue:
+                del queues[namespace]
+                continue
+            bucket = self._bucket(namespace, now)
+            if bucket is not None:
+                wait = bucket.take(now)
+                if wait > 0.0:
+                    self._parked[namespace] = now + wait
+                    self._unpark_at = min(self._unpark_at, now + wait)
+                    self.runnable -= len(queue)
+                    continue
+            item = queue.popleft()
+            self.runnable -= 1
+            if queue:
+                ready.append(namespace)
+            else:
+                del queues[namespace]
+            return item
+        return None
+
+    def next_unpark(self) -> float | None:
+        """When the earliest parked namespace gets its token (None: none parked)."""
+        return self._unpark_at if self._parked else None
+
+    def unpark(self, now: float) -> int:
+        """Put namespaces whose token is due back in turn; the number of items freed."""
+        freed = 0
+        for namespace, at in list(self._parked.items()):
+            if at > now:
+                continue
+            del self._parked[namespace]
+            queue = self._queues.get(namespace)
+            if queue:
+                self._ready.append(namespace)
+                freed += len(queue)
+        self.runnable += freed
+        self._unpark_at = min(self._parked.values(), default=math.inf)
+        return freed
+
+    def clear(self) -> None:
+        self._queues.clear()
+        self._ready.clear()
+        self._parked.clear()
+        self._unpark_at = math.inf
+        self.runnable = 0
+
+    def _bucket(self, namespace: str, now: float) -> TokenBucket | None:
+        try:
+            return self._buckets[namespace]
+        except KeyError:
+            rate = self._rate_of(namespace)
+            bucket = TokenBucket(rate, now) if rate else None
+            self._buckets[namespace] = bucket
+            return bucket

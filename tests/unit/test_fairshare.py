@@ -1,0 +1,104 @@
+"""FairQueue: namespaces served in turn, per-namespace token buckets (time passed in)."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysisd.engine.fairshare import FairQueue, TokenBucket
+
+
+def drain(queue: FairQueue[str], now: float = 0.0) -> list[str]:
+    out = []
+    while (item := queue.pop(now)) is not None:
+        out.append(item)
+    return out
+
+
+def test_one_namespace_is_a_fifo() -> None:
+    queue: FairQueue[str] = FairQueue()
+    for i in range(5):
+        queue.push("a", f"a{i}")
+    assert queue.runnable == 5
+    assert drain(queue) == ["a0", "a1", "a2", "a3", "a4"]
+    assert queue.runnable == 0 and len(queue) == 0
+
+
+def test_a_small_namespace_waits_one_turn_not_the_big_ones_backlog() -> None:
+    queue: FairQueue[str] = FairQueue()
+    for i in range(1000):
+        queue.push("big", f"big{i}")
+    queue.push("small", "small0")
+    queue.push("small", "small1")
+    order = drain(queue)
+    assert order[:4] == ["big0", "small0", "big1", "small1"]
+    assert len(order) == 1002
+
+
+def test_namespaces_take_turns_in_arrival_order() -> None:
+    queue: FairQueue[str] = FairQueue()
+    for ns in ("a", "b", "c"):
+        for i in range(2):
+            queue.push(ns, f"{ns}{i}")
+    assert drain(queue) == ["a0", "b0", "c0", "a1", "b1", "c1"]
+
+
+def test_skipped_items_are_dropped_without_taking_a_turn_or_a_token() -> None:
+    queue: FairQueue[str] = FairQueue(rate_of=lambda ns: 1.0, skip=lambda item: "gone" in item)
+    queue.push("a", "gone1")
+    queue.push("a", "gone2")
+    queue.push("a", "a0")
+    assert queue.pop(0.0) == "a0"  # the bucket's one token was not spent on the gone ones
+    assert queue.runnable == 0
+
+
+def test_a_namespace_over_its_rate_is_parked_delayed_never_dropped() -> None:
+    queue: FairQueue[str] = FairQueue(rate_of=lambda ns: 2.0 if ns == "slow" else None)
+    for i in range(5):
+        queue.push("slow", f"s{i}")
+        queue.push("fast", f"f{i}")
+    # Burst of one second's worth (2), then parked; the other namespace goes on.
+    assert drain(queue, now=0.0) == ["s0", "f0", "s1", "f1", "f2", "f3", "f4"]
+    assert queue.waiting("slow") == 3 and queue.runnable == 0
+    assert queue.next_unpark() == pytest.approx(0.5)
+    assert queue.pop(0.4) is None
+    assert queue.pop(0.5) == "s2"  # due: unparked by the pop itself
+    assert queue.pop(0.5) is None
+    assert queue.next_unpark() == pytest.approx(1.0)
+    assert queue.unpark(1.0) == 2
+    assert drain(queue, now=1.0) == ["s3"]
+    assert drain(queue, now=1.5) == ["s4"]
+    assert len(queue) == 0
+
+
+def test_items_pushed_to_a_parked_namespace_wait_for_it() -> None:
+    queue: FairQueue[str] = FairQueue(rate_of=lambda ns: 1.0)
+    queue.push("a", "a0")
+    queue.push("a", "a1")
+    assert drain(queue, 0.0) == ["a0"]
+    queue.push("a", "a2")
+    assert queue.runnable == 0 and queue.waiting("a") == 2
+    assert drain(queue, 1.0) == ["a1"]
+    assert drain(queue, 2.0) == ["a2"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "times", "taken"),
+    [
+        (1.0, [0.0, 0.0, 1.0, 1.5, 2.0], [True, False, True, False, True]),
+        (10.0, [0.0] * 11, [True] * 10 + [False]),
+        (0.5, [0.0, 1.0, 2.0], [True, False, True]),
+    ],
+)
+def test_token_bucket_refills_at_its_rate(
+    rate: float, times: list[float], taken: list[bool]
+) -> None:
+    bucket = TokenBucket(rate, now=0.0)
+    assert [bucket.take(t) == 0.0 for t in times] == taken
+
+
+def test_token_bucket_says_how_long_until_the_next_token() -> None:
+    bucket = TokenBucket(4.0, now=0.0)
+    for _ in range(4):
+        assert bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) == pytest.approx(0.25)
+    assert bucket.take(0.1) == pytest.approx(0.15)
