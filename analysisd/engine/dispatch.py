@@ -11,9 +11,12 @@ the run's limits decide what it means.
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, cast
+
+import structlog
 
 from analysisd.engine.measure import (
     BindingSource,
@@ -24,11 +27,14 @@ from analysisd.engine.measure import (
     judge_reading,
     provider_block,
     recorded,
+    redact,
 )
 from analysisd.spec import Measurement, Metric
 from providers.base import ProviderError, Reading
 
 __all__ = ["bind_metrics", "read", "take_measurement"]
+
+log = structlog.get_logger(__name__)
 
 
 def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
@@ -121,4 +127,19 @@ async def take_measurement(
     except Exception as exc:
         phase, message = failure(metric, exc, timeout_seconds)
         value, metadata = "", None
+        if not isinstance(exc, TimeoutError | ProviderError):
+            _log_bug(metric, exc, prepared.secret_values)
     return recorded(phase, message, value, metadata, started, clock(), prepared.secret_values)
+
+
+def _log_bug(metric: Metric, exc: Exception, secret_values: frozenset[str]) -> None:
+    """A reading that failed with something other than a provider error is a bug (ours or a
+    provider's): the measurement is an Error as in Argo, and the log gets the traceback,
+    secrets redacted like the measurement's message."""
+    text = "".join(traceback.format_exception(exc))
+    log.error(
+        "measurement bug",
+        metric=metric.name,
+        error=redact(f"{type(exc).__name__}: {exc}", secret_values),
+        traceback=redact(text, secret_values),
+    )

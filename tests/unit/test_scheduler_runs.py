@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import structlog
 
 from analysisd.engine import scheduler as scheduler_module
 from analysisd.engine.measure import PreparedRun, prepare_run
@@ -633,3 +634,38 @@ async def test_sibling_metrics_are_each_measured_exactly_count_times(seed: int) 
             assert result.count == 2
             assert len(result.measurements) == 2
     assert source.attempts == {name: 2 for name in script}
+
+
+class BuggySource(ScriptedSource):
+    """A provider with a bug: its exception text carries the (secret-bearing) URL."""
+
+    async def measure(self, kind: str, config: Any) -> Any:
+        raise KeyError(f"no handler for {config['url']}")
+
+
+async def test_a_provider_bug_is_an_error_measurement_and_a_logged_traceback_without_secrets() -> (
+    None
+):
+    run = make_run(
+        {"m": {"count": 1}},
+        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
+    )
+    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?t={{args.token}}"}}
+    secrets = DictSecrets({("api", "token"): "s3cret"})
+    with structlog.testing.capture_logs() as logs:
+        async with Scheduler(
+            BuggySource({"m": "S"}), RecordingObserver(), secrets=secrets, error_retry=FAST
+        ) as s:
+            s.submit(run)
+            done = await asyncio.wait_for(s.wait("ns", "run"), 30)
+    assert done.status is not None
+    assert done.status.phase == "Error"  # past the consecutive-error limit, as in Argo
+    measurements = done.status.metric_results[0].measurements
+    assert {m.phase for m in measurements} == {"Error"}
+    assert all(m.message.startswith("KeyError: ") for m in measurements)
+    bugs = [entry for entry in logs if entry["event"] == "measurement bug"]
+    assert len(bugs) == len(measurements)
+    bug = bugs[0]
+    assert bug["metric"] == "m" and bug["log_level"] == "error"
+    assert "Traceback" in bug["traceback"] and "in measure" in bug["traceback"]
+    assert "s3cret" not in repr(logs) and "*****" in bug["error"]
