@@ -60,7 +60,8 @@ def _generated(prefix: str) -> str:
     return prefix + "".join(random_names.choice(_NAME_ALPHABET) for _ in range(5))
 
 
-async def _from_templates(ctx: ApiContext, namespace: str, data: dict[str, Any]) -> AnalysisRun:
+async def from_templates(ctx: ApiContext, namespace: str, data: dict[str, Any]) -> AnalysisRun:
+    """The run a request of template references + args asks for (400/404 naming the field)."""
     try:
         request = RunRequest.model_validate(data)
         root = AnalysisTemplate.model_validate(
@@ -111,9 +112,16 @@ async def create_run(request: web.Request) -> web.Response:
         raise ApiError(400, "body: empty; send an AnalysisRun manifest", field="body")
     plain = parse_plain(text, ctx.settings.max_body_bytes)
     if "templates" in plain and "spec" not in plain:
-        run = await _from_templates(ctx, namespace, plain)
+        run = await from_templates(ctx, namespace, plain)
     else:
         run = load_one(text, AnalysisRun, ctx.settings.max_body_bytes)
+    body = await start_run(ctx, namespace, run)
+    return web.json_response(body, status=201)
+
+
+async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[str, Any]:
+    """Admit `run` into `namespace`, store it and hand it to the scheduler: every front door
+    (the API, verdicts, Flagger) creates runs through here. Returns the stored manifest."""
     meta = run.metadata
     if meta.namespace not in (None, "", namespace):
         raise ApiError(
@@ -159,7 +167,7 @@ async def create_run(request: web.Request) -> web.Response:
             f'AnalysisRun "{meta.name}" is still stopping; retry shortly',
             field="metadata.name",
         ) from None
-    return web.json_response(body, status=201)
+    return body
 
 
 async def _record(request: web.Request) -> RunRecord:
