@@ -1,22 +1,39 @@
-"""Shared HTTP error mapping for providers that speak HTTP themselves.
+"""The one HTTP boundary for providers that speak HTTP themselves.
 
-Every message names the provider, the address or URL, what came back and (for a
-non-2xx answer) an excerpt of the body. Header values are never printed: they may
-carry API keys or bearer tokens.
+Error mapping: every message names the provider, the address or URL, what came
+back and (for a non-2xx answer) an excerpt of the body. Header values are never
+printed: they may carry API keys or bearer tokens.
+
+Policy: what a request may reach and how much of its answer is read come from a
+RequestPolicy the registry sets for the duration of a call (`using_policy`), one
+per namespace; providers never see a namespace. `client_session` builds every
+aiohttp session so that the egress policy is checked before each request and each
+redirect hop (a trace hook) and against every address DNS returns (a resolver),
+and `read_capped` reads a body in chunks and stops at the cap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import math
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from providers.base import (
     ProviderAuthError,
+    ProviderBadBody,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
@@ -24,6 +41,10 @@ from providers.base import (
     ProviderTimeout,
     excerpt,
 )
+from providers.egress import EgressPolicy, EgressRefused
+
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 # A server asking for more than this is treated as "not soon": the error is raised
 # with the value kept, and the registry decides whether to wait.
@@ -169,4 +190,175 @@ def auth_error(provider: str, address: str, message: str) -> ProviderAuthError:
     """A ProviderAuthError with the usual prefix (never include secret values in `message`)."""
     return ProviderAuthError(
         f"{provider} at {address}: {message}", provider=provider, address=address
+    )
+
+
+# ---------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPolicy:
+    """What one namespace's requests may reach and read (hashable: it keys coalescing)."""
+
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # Shown in a refusal: where the cap comes from, e.g. "namespaces.shop.maxResponseBytes".
+    cap_setting: str = "maxResponseBytes"
+
+
+# The default (outside any registry call) still refuses link-local addresses.
+DEFAULT_POLICY = RequestPolicy()
+_POLICY: ContextVar[RequestPolicy] = ContextVar(
+    "analysisd_request_policy",
+    default=DEFAULT_POLICY,
+)
+
+
+def current_policy() -> RequestPolicy:
+    return _POLICY.get()
+
+
+@contextlib.contextmanager
+def using_policy(policy: RequestPolicy) -> Iterator[RequestPolicy]:
+    """Requests made inside (and in tasks started inside) follow `policy`."""
+    token = _POLICY.set(policy)
+    try:
+        yield policy
+    finally:
+        _POLICY.reset(token)
+
+
+def check_url(url: str) -> None:
+    """Raise EgressRefused unless the current policy lets a request go to `url`."""
+    _POLICY.get().egress.check_url(str(url))
+
+
+class PolicyResolver(AbstractResolver):
+    """DNS answers filtered by the current policy: the address connected to is what counts.
+
+    A name resolving only to refused addresses (a link-local metadata service, the
+    daemon itself) raises EgressRefused; refused addresses among others are dropped.
+    """
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        egress = _POLICY.get().egress
+        allowed: list[ResolveResult] = []
+        refusal: EgressRefused | None = None
+        for answer in answers:
+            try:
+                egress.check_address(answer["host"], answer["port"], target=f"{host}:{port}")
+            except EgressRefused as exc:
+                refusal = refusal or exc
+                continue
+            allowed.append(answer)
+        if not allowed and refusal is not None:
+            raise refusal
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def _on_request_start(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
+) -> None:
+    check_url(str(params.url))
+
+
+async def _on_request_redirect(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
+) -> None:
+    # Called with the 3xx answer, before aiohttp follows it: check where it leads.
+    response: aiohttp.ClientResponse = params.response
+    location = response.headers.get("Location") or response.headers.get("URI")
+    if not location:
+        return
+    try:
+        target = response.url.join(URL(location))
+    except ValueError:
+        return  # aiohttp refuses it itself
+    try:
+        check_url(str(target))
+    except EgressRefused as exc:
+        response.close()
+        raise EgressRefused(
+            f"{exc.message} (a redirect from {_origin(response.url)})",
+            provider=exc.provider,
+            address=exc.address,
+        ) from None
+
+
+def client_session(
+    *, connector: aiohttp.BaseConnector | None = None, **kwargs: Any
+) -> aiohttp.ClientSession:
+    """An aiohttp session that obeys the current RequestPolicy on every hop and address.
+
+    The first URL is checked as the request starts, each redirect's target before it
+    is followed, and (in the connector) every address a name resolves to.
+
+    `connector` given: it must have been made by `policy_connector`.
+    """
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_on_request_start)
+    trace.on_request_redirect.append(_on_request_redirect)
+    traces = [trace, *kwargs.pop("trace_configs", [])]
+    return aiohttp.ClientSession(
+        connector=connector or policy_connector(), trace_configs=traces, **kwargs
+    )
+
+
+def _origin(url: URL) -> str:
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+
+def policy_connector(**kwargs: Any) -> aiohttp.TCPConnector:
+    """A TCPConnector whose DNS answers pass the egress policy (see PolicyResolver)."""
+    return aiohttp.TCPConnector(resolver=PolicyResolver(), **kwargs)
+
+
+class ResponseTooLarge(ProviderBadBody):
+    """A body past the cap: reading stopped there, nothing of it is kept."""
+
+
+async def read_capped(
+    response: aiohttp.ClientResponse,
+    provider: str,
+    where: str,
+    limit: int | None = None,
+    *,
+    setting: str | None = None,
+) -> bytes:
+    """The body, read chunk by chunk; past `limit` bytes the connection is dropped.
+
+    `limit` None: the current policy's max_response_bytes. A declared
+    Content-Length over the cap is refused before a byte of the body is read.
+    """
+    policy = _POLICY.get()
+    cap = policy.max_response_bytes if limit is None else limit
+    rule = setting or policy.cap_setting
+    declared = response.content_length
+    if declared is not None and declared > cap:
+        response.close()
+        raise _too_large(provider, where, cap, rule, f"Content-Length {declared}")
+    buffer = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        buffer += chunk
+        if len(buffer) > cap:
+            response.close()  # unread bytes stay with the server, not in our memory
+            raise _too_large(provider, where, cap, rule, f"more than {cap} bytes")
+    return bytes(buffer)
+
+
+def _too_large(provider: str, where: str, cap: int, rule: str, seen: str) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"{provider} at {where}: response body is larger than the {cap}-byte cap "
+        f"({rule}); {seen}, stopped reading",
+        provider=provider,
+        address=where,
     )

@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 import aiohttp
 
 from providers.base import ProviderAuthError, excerpt
-from providers.http import map_client_error
+from providers.http import map_client_error, read_capped
 
 PROVIDER = "oauth2"
 DEFAULT_TIMEOUT_S = 10.0
@@ -29,6 +29,8 @@ DEFAULT_TIMEOUT_S = 10.0
 EXPIRY_MARGIN_S = 10.0
 # Without expires_in a token is kept this long (Go keeps it forever; we are more careful).
 DEFAULT_LIFETIME_S = 300.0
+# A token answer is a small JSON object; a bigger one is refused rather than held.
+TOKEN_MAX_BYTES = 1024 * 1024
 
 
 class OAuth2ClientCredentials:
@@ -111,7 +113,8 @@ class OAuth2ClientCredentials:
                     data=form,
                     headers=headers,
                 ) as response:
-                    return response.status, await response.read()
+                    body = await read_capped(response, PROVIDER, self._token_url, TOKEN_MAX_BYTES)
+                    return response.status, body
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             mapped = map_client_error(exc, PROVIDER, self._token_url, self._timeout)
             raise self._error(f"token request failed: {mapped.message}") from None

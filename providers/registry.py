@@ -8,6 +8,12 @@ The engine's MeasurementSource and the judge's SeriesSource. For each call:
                 └─ semaphore per pool key          (requests in flight per address)
                      └─ provider.measure / provider.series   (timed, counted)
 
+A namespace's calls go through `for_namespace(ns)`: a view whose secret lookup and
+RequestPolicy (egress, response cap; providers.http) are that namespace's, from the
+`scopes` callable the daemon passes in. The policy is in force for the duration of
+each call and is part of the request key, so requests coalesce only between
+namespaces held to the same policy.
+
 Provider classes are imported lazily by dotted path, so a broken optional module
 (or a missing dependency of one) is a clear ProviderUnsupported for the metrics
 that use it, not a crash of the daemon. One instance per (kind, pool_key) holds
@@ -40,6 +46,7 @@ from providers.base import (
     SecretLookup,
 )
 from providers.coalesce import Coalescer
+from providers.http import DEFAULT_POLICY, RequestPolicy, using_policy
 from providers.limits import (
     ConcurrencyLimiter,
     LimitsConfig,
@@ -55,6 +62,8 @@ __all__ = [
     "UNSUPPORTED_KINDS",
     "LimitsConfig",
     "ProviderRegistry",
+    "Scope",
+    "ScopedRegistry",
     "check_block",
     "load_provider_class",
 ]
@@ -141,6 +150,15 @@ def address_for(cls: ProviderClass, config: Mapping[str, Any], pool_key: tuple[A
     return repr(pool_key)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Scope:
+    """What one namespace's calls use: its secrets and its request policy."""
+
+    namespace: str
+    secrets: SecretLookup
+    policy: RequestPolicy = DEFAULT_POLICY
+
+
 class ProviderRegistry:
     """Pooled providers for every kind, with coalescing, limits, retries and metrics."""
 
@@ -154,8 +172,13 @@ class ProviderRegistry:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         classes: Mapping[str, str] | None = None,
+        scopes: Callable[[str], Scope] | None = None,
     ) -> None:
         self._secrets = secrets
+        # Calls outside any namespace (analysisd run, tests): the given secrets, default policy.
+        self._default_scope = Scope("", secrets)
+        self._scopes = scopes
+        self._views: dict[str, ScopedRegistry] = {}
         self.limits = limits or LimitsConfig()
         self.metrics = ProviderMetrics(metrics_registry or CollectorRegistry())
         self._clock = clock
@@ -195,13 +218,30 @@ class ProviderRegistry:
         self._classes[kind] = cls
         return cls
 
+    def for_namespace(self, namespace: str) -> ScopedRegistry:
+        """The registry as one namespace sees it (its secrets, egress and caps)."""
+        found = self._views.get(namespace)
+        if found is None:
+            scope = (
+                self._scopes(namespace)
+                if self._scopes is not None
+                else Scope(namespace, self._secrets)
+            )
+            found = self._views[namespace] = ScopedRegistry(self, scope)
+        return found
+
     def _instance(
-        self, kind: str, cls: ProviderClass, config: Mapping[str, Any], pool_key: Hashable
+        self,
+        kind: str,
+        cls: ProviderClass,
+        config: Mapping[str, Any],
+        pool_key: Hashable,
+        secrets: SecretLookup,
     ) -> Provider:
         key = (kind, pool_key)
         found = self._instances.get(key)
         if found is None:
-            found = cls.create(config, self._secrets)
+            found = cls.create(config, secrets)
             self._instances[key] = found
         return found
 
@@ -211,11 +251,15 @@ class ProviderRegistry:
 
     # -- calls ----------------------------------------------------------------
 
-    async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
+    async def measure(
+        self, kind: str, config: Mapping[str, Any], scope: Scope | None = None
+    ) -> Reading:
         """One instant measurement through coalescing, limits and retries."""
-        return await self.bind(kind, config).measure()
+        return await self.bind(kind, config, scope).measure()
 
-    def bind(self, kind: str, config: Mapping[str, Any]) -> BoundMeasurement:
+    def bind(
+        self, kind: str, config: Mapping[str, Any], scope: Scope | None = None
+    ) -> BoundMeasurement:
         """A metric's provider block bound to its pooled instance, keys worked out once.
 
         The engine binds each metric once per run and measures through the binding, so
@@ -225,10 +269,11 @@ class ProviderRegistry:
         Raises ProviderError for an unknown kind or a config its keys cannot be made of.
         """
         self._check_open()
+        scope = scope or self._default_scope
         cls = self.provider_class(kind)
-        pool_key = cls.pool_key(config, self._secrets)
+        pool_key = cls.pool_key(config, scope.secrets)
         pool = _hashable(pool_key)
-        instance = self._instance(kind, cls, config, pool)
+        instance = self._instance(kind, cls, config, pool, scope.secrets)
         address = self._limit_key(kind, cls, config, pool_key)
         # One shared copy of equal keys: thousands of bindings to one address hold one.
         route = self._route(kind, address, pool)
@@ -241,8 +286,10 @@ class ProviderRegistry:
             call = cast("_Call", binder(config))
         own_key = getattr(call, "request_key", None)
         request_key = own_key() if callable(own_key) else cls.request_key(config)
-        request = ("measure", kind, route.pool, _hashable(request_key))
-        return BoundMeasurement(self, route, config, instance, request, static, call)
+        request = ("measure", kind, route.pool, _hashable(request_key), scope.policy)
+        if call is not None:
+            call = _under(scope.policy, call)
+        return BoundMeasurement(self, route, config, instance, request, static, call, scope)
 
     async def series(
         self,
@@ -252,13 +299,15 @@ class ProviderRegistry:
         start: datetime,
         end: datetime,
         step: float,
+        scope: Scope | None = None,
     ) -> list[float]:
         """Range data for the judge, with the same coalescing and limits as measure."""
         self._check_open()
+        scope = scope or self._default_scope
         cls = self.provider_class(kind)
-        pool_key = cls.pool_key(config, self._secrets)
+        pool_key = cls.pool_key(config, scope.secrets)
         pool = _hashable(pool_key)
-        instance = self._instance(kind, cls, config, pool)
+        instance = self._instance(kind, cls, config, pool, scope.secrets)
         request = (
             "series",
             kind,
@@ -269,11 +318,14 @@ class ProviderRegistry:
             start.isoformat(),
             end.isoformat(),
             step,
+            scope.policy,
         )
         route = self._route(kind, self._limit_key(kind, cls, config, pool_key), pool)
+        policy = scope.policy
 
         async def call() -> list[float]:
-            return await instance.series(config, query, start, end, step)
+            with using_policy(policy):
+                return await instance.series(config, query, start, end, step)
 
         values: list[float] = await self._coalesced(route, request, call)
         return list(values)  # callers may mutate their copy
@@ -375,7 +427,16 @@ class Route:
 class BoundMeasurement:
     """One metric's instant query, bound by ProviderRegistry.bind; measure() takes one reading."""
 
-    __slots__ = ("_call", "_config", "_instance", "_registry", "_request", "_static", "route")
+    __slots__ = (
+        "_call",
+        "_config",
+        "_instance",
+        "_registry",
+        "_request",
+        "_scope",
+        "_static",
+        "route",
+    )
 
     def __init__(
         self,
@@ -386,8 +447,10 @@ class BoundMeasurement:
         request: Hashable,
         static: bool,
         call: Callable[[], Awaitable[Reading]] | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self._registry = registry
+        self._scope = scope
         self.route = route
         self._config = config
         self._instance = instance
@@ -405,7 +468,7 @@ class BoundMeasurement:
         if self._static:
             registry._check_open()
         else:
-            bound = registry.bind(self.route.kind, self._config)  # keys that read secrets
+            bound = registry.bind(self.route.kind, self._config, self._scope)  # reads secrets
         call = bound._call
         if call is None:
             call = bound._call = bound._make_call()
@@ -434,8 +497,50 @@ class BoundMeasurement:
 
     def _make_call(self) -> Callable[[], Awaitable[Reading]]:
         instance, config = self._instance, self._config
+        policy = self._scope.policy if self._scope is not None else DEFAULT_POLICY
 
         async def call_measure() -> Reading:
-            return await instance.measure(config)
+            with using_policy(policy):
+                return await instance.measure(config)
 
         return call_measure
+
+
+def _under(policy: RequestPolicy, call: Callable[[], Awaitable[Reading]]) -> _Call:
+    """A provider's bound call, made with the namespace's policy in force."""
+
+    async def call_under_policy() -> Reading:
+        with using_policy(policy):
+            return await call()
+
+    own_key = getattr(call, "request_key", None)
+    if callable(own_key):
+        call_under_policy.request_key = own_key  # type: ignore[attr-defined]
+    return call_under_policy
+
+
+class ScopedRegistry:
+    """ProviderRegistry.for_namespace: the same pools and limits, one namespace's scope."""
+
+    __slots__ = ("registry", "scope")
+
+    def __init__(self, registry: ProviderRegistry, scope: Scope) -> None:
+        self.registry = registry
+        self.scope = scope
+
+    def bind(self, kind: str, config: Mapping[str, Any]) -> BoundMeasurement:
+        return self.registry.bind(kind, config, self.scope)
+
+    async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
+        return await self.registry.bind(kind, config, self.scope).measure()
+
+    async def series(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        query: str,
+        start: datetime,
+        end: datetime,
+        step: float,
+    ) -> list[float]:
+        return await self.registry.series(kind, config, query, start, end, step, self.scope)

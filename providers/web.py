@@ -41,7 +41,14 @@ from providers.base import (
     Reading,
     SecretLookup,
 )
-from providers.http import map_client_error, raise_for_response
+from providers.gocompat import json_go_type
+from providers.http import (
+    client_session,
+    map_client_error,
+    policy_connector,
+    raise_for_response,
+    read_capped,
+)
 from providers.jsonpath import JSONPath, JSONPathError, go_json
 from providers.oauth2 import OAuth2ClientCredentials
 
@@ -361,12 +368,11 @@ class WebProvider:
             # No connection cap of aiohttp's own (100 by default): the registry already
             # caps requests in flight per pool (limits.concurrency), and a second,
             # smaller queue inside aiohttp would only add waiting and bookkeeping.
-            connector = aiohttp.TCPConnector(ssl=not self._insecure, limit=0)
+            connector = policy_connector(ssl=not self._insecure, limit=0)
             # No cookie jar: Argo's Go http.Client has none, so a Set-Cookie from one
             # metric's endpoint never reaches another's (and nothing is filtered per call).
-            self._session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
-            )
+            # The egress policy is checked on every hop and address (providers.http).
+            self._session = client_session(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     def _compiled(self, template: str) -> JSONPath:
@@ -406,7 +412,8 @@ class WebProvider:
                 data=request.data,
                 timeout=request.client_timeout,
             ) as response:
-                raw = await response.read()
+                # Capped while reading: a huge answer never sits in memory whole.
+                raw = await read_capped(response, PROVIDER, shown_url(where))
                 status = response.status
                 response_headers = response.headers
         except ProviderError:
@@ -472,7 +479,7 @@ class WebProvider:
                 provider=PROVIDER,
                 address=request.shown,
             )
-        return Reading(result=value, value=go_json(value))
+        return Reading(result=value, value=go_json(value), go_type=json_go_type(value))
 
     async def series(
         self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
