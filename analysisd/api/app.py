@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from analysisd.api import events, health, runs, templates
+from analysisd.api import events, flagger, health, runs, templates, verdicts
 from analysisd.api.auth import auth_middleware
 from analysisd.api.context import CONTEXT, ApiContext
 from analysisd.api.errors import error_middleware
@@ -13,6 +13,8 @@ from analysisd.api.openapi import build_openapi
 RUNS = "/api/v1/namespaces/{namespace}/analysisruns"
 TEMPLATES = "/api/v1/namespaces/{namespace}/analysistemplates"
 CLUSTER_TEMPLATES = "/api/v1/clusteranalysistemplates"
+VERDICTS = "/api/v1/namespaces/{namespace}/verdicts/{key}"
+FLAGGER = "/flagger/{namespace}/{template}"
 
 
 def build_app(ctx: ApiContext) -> web.Application:
@@ -39,6 +41,9 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get(RUNS + "/{name}/events", events.run_events)
     app.router.add_get(RUNS + "/{name}/deliveries", runs.list_deliveries)
     app.router.add_get(RUNS + "/{name}/measurements", runs.list_measurements)
+    app.router.add_post(VERDICTS, verdicts.post_verdict)
+    app.router.add_get(VERDICTS, verdicts.get_verdict)
+    app.router.add_post(FLAGGER, flagger.flagger_hook)
     for base in (TEMPLATES, CLUSTER_TEMPLATES):
         app.router.add_get(base, templates.list_templates)
         app.router.add_post(base, templates.create_template)

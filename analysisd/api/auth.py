@@ -15,6 +15,8 @@ from analysisd.api.errors import ApiError, Handler
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 ALL = "*"
+# Front doors whose callers cannot set an Authorization header.
+QUERY_TOKEN_PREFIXES = ("/flagger/",)
 
 
 def _find(tokens: Mapping[str, Sequence[str]], presented: str) -> Sequence[str] | None:
@@ -41,6 +43,9 @@ def auth_middleware(tokens: Mapping[str, Sequence[str]]) -> web.middleware:  # t
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
+        if not header and request.path.startswith(QUERY_TOKEN_PREFIXES):
+            # Flagger cannot send headers: its webhook URL carries ?token=.
+            scheme, presented = "bearer", request.query.get("token", "")
         if scheme.lower() != "bearer" or not presented:
             raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
         namespaces = _find(tokens, presented.strip())
