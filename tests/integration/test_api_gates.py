@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import yaml
 
 from tests.e2e.rig import SCRIPTED_URL, ScriptedSource, running_daemon, settings_for
 
+REPO = Path(__file__).resolve().parents[2]
 NS = "team-a"
 TEMPLATES = f"/api/v1/namespaces/{NS}/analysistemplates"
 
@@ -263,3 +266,48 @@ async def test_flagger_takes_its_token_from_the_url(tmp_path: Path) -> None:
         # The query token is for Flagger's door only.
         async with s.get(f"{base}/api/v1/namespaces/{NS}/analysisruns?token=t-a") as resp:
             assert resp.status == 401
+
+
+async def test_the_flagger_example_webhooks_reach_their_gates(tmp_path: Path) -> None:
+    canary = yaml.safe_load((REPO / "examples" / "flagger-canary.yaml").read_text())
+    hooks = canary["spec"]["analysis"]["webhooks"]
+    checks = template("podinfo-checks", [0.001, 0.001], interval="200ms")
+    checks["spec"]["args"] = [{"name": "service"}, {"name": "threshold"}]
+    metric = checks["spec"]["metrics"][0]
+    metric["provider"]["web"]["url"] = SCRIPTED_URL + "{{args.service}}"
+    async with (
+        running_daemon(settings_for(tmp_path), ScriptedSource()) as (_, base),
+        aiohttp.ClientSession() as s,
+    ):
+        async with s.post(f"{base}/api/v1/namespaces/shop/analysistemplates", json=checks) as r:
+            assert r.status == 201, await r.text()
+        by_type = {}
+        for hook in hooks:
+            url = urlsplit(hook["url"])
+            assert url.path == "/flagger/shop/podinfo-checks"
+            body = {
+                "name": canary["metadata"]["name"],
+                "namespace": canary["metadata"]["namespace"],
+                "phase": "Progressing",
+                "checksum": "5f6b7c",
+                "metadata": hook["metadata"],
+            }
+            by_type[hook["type"]] = (f"{base}{url.path}?{url.query}", body)
+        url, body = by_type["rollout"]
+        async with s.post(url, json=body) as resp:
+            assert resp.status == 200
+        url, body = by_type["confirm-promotion"]
+        async with asyncio.timeout(20):
+            while True:
+                async with s.post(url, json=body) as resp:
+                    if resp.status == 200:
+                        break
+                    assert resp.status == 409, await resp.text()
+                await asyncio.sleep(0.05)
+        url, body = by_type["rollback"]
+        async with s.post(url, json=body) as resp:
+            assert resp.status == 409  # healthy: no rollback
+        async with s.get(f"{base}/api/v1/namespaces/shop/analysisruns") as resp:
+            [run] = (await resp.json())["items"]
+        args = {a["name"]: a.get("value") for a in run["spec"]["args"]}
+        assert args == {"service": "podinfo-canary.test", "threshold": "0.01"}
