@@ -13,7 +13,10 @@ never end:
 - `interval` is positive, `initialDelay` and `count` are not negative (Argo parses
   them, then measures without pause, or never);
 - a provider kind analysisd does not run is a problem (a warning where allowed);
-- names are DNS-1123 subdomains and namespaces DNS-1123 labels, as Kubernetes has them.
+- names are DNS-1123 subdomains and namespaces DNS-1123 labels, as Kubernetes has them;
+- every secret a run names (secretKeyRef arguments, `analysisd.io/callback-secret`)
+  exists in its own namespace (DESIGN.md §7.1); the refusal says so without telling
+  whether some other namespace holds a secret of that name.
 
 Every problem names its field (`spec.metrics[0].provider.web.url`). Pure: no I/O.
 """
@@ -327,10 +330,12 @@ def admission_problems(
     Argo's validation included); the problems of the resolved metrics follow.
     """
     problems = metadata_problems(metadata) if metadata is not None else []
+    if metadata is not None:
+        problems.extend(callback_secret_problems(metadata, secrets))
     try:
         prepared = prepare_run(spec, secrets, metadata)
     except RunSetupError as exc:
-        return [*problems, Problem(_setup_field(exc), str(exc))]
+        return [*problems, _setup_problem(exc, spec, metadata)]
     for index, metric in enumerate(prepared.metrics):
         problems.extend(
             metric_problems(
@@ -367,6 +372,47 @@ def template_problems(
 def errors(problems: Sequence[Problem]) -> list[Problem]:
     """The problems that refuse admission (warnings do not)."""
     return [p for p in problems if not p.warning]
+
+
+def _own_namespace_rule(metadata: ObjectMeta | None) -> str:
+    namespace = (metadata.namespace if metadata is not None else None) or ""
+    where = f"namespace {namespace!r}" if namespace else "its own namespace"
+    return f"a run reads only the secrets of {where}"
+
+
+def callback_secret_problems(meta: ObjectMeta, secrets: SecretLookupSource) -> list[Problem]:
+    """The callback's signing secret must be the run's namespace's own."""
+    from analysisd.outbox import CALLBACK_SECRET, CALLBACK_URL, HMAC_KEY
+    from analysisd.secrets import scoped
+
+    name = meta.annotations.get(CALLBACK_SECRET)
+    if not name or not meta.annotations.get(CALLBACK_URL):
+        return []
+    if scoped(secrets, meta.namespace).get(name, HMAC_KEY) is None:
+        return [
+            Problem(
+                f'metadata.annotations["{CALLBACK_SECRET}"]',
+                f'secret "{name}" with key "{HMAC_KEY}" not found; {_own_namespace_rule(meta)}',
+            )
+        ]
+    return []
+
+
+def _setup_problem(
+    exc: RunSetupError, spec: AnalysisRunSpec, metadata: ObjectMeta | None
+) -> Problem:
+    field = _setup_field(exc)
+    message = str(exc)
+    if field == "spec.args" and ("secret" in message):
+        # Say which argument, and the rule; the same words whether or not any other
+        # namespace has a secret of that name.
+        for index, arg in enumerate(spec.args or ()):
+            ref = arg.value_from.secret_key_ref if arg.value_from is not None else None
+            if ref is not None and (f'"{ref.name}"' in message or f"'{ref.name}'" in message):
+                field = f"spec.args[{index}].valueFrom.secretKeyRef"
+                break
+        message = f"{message} ({_own_namespace_rule(metadata)})"
+    return Problem(field, message)
 
 
 def _setup_field(exc: RunSetupError) -> str:

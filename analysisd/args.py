@@ -20,7 +20,7 @@ from typing import Any
 
 from analysisd import AnalysisdError
 from analysisd.rules import check_unique_rules
-from analysisd.secrets import SecretSource, has_secret
+from analysisd.secrets import SecretSource, all_forms, has_secret, scoped
 from analysisd.spec import (
     AnalysisRunSpec,
     AnalysisTemplate,
@@ -172,7 +172,13 @@ def resolve_values(
     secrets: SecretSource | None,
     meta: ObjectMeta | None = None,
 ) -> tuple[list[Argument], frozenset[str]]:
-    """Arguments with secretKeyRef (and, given the run's metadata, fieldRef) filled in."""
+    """Arguments with secretKeyRef (and, given the run's metadata, fieldRef) filled in.
+
+    Secrets are looked up in the run's namespace only (secrets.scoped); the values
+    returned for redaction include each secret's escaped forms (secrets.secret_forms).
+    """
+    if secrets is not None:
+        secrets = scoped(secrets, meta.namespace if meta is not None else None)
     out: list[Argument] = []
     secret_values: set[str] = set()
     meta_doc = {"metadata": meta.model_dump(mode="json", by_alias=True)} if meta else None
@@ -186,7 +192,7 @@ def resolve_values(
             value = field_value(meta_doc, source.field_ref.field_path)
             arg = arg.model_copy(update={"value": value})
         out.append(arg)
-    return out, frozenset(v for v in secret_values if v)
+    return out, all_forms(secret_values)
 
 
 def resolve_metrics(

@@ -6,6 +6,17 @@ outbox rows; the store writes them in the same transaction as the change. The
 backs off exponentially with jitter until a 2xx or the row's max age (dead).
 Rows are delivered at least once; `id` is stable across retries, so receivers
 de-duplicate on it.
+
+Per-target queues: due rows are handed to a queue per receiver (scheme://host:port),
+each sending at most `per_target` rows at once, so a dead or hanging receiver holds
+only its own slots. When a receiver fails, the rest of its queue is deferred to its
+retry time (recorded as such) instead of waiting behind the failure, which keeps
+its backlog out of the rows due for everyone else.
+
+Each row is sent as its namespace allows (`route`): a run's callback is signed
+with a secret of the run's namespace and held to that namespace's egress policy;
+an operator's subscription with the operator's secrets. Answers are read up to
+64 KiB, never more.
 """
 
 from __future__ import annotations
@@ -17,9 +28,11 @@ import hmac
 import json
 import random
 import time
+import urllib.parse
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -30,6 +43,8 @@ from analysisd.engine.observer import RunChange
 from analysisd.loops import LoopHealth
 from analysisd.spec import AnalysisRun
 from analysisd.store.records import OutboxRow
+from providers.egress import EgressPolicy, EgressRefused
+from providers.http import RequestPolicy, client_session, using_policy
 
 CALLBACK_URL = "analysisd.io/callback-url"
 CALLBACK_SECRET = "analysisd.io/callback-secret"
@@ -39,6 +54,9 @@ MEASUREMENT_EVENT = "io.analysisd.analysisrun.measurement"
 COMPLETED_EVENT = "io.analysisd.analysisrun.completed"
 CONTENT_TYPE = "application/cloudevents+json"
 _ERROR_EXCERPT = 300
+# How much of a receiver's answer is read: enough for an error message, never a flood.
+ANSWER_MAX_BYTES = 64 * 1024
+WEBHOOK_POLICY = RequestPolicy(EgressPolicy(), ANSWER_MAX_BYTES, "webhook answers")
 
 log = structlog.get_logger(__name__)
 
@@ -185,12 +203,57 @@ class DeliveryPolicy:
     backoff_base: float = 1.0
     backoff_max: float = 300.0
     poll_interval: float = 1.0
-    concurrency: int = 32
+    concurrency: int = 64  # rows in flight, all receivers together
+    per_target: int = 4  # rows in flight to one receiver (scheme://host:port)
+    queue_per_target: int = 64  # rows held in memory per receiver; more wait in the store
     batch: int = 200
 
 
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """How one row is sent: the secrets that sign it and the policy it is sent under."""
+
+    secrets: SecretLookup
+    policy: RequestPolicy = WEBHOOK_POLICY
+
+
+@dataclass(slots=True, eq=False)
+class _Receiver:
+    """One receiver's queue: rows waiting, how many are in flight, when to try it again."""
+
+    key: str
+    waiting: deque[OutboxRow] = field(default_factory=deque)
+    in_flight: int = 0
+    retry_at: float = 0.0
+
+
+def receiver_of(url: str) -> str:
+    """scheme://host:port of a target URL: the unit a queue (and a failure) belongs to."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
+
+
+def masked_url(url: str) -> str:
+    """The URL with user info dropped and every query value masked (tokens live there)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{name}=*****" if sep else name
+        for name, sep, _ in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 class Deliverer:
-    """POSTs due outbox rows until acknowledged or dead; owns its HTTP session and task."""
+    """POSTs due outbox rows until acknowledged or dead; owns its HTTP session and tasks."""
 
     def __init__(
         self,
@@ -201,6 +264,7 @@ class Deliverer:
         telemetry: DeliveryTelemetry | None = None,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        route: Callable[[OutboxRow], Routing] | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
@@ -208,10 +272,15 @@ class Deliverer:
         self._telemetry = telemetry
         self._clock = clock
         self._rand = rand
+        self._route = route or (lambda row: Routing(self._secrets))
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(self._policy.concurrency)
+        self._receivers: dict[str, _Receiver] = {}
+        self._held: set[tuple[str, str]] = set()  # (event id, target) queued or in flight
+        self._sending: set[asyncio.Task[None]] = set()
+        self._skipped_until: float | None = None
         # Store errors back off from the poll interval up to half a minute.
         self.health = LoopHealth(
             "outbox-deliverer",
@@ -221,9 +290,8 @@ class Deliverer:
         )
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._policy.timeout)
-        )
+        # Redirects are not followed: a receiver answers, it does not send us elsewhere.
+        self._session = client_session(timeout=aiohttp.ClientTimeout(total=self._policy.timeout))
         self._task = self.health.watch(asyncio.get_running_loop().create_task(self._loop()))
 
     async def aclose(self) -> None:
@@ -231,6 +299,13 @@ class Deliverer:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        sending = list(self._sending)
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+        self._sending.clear()
+        self._receivers.clear()
+        self._held.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -262,7 +337,7 @@ class Deliverer:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _pass(self) -> float | None:
-        """Deliver what is due: None to look again at once, else how long to wait."""
+        """Queue what is due: None to look again at once, else how long to wait."""
         if await self.deliver_due():
             return None
         self._wake.clear()
@@ -270,27 +345,116 @@ class Deliverer:
         next_at = await self._store.next_delivery_at()
         if next_at is not None:
             wait = max(0.0, min(wait, next_at - self._clock()))
+        if self._skipped_until is not None:
+            # Due rows were left for receivers in back-off or full: they are not news.
+            wait = max(wait, min(self._policy.poll_interval, self._skipped_until - self._clock()))
         return wait
 
     async def deliver_due(self) -> int:
-        """One pass over the due rows; the number attempted."""
-        rows = await self._store.due_deliveries(self._clock(), self._policy.batch)
-        if rows:
-            # Not a TaskGroup: one row's store error must not cancel the other rows'
-            # writes half-way through their transactions; every row finishes, then the
-            # errors are raised together (those rows stay pending and are sent again).
-            results = await asyncio.gather(
-                *(self._deliver(row) for row in rows), return_exceptions=True
-            )
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                raise BaseExceptionGroup("outbox: recording deliveries failed", errors)
-        return len(rows)
+        """Hand the due rows to their receivers' queues; the number newly queued.
 
-    async def _deliver(self, row: OutboxRow) -> None:
+        Rows already queued or in flight are due too (they are recorded when sent), so
+        the fetch asks for that many more. Rows for a receiver in back-off (or with a
+        full queue) are left in the store; when the fetch came back full they are
+        deferred there instead, so a dead receiver's backlog cannot fill every fetch
+        and hide other receivers' rows.
+        """
+        now = self._clock()
+        limit = self._policy.batch + len(self._held)
+        rows = await self._store.due_deliveries(now, limit)
+        full = len(rows) >= limit
+        queued = 0
+        self._skipped_until = None
+        deferred: list[tuple[OutboxRow, _Receiver]] = []
+        busy: list[tuple[OutboxRow, _Receiver]] = []
+        for row in rows:
+            key = (row.event_id, row.target)
+            if key in self._held:
+                continue
+            receiver = self._receivers.get(receiver_of(row.target))
+            if receiver is None:
+                receiver = _Receiver(receiver_of(row.target))
+                self._receivers[receiver.key] = receiver
+            if receiver.retry_at > now:
+                deferred.append((row, receiver))
+                self._skip(receiver.retry_at)
+                continue
+            if len(receiver.waiting) >= self._policy.queue_per_target:
+                busy.append((row, receiver))
+                self._skip(now + self._policy.poll_interval)
+                continue
+            self._held.add(key)
+            receiver.waiting.append(row)
+            queued += 1
+            self._pump(receiver)
+        if full and deferred:
+            await self._defer(deferred, now)
+        if full and busy:
+            await self._defer(busy, now, "busy (its queue is full)")
+        return queued
+
+    def _skip(self, until: float) -> None:
+        if self._skipped_until is None or until < self._skipped_until:
+            self._skipped_until = until
+
+    def _pump(self, receiver: _Receiver) -> None:
+        """Start sends for `receiver` up to its share of slots."""
+        while receiver.waiting and receiver.in_flight < self._policy.per_target:
+            row = receiver.waiting.popleft()
+            receiver.in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._send(receiver, row))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, receiver: _Receiver, row: OutboxRow) -> None:
+        retry_at: float | None = None
+        try:
+            retry_at = await self._deliver(row)
+        except Exception as exc:
+            # Recording failed (the store): the row is still pending there and comes back.
+            self.health.failed(exc)
+        finally:
+            receiver.in_flight -= 1
+            self._held.discard((row.event_id, row.target))
+        if retry_at is not None:
+            # The receiver failed: what waits for it waits for its retry, in the store.
+            receiver.retry_at = max(receiver.retry_at, retry_at)
+            for waiting in receiver.waiting:
+                self._held.discard((waiting.event_id, waiting.target))
+            receiver.waiting.clear()
+        self._pump(receiver)
+        if not receiver.in_flight and not receiver.waiting:
+            if receiver.retry_at <= self._clock():
+                self._receivers.pop(receiver.key, None)
+            self._wake.set()  # rows of this receiver may be waiting in the store
+
+    async def _defer(
+        self, rows: list[tuple[OutboxRow, _Receiver]], now: float, reason: str = "failing"
+    ) -> None:
+        """Rows of a receiver that failed (or has a full queue) wait for its retry time."""
+        for row, receiver in rows:
+            retry_at = max(receiver.retry_at, now + self._policy.poll_interval)
+            if now - row.created_at >= self._policy.max_age:
+                state, retry_at = "dead", now
+            else:
+                state = "pending"
+            await self._store.record_attempt(
+                row,
+                state=state,
+                at=now,
+                next_attempt_at=retry_at,
+                status=None,
+                error=f"not sent yet: {masked_url(receiver.key)} is {reason}; deferred",
+            )
+            if self._telemetry is not None:
+                self._telemetry.delivery("dead" if state == "dead" else "deferred")
+
+    async def _deliver(self, row: OutboxRow) -> float | None:
+        """Send one row and record it; the receiver's retry time when it failed, else None."""
         async with self._limit:
             status, error = await self._post(row)
         now = self._clock()
+        retry_at: float | None = None
         if status is not None and 200 <= status < 300:
             state, outcome = "delivered", "delivered"
             next_at = now
@@ -305,7 +469,7 @@ class Deliverer:
                 cap=self._policy.backoff_max,
                 rand=self._rand,
             )
-            next_at = now + delay
+            next_at = retry_at = now + delay
         await self._store.record_attempt(
             row, state=state, at=now, next_attempt_at=next_at, status=status, error=error
         )
@@ -317,14 +481,16 @@ class Deliverer:
             run=row.name,
             event_id=row.event_id,
             # Webhook URLs often carry a token in the query (Slack, Teams): never log it.
-            target=row.target.split("?", 1)[0],
+            target=masked_url(row.target),
             outcome=outcome,
             status=status,
             error=error,
         )
+        return retry_at
 
     async def _post(self, row: OutboxRow) -> tuple[int | None, str | None]:
         assert self._session is not None, "Deliverer.start() was not awaited"
+        routing = self._route(row)
         body = row.body.encode("utf-8")
         headers = {
             "Content-Type": CONTENT_TYPE,
@@ -332,22 +498,53 @@ class Deliverer:
             "Ce-Id": row.event_id,
         }
         if row.secret_name:
-            key = self._secrets.get(row.secret_name, HMAC_KEY)
+            key = routing.secrets.get(row.secret_name, HMAC_KEY)
             if key is None:
-                return None, f'secret "{row.secret_name}" has no key "{HMAC_KEY}"'
+                return None, (
+                    f'secret "{row.secret_name}" has no key "{HMAC_KEY}" '
+                    f"in namespace {row.namespace!r}"
+                )
             headers[SIGNATURE_HEADER] = sign(body, key)
         try:
-            async with asyncio.timeout(self._policy.timeout):
-                async with self._session.post(row.target, data=body, headers=headers) as resp:
-                    text = await resp.text(errors="replace")
-                    if 200 <= resp.status < 300:
-                        return resp.status, None
-                    return resp.status, f"HTTP {resp.status}: {text[:_ERROR_EXCERPT]}"
+            with using_policy(routing.policy):
+                async with asyncio.timeout(self._policy.timeout):
+                    async with self._session.post(
+                        row.target, data=body, headers=headers, allow_redirects=False
+                    ) as resp:
+                        text = await _answer_excerpt(resp)
+                        if 200 <= resp.status < 300:
+                            return resp.status, None
+                        return resp.status, f"HTTP {resp.status}: {text[:_ERROR_EXCERPT]}"
+        except EgressRefused as exc:
+            return None, f"refused: {exc}"
         except TimeoutError:
             return None, f"no answer within {self._policy.timeout:g}s"
         except aiohttp.ClientError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:_ERROR_EXCERPT]
+            text = f"{type(exc).__name__}: {exc}".replace(row.target, masked_url(row.target))
+            return None, text[:_ERROR_EXCERPT]
+
+
+async def _answer_excerpt(response: aiohttp.ClientResponse) -> str:
+    """At most ANSWER_MAX_BYTES of the answer; the connection is dropped if more follows."""
+    buffer = bytearray()
+    while len(buffer) < ANSWER_MAX_BYTES:
+        chunk = await response.content.read(ANSWER_MAX_BYTES - len(buffer))
+        if not chunk:
+            return buffer.decode("utf-8", "replace")
+        buffer += chunk
+    if not response.content.at_eof():
+        response.close()
+    return buffer.decode("utf-8", "replace")
 
 
 def public_rows(rows: Iterable[OutboxRow]) -> list[Mapping[str, Any]]:
-    return [r.public() for r in rows]
+    """Delivery status for the API: target URLs with query values masked."""
+    out: list[Mapping[str, Any]] = []
+    for row in rows:
+        public = row.public()
+        shown = masked_url(row.target)
+        public["target"] = shown
+        if public.get("lastError"):
+            public["lastError"] = str(public["lastError"]).replace(row.target, shown)
+        out.append(public)
+    return out

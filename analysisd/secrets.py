@@ -5,6 +5,12 @@
 - EnvSecretSource: `ANALYSISD_SECRET_<NAME>_<KEY>`, upper-cased, every character
   that is not a letter or digit replaced by `_`.
 - ChainSecretSource: the first source that knows the secret wins.
+- NamespacedSecretSource: a shared daemon's secrets (DESIGN.md §7.1). The
+  directory holds `<dir>/<namespace>/<secret>/<key>`; a run sees only its own
+  namespace's folder (`scoped(source, namespace)`), and environment secrets
+  only where the settings file grants `namespaces.<ns>.envSecrets: true`.
+  Unscoped, it knows no secret at all: a lookup that forgot its namespace
+  finds nothing rather than everything.
 
 `get` returns None when the secret or key is absent; `has_secret` (optional on a
 source) lets argument resolution tell "no such secret" from "no such key", which
@@ -13,9 +19,11 @@ Argo reports differently.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -104,3 +112,106 @@ def has_secret(source: SecretSource, name: str) -> bool | None:
     """Whether the source holds the named secret; None when the source cannot tell."""
     probe = getattr(source, "has_secret", None)
     return None if probe is None else bool(probe(name))
+
+
+class NamespacedSecretSource:
+    """Per-namespace secrets: `<root>/<namespace>/<secret>/<key>`, env secrets where granted."""
+
+    def __init__(
+        self,
+        root: Path | str | None,
+        env: SecretSource | None = None,
+        env_granted: Callable[[str], bool] = lambda namespace: False,
+    ) -> None:
+        self.root = None if root is None else Path(root)
+        self._env = env
+        self._env_granted = env_granted
+        self._views: dict[str, ChainSecretSource] = {}
+
+    def for_namespace(self, namespace: str) -> ChainSecretSource:
+        """What a run of `namespace` may read (nothing for a name that is not a folder name)."""
+        found = self._views.get(namespace)
+        if found is None:
+            sources: list[SecretSource] = []
+            if self.root is not None and _safe(namespace):
+                sources.append(DirectorySecretSource(self.root / namespace))
+            if self._env is not None and _safe(namespace) and self._env_granted(namespace):
+                sources.append(self._env)
+            found = self._views[namespace] = ChainSecretSource(*sources)
+        return found
+
+    def has_secret(self, name: str) -> bool:
+        return False
+
+    def get(self, name: str, key: str) -> str | None:
+        return None
+
+
+def scoped(source: SecretSource, namespace: str | None) -> SecretSource:
+    """The part of `source` a run of `namespace` may read (a plain source: all of it)."""
+    view = getattr(source, "for_namespace", None)
+    if not callable(view):
+        return source
+    found: SecretSource = view(namespace or "")
+    return found
+
+
+# ---- the forms a secret can take in text ----
+
+_GO_JSON_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def secret_forms(value: str) -> set[str]:
+    """The value as it appears raw, JSON-, URL- and Go-escaped (each a separate text to hide).
+
+    JSON: Python's json.dumps with and without ensure_ascii; Go's json.Marshal,
+    which also escapes < > & (and U+2028/9). URL: quote, quote_plus (Go's
+    QueryEscape) and path quoting. Go's %q / strconv.Quote: like JSON for
+    printable text, with \\x.. for control bytes.
+    """
+    if not value:
+        return set()
+    forms = {value}
+    for ascii_only in (False, True):
+        plain = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        forms.add(plain)
+        go = plain
+        for char, escaped in _GO_JSON_HTML.items():
+            go = go.replace(char, escaped)
+        forms.add(go.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote(value))
+    forms.add(urllib.parse.quote_plus(value))
+    forms.add(_go_quote(value))
+    return {form for form in forms if form}
+
+
+def _go_quote(value: str) -> str:
+    """strconv.Quote without its surrounding quotes (printable Unicode kept as is)."""
+    out = []
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif char == "\r":
+            out.append("\\r")
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
+
+
+def all_forms(values: Iterable[str]) -> frozenset[str]:
+    """Every form of every secret value (see secret_forms)."""
+    out: set[str] = set()
+    for value in values:
+        out |= secret_forms(value)
+    return frozenset(out)

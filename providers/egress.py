@@ -19,7 +19,7 @@ Pure: no DNS, no sockets, no clock.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -108,23 +108,47 @@ def _listen_addresses(listen: Iterable[tuple[str, int]]) -> frozenset[tuple[IPAd
     return frozenset(out)
 
 
+class ListenAddresses:
+    """The daemon's own (ip, port) pairs, filled in once it has bound (port 0 included).
+
+    Shared by every namespace's policy of one daemon, and compared by identity, so
+    policies built before the daemon binds see its addresses once it has.
+    """
+
+    __slots__ = ("_addresses",)
+
+    def __init__(self, listen: Iterable[tuple[str, int]] = ()) -> None:
+        self._addresses = _listen_addresses(listen)
+
+    def update(self, listen: Iterable[tuple[str, int]]) -> None:
+        self._addresses = self._addresses | _listen_addresses(listen)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._addresses
+
+    def __repr__(self) -> str:
+        return f"ListenAddresses({sorted(str(a) + ':' + str(p) for a, p in self._addresses)})"
+
+
 @dataclass(frozen=True, slots=True)
 class EgressPolicy:
     """What one namespace may reach. `prefixes` None: everything but the always-denied."""
 
     namespace: str = ""
     prefixes: tuple[UrlPrefix, ...] | None = None
-    denied: frozenset[tuple[IPAddress, int]] = frozenset()  # the daemon's own (ip, port)
+    # The daemon's own (ip, port) pairs: a frozenset or a shared ListenAddresses.
+    denied: Container[tuple[IPAddress, int]] = frozenset()
 
     @classmethod
     def build(
         cls,
         namespace: str,
         prefixes: Iterable[str] | None,
-        listen: Iterable[tuple[str, int]] = (),
+        listen: Iterable[tuple[str, int]] | ListenAddresses = (),
     ) -> EgressPolicy:
         parsed = None if prefixes is None else tuple(parse_prefix(p) for p in prefixes)
-        return cls(namespace, parsed, _listen_addresses(listen))
+        denied = listen if isinstance(listen, ListenAddresses) else _listen_addresses(listen)
+        return cls(namespace, parsed, denied)
 
     def _where(self) -> str:
         return f" for namespace {self.namespace!r}" if self.namespace else ""
