@@ -57,6 +57,33 @@ class Subscription:
     types: tuple[str, ...] = ()  # empty: every event type
 
 
+ACCOUNT_KINDS = {"prometheus": "prometheus", "datadog": "datadog", "cloudWatch": "cloudwatch"}
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """`accounts.<name>`: a metrics account the Kayenta front door fetches through, as a
+    provider kind and its block (e.g. prometheus + {address: ...})."""
+
+    name: str
+    kind: str  # a provider kind: prometheus, datadog, cloudwatch
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class KayentaSettings:
+    """`kayenta`: the namespace the Kayenta API keeps configs and runs in, by application
+    (`applications`), else `namespace`."""
+
+    namespace: str = "default"
+    applications: Mapping[str, str] = field(default_factory=dict)
+
+    def namespace_for(self, application: str | None) -> str:
+        if application and application in self.applications:
+            return self.applications[application]
+        return self.namespace
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -89,6 +116,9 @@ class Settings:
     egress: tuple[str, ...] | None = None
     namespaces: Mapping[str, NamespaceSettings] = field(default_factory=dict)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # The Kayenta front door (DESIGN.md §7.2): metrics accounts and namespaces.
+    accounts: Mapping[str, Account] = field(default_factory=dict)
+    kayenta: KayentaSettings = field(default_factory=KayentaSettings)
 
     def namespace(self, name: str) -> NamespaceSettings:
         """One namespace's effective settings: its entry, top-level defaults filled in."""
@@ -284,6 +314,42 @@ def _namespaces(value: Any) -> dict[str, NamespaceSettings]:
     return out
 
 
+def _accounts(value: Any) -> dict[str, Account]:
+    if not isinstance(value, Mapping):
+        raise ConfigError("accounts: expected a mapping of account name -> {prometheus: {...}}")
+    out: dict[str, Account] = {}
+    for name, block in value.items():
+        where = f"accounts.{name}"
+        if not isinstance(block, Mapping) or len(block) != 1:
+            raise ConfigError(
+                f"{where}: expected one of {', '.join(ACCOUNT_KINDS)} with its provider block"
+            )
+        [(key, config)] = block.items()
+        if key not in ACCOUNT_KINDS:
+            raise ConfigError(f"{where}.{key}: unknown kind (known: {', '.join(ACCOUNT_KINDS)})")
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{where}.{key}: expected the provider's block (a mapping)")
+        out[str(name)] = Account(str(name), ACCOUNT_KINDS[key], dict(config))
+    return out
+
+
+def _kayenta(value: Any) -> KayentaSettings:
+    if not isinstance(value, Mapping):
+        raise ConfigError("kayenta: expected a mapping {namespace, applications}")
+    unknown = set(value) - {"namespace", "applications"}
+    if unknown:
+        raise ConfigError(f"kayenta.{sorted(unknown)[0]}: unknown setting")
+    namespace = value.get("namespace", "default")
+    applications = value.get("applications") or {}
+    if not isinstance(namespace, str) or not namespace:
+        raise ConfigError("kayenta.namespace: expected a namespace name")
+    if not isinstance(applications, Mapping) or not all(
+        isinstance(v, str) and v for v in applications.values()
+    ):
+        raise ConfigError("kayenta.applications: expected a mapping of application -> namespace")
+    return KayentaSettings(namespace, {str(k): str(v) for k, v in applications.items()})
+
+
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
     known = {f.name: f for f in fields(Settings)}
     out: dict[str, Any] = {}
@@ -303,6 +369,10 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _namespaces(value)
         elif key == "max_response_bytes":
             out[key] = _positive_int(raw_key, value)
+        elif key == "accounts":
+            out[key] = _accounts(value)
+        elif key == "kayenta":
+            out[key] = _kayenta(value)
         elif key in ("port", "max_body_bytes", "max_active_runs_per_namespace", "max_concurrency"):
             out[key] = _int(raw_key, value)
         elif isinstance(known[key].default, float):
