@@ -12,6 +12,7 @@ gives the measurement phase (Argo's Kayenta mapping).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 
 from analysisd.judge.explain import fmt
 from analysisd.judge.judge import JudgeResult, judge
+from analysisd.judge.kayenta_result import kayenta_judge_result
 from analysisd.judge.spec import JudgeSpec, parse_judge_block
 from providers.base import Reading
 
@@ -86,6 +88,8 @@ def reading_from(result: JudgeResult) -> Reading:
         )
     if result.reason:
         metadata["reason"] = result.reason
+    # The whole judgement in Kayenta's shape, for the Kayenta API and the pages.
+    metadata["judgeResult"] = json.dumps(kayenta_judge_result(data), separators=(",", ":"))
     if result.warnings:
         metadata["warnings"] = "; ".join(result.warnings)
     return Reading(result=data, value=f"{result.score:g}", metadata=metadata)
@@ -127,12 +131,18 @@ class JudgeMetric:
         return reading_from(result)
 
     async def _fetch(self, spec: JudgeSpec) -> dict[str, tuple[list[float], list[float]]]:
-        end = self._clock()
-        start = end - timedelta(seconds=spec.lookback_seconds)
+        end = spec.end or self._clock()
+        start = spec.start or end - timedelta(seconds=spec.lookback_seconds)
+        offset = timedelta(seconds=spec.baseline_offset_seconds)
 
-        async def one(query: str) -> list[float]:
+        async def one(query: str, shift: timedelta = timedelta(0)) -> list[float]:
             return await self._source.series(
-                spec.source_kind, spec.source_config, query, start, end, spec.step_seconds
+                spec.source_kind,
+                spec.source_config,
+                query,
+                start - shift,
+                end - shift,
+                spec.step_seconds,
             )
 
         tasks: dict[str, tuple[asyncio.Task[list[float]], asyncio.Task[list[float]]]] = {}
@@ -140,7 +150,7 @@ class JudgeMetric:
             async with asyncio.timeout(self._fetch_timeout), asyncio.TaskGroup() as group:
                 for name, queries in spec.queries.items():
                     tasks[name] = (
-                        group.create_task(one(queries.baseline)),
+                        group.create_task(one(queries.baseline, offset)),
                         group.create_task(one(queries.canary)),
                     )
         except ExceptionGroup as failed:

@@ -6,6 +6,9 @@ provider:
       prometheus:
         address: http://prometheus:9090
     lookback: 30m                # window ending at measurement time
+    # start: 2026-01-01T10:00:00Z  # or a fixed window (RFC 3339); end defaults to the
+    # end: 2026-01-01T11:00:00Z    #   measurement time, and start to end - lookback
+    # baselineOffset: 1h           # the baseline's window that much earlier
     step: 1m
     scopes:                      # what ${scope} becomes in each query
       baseline: version="stable"
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,9 @@ SOURCE_KINDS = ("prometheus", "datadog", "cloudWatch", "web")
 _KNOWN_KEYS = {
     "source",
     "lookback",
+    "start",
+    "end",
+    "baselineOffset",
     "step",
     "scopes",
     "queries",
@@ -72,6 +79,28 @@ class JudgeSpec:
     canary_config: CanaryConfig
     pass_threshold: float
     marginal_threshold: float
+    # A fixed window (else the lookback ending at measurement time), and how much
+    # earlier the baseline's window is.
+    start: datetime | None = None
+    end: datetime | None = None
+    baseline_offset_seconds: float = 0.0
+
+
+def _instant(value: Any, where: str) -> datetime | None:
+    """An RFC 3339 time (Kayenta's ISO instants, Argo's scope start/end), as UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected an RFC 3339 time such as 2026-01-01T10:00:00Z")
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"{where}: {value!r} is not an RFC 3339 time such as 2026-01-01T10:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{where}: {value!r} has no time zone (add Z for UTC)")
+    return moment.astimezone(UTC)
 
 
 def _seconds(value: Any, where: str, default: str | None) -> float:
@@ -229,12 +258,36 @@ def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> Ju
     pass_f = 95.0 if pass_t is None else _number(pass_t, "judge.thresholds.pass")
     marginal_f = 75.0 if marginal_t is None else _number(marginal_t, "judge.thresholds.marginal")
     check_thresholds(pass_f, marginal_f)
-    lookback = _seconds(block.get("lookback"), "judge.lookback", None)
+    start = _instant(block.get("start"), "judge.start")
+    end = _instant(block.get("end"), "judge.end")
     step = _seconds(block.get("step"), "judge.step", "1m")
-    if step > lookback:
-        raise ConfigError(f"judge.step ({step:g}s) is longer than judge.lookback ({lookback:g}s)")
+    if start is None:
+        lookback = _seconds(block.get("lookback"), "judge.lookback", None)
+        window, named = lookback, "judge.lookback"
+    else:
+        lookback = 0.0
+        if block.get("lookback") is not None:
+            raise ConfigError("judge.lookback: give lookback or start, not both")
+        if end is not None and end <= start:
+            raise ConfigError("judge.end: must be after judge.start")
+        window = (end - start).total_seconds() if end is not None else step
+        named = "the window from judge.start to judge.end"
+    if step > window:
+        raise ConfigError(f"judge.step ({step:g}s) is longer than {named} ({window:g}s)")
+    offset = block.get("baselineOffset")
+    offset_s = 0.0 if offset is None else _seconds(offset, "judge.baselineOffset", None)
     return JudgeSpec(
-        kind, source_config, lookback, step, queries, canary_config, pass_f, marginal_f
+        kind,
+        source_config,
+        lookback,
+        step,
+        queries,
+        canary_config,
+        pass_f,
+        marginal_f,
+        start=start,
+        end=end,
+        baseline_offset_seconds=offset_s,
     )
 
 
