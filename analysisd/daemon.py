@@ -46,7 +46,14 @@ from analysisd.secrets import (
     SecretSource,
 )
 from analysisd.spec import AnalysisRun, TTLStrategy
-from analysisd.store import LeaseLost, Store, StoredMeasurement, open_store
+from analysisd.store import (
+    LeaseLost,
+    Leasing,
+    Store,
+    StoredMeasurement,
+    leasing_of,
+    open_store,
+)
 from analysisd.telemetry import DaemonMetrics
 
 log = structlog.get_logger(__name__)
@@ -189,6 +196,8 @@ class Daemon:
                 settings.store, owner=self.instance, lease_seconds=settings.lease_duration
             )
         )
+        # Runs leased among replicas (PostgreSQL), or None: this daemon holds every run.
+        self.leasing: Leasing | None = leasing_of(self.store)
         self._lease_task: asyncio.Task[None] | None = None
         self._ttl_task: asyncio.Task[None] | None = None
         self._lease_health = LoopHealth("lease-loop")
@@ -246,7 +255,7 @@ class Daemon:
         await self.scheduler.start()
         await self.deliverer.start()
         self._loops.append(self.deliverer.health)
-        if self.store.leasing:
+        if self.leasing is not None:
             self.resumed = await self.claim()
             self._lease_task = self._lease_health.watch(
                 asyncio.get_running_loop().create_task(self._lease_loop())
@@ -287,6 +296,11 @@ class Daemon:
             resumed=self.resumed,
         )
 
+    @property
+    def _leases(self) -> Leasing:
+        assert self.leasing is not None, "only a leasing store has leases"
+        return self.leasing
+
     async def resume(self) -> int:
         """Hand every unfinished stored run back to the scheduler, exactly where it was."""
         assert self.scheduler is not None
@@ -299,7 +313,7 @@ class Daemon:
         """Claim free runs (unowned, or a dead replica's with an expired lease) and resume them."""
         claimed = 0
         while self.scheduler is not None:
-            runs = await self.store.claim_runs(batch)
+            runs = await self._leases.claim_runs(batch)
             for run in runs:
                 # A stale local copy (we lost the run and got it back): the stored status wins.
                 self.scheduler.forget(run.namespace, run.name)
@@ -315,7 +329,7 @@ class Daemon:
 
     async def renew(self) -> list[tuple[str, str]]:
         """Extend our leases; stop locally every run another replica holds now."""
-        lost = await self.store.renew_leases()
+        lost = await self._leases.renew_leases()
         for namespace, name in lost:
             log.warning("lease lost", namespace=namespace, run=name)
             if self.scheduler is not None:
@@ -329,15 +343,15 @@ class Daemon:
         if self.scheduler is None:
             return 0
         scheduler = self.scheduler
-        orphans = [k for k in self.store.held_leases() if not scheduler.is_active(*k)]
+        orphans = [k for k in self._leases.held_leases() if not scheduler.is_active(*k)]
         if not orphans:
             return 0
-        released = await self.store.release_runs(orphans)
+        released = await self._leases.release_runs(orphans)
         log.warning("released stopped runs", runs=released)
         return released
 
     def _lease_lost(self, namespace: str, name: str) -> None:
-        self.store.forget_lease(namespace, name)
+        self._leases.forget_lease(namespace, name)
         if self.scheduler is not None:
             self.scheduler.forget(namespace, name)
 
@@ -417,20 +431,20 @@ class Daemon:
         if self.scheduler is not None:
             await self.scheduler.aclose(grace=self.settings.shutdown_grace)
             self.scheduler = None
-            if self.store.leasing:
+            if self.leasing is not None:
                 # Measurements in flight are written; hand the rest over at once.
                 try:
-                    released = await self.store.release_leases()
+                    released = await self.leasing.release_leases()
                     log.info("released leases", runs=released)
                 except Exception as exc:  # they expire on their own after the lease
                     log.warning("release leases", error=repr(exc))
         if self.deliverer is not None:
             await self.deliverer.aclose()
             self.deliverer = None
-            if self.store.leasing:
+            if self.leasing is not None:
                 # Sends cut short by the stop: let the other replicas take them at once.
                 with contextlib.suppress(Exception):
-                    await self.store.release_deliveries()
+                    await self.leasing.release_deliveries()
         if self._source is not None and self._given_source is None:
             await self._source.aclose()
         self._source = None

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from analysisd.store.leases import ClaimedRun, LeaseLost
-from analysisd.store.postgres import DEFAULT_LEASE_SECONDS, PostgresStore
-from analysisd.store.records import (
+from analysisd.store.base import (
     Conflict,
+    Leasing,
+    LimitExceeded,
     NotFound,
-    OutboxRow,
-    RunRecord,
-    StoredMeasurement,
+    Store,
     StoreError,
     UnsupportedStore,
+    leasing_of,
 )
-from analysisd.store.sqlite import LimitExceeded, SqliteStore
-
-# Both backends offer the same methods; the daemon and API take either.
-Store = SqliteStore | PostgresStore
+from analysisd.store.leases import LeaseLost
+from analysisd.store.postgres import DEFAULT_LEASE_SECONDS, PostgresStore
+from analysisd.store.records import ClaimedRun, OutboxRow, RunRecord, StoredMeasurement
+from analysisd.store.sqlite import SqliteStore
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "ClaimedRun",
     "Conflict",
     "LeaseLost",
+    "Leasing",
     "LimitExceeded",
     "NotFound",
     "OutboxRow",
@@ -33,6 +33,7 @@ __all__ = [
     "StoreError",
     "StoredMeasurement",
     "UnsupportedStore",
+    "leasing_of",
     "open_store",
 ]
 

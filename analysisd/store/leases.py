@@ -13,12 +13,10 @@ holds the SQL; PostgresStore owns the pool and calls in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from analysisd.store.records import StoreError
-
-RunKey = tuple[str, str]
+from analysisd.store.base import StoreError
+from analysisd.store.records import ClaimedRun, RunKey, splice_manifest
 
 # The database's wall clock in epoch seconds; clock_timestamp() moves within a transaction.
 DB_NOW = "extract(epoch from clock_timestamp())"
@@ -26,19 +24,6 @@ DB_NOW = "extract(epoch from clock_timestamp())"
 
 class LeaseLost(StoreError):
     """Another replica claimed the run (or it was released): this replica must not write it."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedRun:
-    namespace: str
-    name: str
-    epoch: int
-    manifest: str  # the AnalysisRun JSON with its stored status
-
-
-def _manifest(body: str, status: str | None) -> str:
-    # Splice the stored status into the stored body without a parse/serialise round trip.
-    return body if not status else f'{body[:-1]},"status":{status}}}'
 
 
 class Leases:
@@ -98,7 +83,7 @@ class Leases:
         )
         # RETURNING has no order of its own: keep creation order so older runs start first.
         rows = sorted(rows, key=lambda r: (r[5], r[1]))
-        claimed = [ClaimedRun(r[0], r[1], r[2], _manifest(r[3], r[4])) for r in rows]
+        claimed = [ClaimedRun(r[0], r[1], r[2], splice_manifest(r[3], r[4])) for r in rows]
         for run in claimed:
             self.hold((run.namespace, run.name), run.epoch)
         return claimed

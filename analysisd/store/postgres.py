@@ -9,33 +9,32 @@ writes nothing.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from types import TracebackType
+import functools
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from analysisd.store.leases import DB_NOW, ClaimedRun, LeaseLost, Leases, RunKey
-from analysisd.store.migrations import load_migrations
-from analysisd.store.records import (
-    TTL_MARKER,
+from analysisd.store.base import (
     Conflict,
-    OutboxRow,
-    RunRecord,
-    StoredMeasurement,
+    LimitExceeded,
+    Row,
+    SqlStore,
     StoreError,
+    Tx,
     UnsupportedStore,
+)
+from analysisd.store.leases import DB_NOW, LeaseLost, Leases
+from analysisd.store.records import (
+    OUTBOX_COLUMNS,
+    ClaimedRun,
+    OutboxRow,
+    RunKey,
+    StoredMeasurement,
     dumps,
     now_iso,
     outbox_from_row,
-    run_from_row,
 )
-from analysisd.store.sqlite import LimitExceeded
 
-_RUN_COLUMNS = "namespace, name, uid, body, status, phase, completed, labels, created_at, epoch"
-_OUTBOX_COLUMNS = (
-    "event_id, target, secret_name, namespace, name, event_type, body, state, attempts,"
-    " created_at, next_attempt_at, last_attempt_at, last_status, last_error"
-)
 _TIMEOUT = 30.0  # seconds for any one statement
 DEFAULT_LEASE_SECONDS = 30.0
 # How long a replica's claim on due outbox rows keeps other replicas off them: longer
@@ -44,14 +43,39 @@ DELIVERY_CLAIM_SECONDS = 60.0
 
 
 def _affected(status: str) -> int:
-    """asyncpg's command tag ("UPDATE 1", "INSERT 0 1") -> rows affected."""
-    return int(status.rsplit(" ", 1)[-1])
+    """asyncpg's command tag ("UPDATE 1", "INSERT 0 1") -> rows affected (0 for DDL)."""
+    count = status.rsplit(" ", 1)[-1]
+    return int(count) if count.isdigit() else 0
 
 
-class PostgresStore:
-    """Templates, runs, measurement history and the outbox in PostgreSQL."""
+@functools.cache
+def numbered(sql: str) -> str:
+    """The shared SQL's `?` placeholders as PostgreSQL's `$1, $2, ...`."""
+    first, *rest = sql.split("?")
+    return first + "".join(f"${i}{part}" for i, part in enumerate(rest, 1))
 
-    leasing = True  # several replicas may share the database
+
+class _PostgresTx:
+    """One transaction on one pooled connection (or statements on the pool itself)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn  # asyncpg.Connection or asyncpg.Pool
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        rows: list[Row] = await self.conn.fetch(numbered(sql), *params)
+        return rows
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        return _affected(await self.conn.execute(numbered(sql), *params))
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self.conn.executemany(numbered(sql), rows)
+
+
+class PostgresStore(SqlStore):
+    """Templates, runs, measurement history and the outbox in PostgreSQL, leased to replicas."""
+
+    MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(727274)"  # one migrator across replicas
 
     def __init__(
         self, dsn: str, *, owner: str = "", lease_seconds: float = DEFAULT_LEASE_SECONDS
@@ -85,107 +109,24 @@ class PostgresStore:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def __aenter__(self) -> PostgresStore:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     @property
     def pool(self) -> Any:
         if self._pool is None:
             raise RuntimeError("store is not open")
         return self._pool
 
-    async def _migrate(self) -> None:
+    # ---- the primitives SqlStore runs on ----
+
+    async def _fetch(self, sql: str, *params: Any) -> list[Row]:
+        return await _PostgresTx(self.pool).fetch(sql, *params)
+
+    async def _execute(self, sql: str, *params: Any) -> int:
+        return await _PostgresTx(self.pool).execute(sql, *params)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
         async with self.pool.acquire() as conn, conn.transaction():
-            # One migrator at a time across replicas.
-            await conn.execute("SELECT pg_advisory_xact_lock(727274)")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for migration in load_migrations():
-                if migration.version in applied:
-                    continue
-                for statement in migration.statements():
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    now_iso(),
-                )
-
-    async def schema_version(self) -> int:
-        value = await self.pool.fetchval("SELECT MAX(version) FROM schema_migrations")
-        return int(value or 0)
-
-    # ---- templates ----
-
-    async def put_template(
-        self, kind: str, namespace: str, name: str, body: dict[str, Any], *, create: bool
-    ) -> bool:
-        now = now_iso()
-        async with self.pool.acquire() as conn, conn.transaction():
-            inserted = _affected(
-                await conn.execute(
-                    "INSERT INTO templates VALUES ($1, $2, $3, $4, $5, $5)"
-                    " ON CONFLICT (kind, namespace, name) DO NOTHING",
-                    kind,
-                    namespace,
-                    name,
-                    dumps(body),
-                    now,
-                )
-            )
-            if inserted:
-                return True
-            if create:
-                raise Conflict(f'{kind} "{name}" already exists')
-            await conn.execute(
-                "UPDATE templates SET body=$1, updated_at=$2"
-                " WHERE kind=$3 AND namespace=$4 AND name=$5",
-                dumps(body),
-                now,
-                kind,
-                namespace,
-                name,
-            )
-            return False
-
-    async def get_template(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        body = await self.pool.fetchval(
-            "SELECT body FROM templates WHERE kind=$1 AND namespace=$2 AND name=$3",
-            kind,
-            namespace,
-            name,
-        )
-        return json.loads(body) if body else None
-
-    async def list_templates(self, kind: str, namespace: str) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
-            "SELECT body FROM templates WHERE kind=$1 AND namespace=$2 ORDER BY name",
-            kind,
-            namespace,
-        )
-        return [json.loads(r[0]) for r in rows]
-
-    async def delete_template(self, kind: str, namespace: str, name: str) -> bool:
-        status = await self.pool.execute(
-            "DELETE FROM templates WHERE kind=$1 AND namespace=$2 AND name=$3",
-            kind,
-            namespace,
-            name,
-        )
-        return _affected(status) > 0
+            yield _PostgresTx(conn)
 
     # ---- runs ----
 
@@ -202,97 +143,47 @@ class PostgresStore:
         *,
         max_active: int | None = None,
     ) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+        """Insert a run, held by this replica; Conflict on a duplicate name, LimitExceeded
+        past `max_active`."""
+        async with self._transaction() as tx:
             if max_active is not None:
                 # Serialise creates per namespace so two replicas cannot both squeeze in.
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", namespace)
-                active = await conn.fetchval(
+                await tx.fetch("SELECT pg_advisory_xact_lock(hashtext($1))", namespace)
+                rows = await tx.fetch(
                     "SELECT COUNT(*) FROM runs WHERE namespace=$1 AND completed=0", namespace
                 )
+                active = rows[0][0]
                 if active >= max_active:
                     raise LimitExceeded(
                         f'namespace "{namespace}" already has {active} unfinished runs'
                         f" (limit {max_active})"
                     )
-            inserted = _affected(
-                await conn.execute(
-                    # The creating replica holds the run from the start (epoch 1).
-                    "INSERT INTO runs (namespace, name, uid, body, status, phase, completed,"
-                    " labels, created_at, updated_at, owner, lease_expires_at, epoch)"
-                    f" VALUES ($1,$2,$3,$4,$5,$6,0,$7,$8,$8,$9,{DB_NOW} + $10,1)"
-                    " ON CONFLICT (namespace, name) DO NOTHING",
-                    namespace,
-                    name,
-                    uid,
-                    dumps(body),
-                    dumps(status) if status is not None else None,
-                    phase,
-                    dumps(labels),
-                    created_at,
-                    self.owner,
-                    self.leases.seconds,
-                )
+            inserted = await tx.execute(
+                # The creating replica holds the run from the start (epoch 1).
+                "INSERT INTO runs (namespace, name, uid, body, status, phase, completed,"
+                " labels, created_at, updated_at, owner, lease_expires_at, epoch)"
+                f" VALUES ($1,$2,$3,$4,$5,$6,0,$7,$8,$8,$9,{DB_NOW} + $10,1)"
+                " ON CONFLICT (namespace, name) DO NOTHING",
+                namespace,
+                name,
+                uid,
+                dumps(body),
+                dumps(status) if status is not None else None,
+                phase,
+                dumps(labels),
+                created_at,
+                self.owner,
+                self.leases.seconds,
             )
             if not inserted:
                 raise Conflict(f'AnalysisRun "{name}" already exists')
         self.leases.hold((namespace, name), 1)
 
-    async def get_run(self, namespace: str, name: str) -> RunRecord | None:
-        row = await self.pool.fetchrow(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 AND name=$2", namespace, name
-        )
-        return run_from_row(row) if row else None
-
-    async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]:
-        if phase:
-            rows = await self.pool.fetch(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 AND phase=$2 ORDER BY name",
-                namespace,
-                phase,
-            )
-        else:
-            rows = await self.pool.fetch(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE namespace=$1 ORDER BY name", namespace
-            )
-        return [run_from_row(r) for r in rows]
-
-    async def completed_runs_with_ttl(self, limit: int = 1000) -> list[RunRecord]:
-        """Completed runs whose manifest has a ttlStrategy, oldest first (for TTL deletion)."""
-        rows = await self.pool.fetch(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=1 AND body LIKE $1"
-            " ORDER BY created_at, name LIMIT $2",
-            TTL_MARKER,
-            limit,
-        )
-        return [run_from_row(r) for r in rows]
-
-    async def unfinished_runs(self) -> list[RunRecord]:
-        rows = await self.pool.fetch(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE completed=0 ORDER BY created_at, name"
-        )
-        return [run_from_row(r) for r in rows]
-
-    async def unfinished_manifests(self) -> list[str]:
-        rows = await self.pool.fetch(
-            "SELECT body, status FROM runs WHERE completed=0 ORDER BY created_at, name"
-        )
-        return [body if not status else f'{body[:-1]},"status":{status}}}' for body, status in rows]
-
-    async def count_runs(self, *, completed: bool | None = None) -> dict[str, int]:
-        if completed is None:
-            rows = await self.pool.fetch("SELECT phase, COUNT(*) FROM runs GROUP BY phase")
-        else:
-            rows = await self.pool.fetch(
-                "SELECT phase, COUNT(*) FROM runs WHERE completed=$1 GROUP BY phase",
-                int(completed),
-            )
-        return {r[0]: r[1] for r in rows}
-
     async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Store spec.terminate. A run another replica holds is also released (epoch bumped):
         that replica stops it at its next renewal or write, and whoever claims it next
         resumes it with terminate set, which ends it."""
-        await self.pool.execute(
+        await self._execute(
             "UPDATE runs SET body=$1, updated_at=$2,"
             " epoch=CASE WHEN owner=$5 THEN epoch ELSE epoch+1 END,"
             f" lease_expires_at=CASE WHEN owner=$5 THEN lease_expires_at ELSE {DB_NOW} END,"
@@ -306,40 +197,9 @@ class PostgresStore:
         )
 
     async def delete_run(self, namespace: str, name: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                "DELETE FROM runs WHERE namespace=$1 AND name=$2", namespace, name
-            )
-            await conn.execute(
-                "DELETE FROM measurements WHERE namespace=$1 AND name=$2", namespace, name
-            )
+        deleted = await super().delete_run(namespace, name)
         self.leases.drop((namespace, name))
-        return _affected(status) > 0
-
-    # ---- leases ----
-
-    async def claim_runs(self, limit: int = 100) -> list[ClaimedRun]:
-        """Claim up to `limit` unfinished runs that nobody holds (see store/leases.py)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await self.leases.claim(conn, limit)
-
-    async def renew_leases(self) -> list[RunKey]:
-        """Extend our leases; the runs returned are no longer ours: stop them locally."""
-        return await self.leases.renew(self.pool)
-
-    async def release_leases(self) -> int:
-        """Hand every run we hold back (graceful shutdown)."""
-        return await self.leases.release(self.pool)
-
-    def forget_lease(self, namespace: str, name: str) -> None:
-        self.leases.drop((namespace, name))
-
-    def held_leases(self) -> list[RunKey]:
-        return list(self.leases.held())
-
-    async def release_runs(self, keys: list[RunKey]) -> int:
-        """Hand back some held runs (they stopped here) so a claim resumes them."""
-        return await self.leases.release_some(self.pool, keys)
+        return deleted
 
     async def record_change(
         self,
@@ -381,71 +241,44 @@ class PostgresStore:
         if uid is not None:
             sql += " AND uid=$10"
             params.append(uid)
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not _affected(await conn.execute(sql, *params)):
-                row = await conn.fetchrow(
+        async with self._transaction() as tx:
+            if not await tx.execute(sql, *params):
+                rows = await tx.fetch(
                     "SELECT uid FROM runs WHERE namespace=$1 AND name=$2", namespace, name
                 )
                 self.leases.drop(key)
-                if row is None or (uid is not None and row[0] != uid):
+                if not rows or (uid is not None and rows[0][0] != uid):
                     return False
                 raise LeaseLost(f"run {namespace}/{name}: lease lost by {self.owner!r}")
-            for m in measurements:
-                seq = await conn.fetchval(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM measurements"
-                    " WHERE namespace=$1 AND name=$2 AND metric=$3",
-                    namespace,
-                    name,
-                    m.metric,
-                )
-                await conn.execute(
-                    "INSERT INTO measurements VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                    namespace,
-                    name,
-                    m.metric,
-                    seq,
-                    m.phase,
-                    int(m.dry_run),
-                    dumps(m.body),
-                )
-            rows = [
-                (
-                    r.event_id,
-                    r.target,
-                    r.secret_name,
-                    r.namespace,
-                    r.name,
-                    r.event_type,
-                    r.body,
-                    r.state,
-                    r.attempts,
-                    r.created_at,
-                    r.next_attempt_at,
-                    r.last_attempt_at,
-                    r.last_status,
-                    r.last_error,
-                )
-                for r in outbox
-            ]
-            if rows:
-                await conn.executemany(
-                    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES"
-                    " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
-                    " ON CONFLICT (event_id, target) DO NOTHING",
-                    rows,
-                )
+            await self._append(tx, namespace, name, measurements, outbox)
         if completed:
             self.leases.drop(key)
         return True
 
-    async def measurements(self, namespace: str, name: str) -> list[StoredMeasurement]:
-        rows = await self.pool.fetch(
-            "SELECT metric, phase, dry_run, body FROM measurements"
-            " WHERE namespace=$1 AND name=$2 ORDER BY metric, seq",
-            namespace,
-            name,
-        )
-        return [StoredMeasurement(r[0], r[1], bool(r[2]), json.loads(r[3])) for r in rows]
+    # ---- leases (see store/leases.py) ----
+
+    async def claim_runs(self, limit: int = 100) -> list[ClaimedRun]:
+        """Claim up to `limit` unfinished runs that nobody holds."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self.leases.claim(conn, limit)
+
+    async def renew_leases(self) -> list[RunKey]:
+        """Extend our leases; the runs returned are no longer ours: stop them locally."""
+        return await self.leases.renew(self.pool)
+
+    async def release_leases(self) -> int:
+        """Hand every run we hold back (graceful shutdown)."""
+        return await self.leases.release(self.pool)
+
+    async def release_runs(self, keys: list[RunKey]) -> int:
+        """Hand back some held runs (they stopped here) so a claim resumes them."""
+        return await self.leases.release_some(self.pool, keys)
+
+    def forget_lease(self, namespace: str, name: str) -> None:
+        self.leases.drop((namespace, name))
+
+    def held_leases(self) -> list[RunKey]:
+        return list(self.leases.held())
 
     # ---- outbox ----
 
@@ -455,9 +288,9 @@ class PostgresStore:
         Rows another replica claimed are skipped until it records the attempt or its
         claim runs out; our own claims never block us (one pass at a time per replica).
         """
-        returning = ", ".join(f"o.{c.strip()}" for c in _OUTBOX_COLUMNS.split(","))
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
+        returning = ", ".join(f"o.{c.strip()}" for c in OUTBOX_COLUMNS.split(","))
+        async with self._transaction() as tx:
+            rows = await tx.fetch(
                 "WITH due AS (SELECT event_id, target FROM outbox"
                 "  WHERE state='pending' AND next_attempt_at<=$1"
                 "   AND (claimed_until IS NULL OR claimed_until<=$1 OR claimed_by=$3)"
@@ -477,54 +310,18 @@ class PostgresStore:
     async def next_delivery_at(self) -> float | None:
         # A row another replica is sending is not due for us before its claim runs out;
         # counting it as due would spin our deliverer until that replica records it.
-        value = await self.pool.fetchval(
+        row = await self._fetchone(
             "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_by IS DISTINCT FROM $1"
             " THEN GREATEST(next_attempt_at, claimed_until) ELSE next_attempt_at END)"
             " FROM outbox WHERE state='pending'",
             self.owner,
         )
-        return float(value) if value is not None else None
+        return float(row[0]) if row and row[0] is not None else None
 
     async def release_deliveries(self) -> None:
         """Graceful shutdown: drop our claims on rows we did not get to record."""
-        await self.pool.execute(
+        await self._execute(
             "UPDATE outbox SET claimed_by=NULL, claimed_until=NULL"
             " WHERE claimed_by=$1 AND state='pending'",
             self.owner,
         )
-
-    async def record_attempt(
-        self,
-        row: OutboxRow,
-        *,
-        state: str,
-        at: float,
-        next_attempt_at: float,
-        status: int | None,
-        error: str | None,
-    ) -> None:
-        await self.pool.execute(
-            "UPDATE outbox SET state=$1, attempts=attempts+1, last_attempt_at=$2,"
-            " next_attempt_at=$3, last_status=$4, last_error=$5,"
-            " claimed_by=NULL, claimed_until=NULL WHERE event_id=$6 AND target=$7",
-            state,
-            at,
-            next_attempt_at,
-            status,
-            error,
-            row.event_id,
-            row.target,
-        )
-
-    async def deliveries(self, namespace: str, name: str) -> list[OutboxRow]:
-        rows = await self.pool.fetch(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE namespace=$1 AND name=$2"
-            " ORDER BY created_at, event_id, target",
-            namespace,
-            name,
-        )
-        return [outbox_from_row(r) for r in rows]
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self.pool.fetch("SELECT state, COUNT(*) FROM outbox GROUP BY state")
-        return {r[0]: r[1] for r in rows}

@@ -1,4 +1,4 @@
-"""What the store holds, as plain typed records, and the store's errors."""
+"""What the store holds, as plain typed records, and the row helpers both backends share."""
 
 from __future__ import annotations
 
@@ -8,23 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from analysisd import AnalysisdError
-
-
-class StoreError(AnalysisdError):
-    """The store cannot do what was asked."""
-
-
-class Conflict(StoreError):
-    """An object with that name already exists."""
-
-
-class NotFound(StoreError):
-    """No object with that name."""
-
-
-class UnsupportedStore(StoreError):
-    """The store URL names a backend this build does not offer."""
+RunKey = tuple[str, str]  # (namespace, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +38,16 @@ class StoredMeasurement:
     phase: str
     dry_run: bool
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """A run a replica has just leased, with the epoch that fences its writes."""
+
+    namespace: str
+    name: str
+    epoch: int
+    manifest: str  # the AnalysisRun JSON with its stored status
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +87,13 @@ class OutboxRow:
 
 # Row helpers shared by the SQLite and PostgreSQL backends (same columns, same JSON).
 
+# The column orders run_from_row and outbox_from_row / outbox_params read and write.
+RUN_COLUMNS = "namespace, name, uid, body, status, phase, completed, labels, created_at, epoch"
+OUTBOX_COLUMNS = (
+    "event_id, target, secret_name, namespace, name, event_type, body, state, attempts,"
+    " created_at, next_attempt_at, last_attempt_at, last_status, last_error"
+)
+
 # Bodies are compact JSON: a run with a TTL has this key (a cheap pre-filter; the
 # engine's ttl_expired decides).
 TTL_MARKER = '%"ttlStrategy":{%'
@@ -123,3 +124,17 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
 
 def outbox_from_row(row: Sequence[Any]) -> OutboxRow:
     return OutboxRow(*row)
+
+
+_OUTBOX_FIELDS = tuple(column.strip() for column in OUTBOX_COLUMNS.split(","))
+
+
+def outbox_params(row: OutboxRow) -> tuple[Any, ...]:
+    """The row's values in OUTBOX_COLUMNS order (the columns are named as the fields)."""
+    return tuple(getattr(row, field) for field in _OUTBOX_FIELDS)
+
+
+def splice_manifest(body: str, status: str | None) -> str:
+    """A stored run as manifest JSON text (body + status) without a parse/serialise round
+    trip: bodies are stored compact and sorted, always a JSON object."""
+    return body if not status else f'{body[:-1]},"status":{status}}}'
