@@ -2,13 +2,18 @@
 PYTHON ?= python3
 PORT ?= 8080
 
-.PHONY: install serve test deps lint typecheck pytest bench
+.PHONY: install serve test deps lint typecheck pytest bench demo
 
 install:
 	$(PYTHON) -m pip install -q -e '.[test,postgres]'
 
 serve: install
 	analysisd serve --host 127.0.0.1 --port $(PORT)
+
+# A loopback Prometheus scraping a demo service; one canary passes, one fails (docs/quickstart.md).
+demo: install
+	command -v prometheus >/dev/null || bash scripts/install-test-deps.sh
+	analysisd demo
 
 deps: install
 	bash scripts/install-test-deps.sh

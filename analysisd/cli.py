@@ -1,4 +1,4 @@
-"""Command line: `analysisd serve | run | lint | judge`."""
+"""Command line: `analysisd serve | run | lint | judge | demo`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ _SUBCOMMANDS = (
     "analysisd.commands.run",
     "analysisd.commands.judge",
     "analysisd.commands.serve",
+    "analysisd.commands.demo",
 )
 
 

@@ -12,7 +12,9 @@ recursively in C, so 30,000 nested brackets would crash the process, not raise.
 
 from __future__ import annotations
 
+import difflib
 import json
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -240,12 +242,39 @@ def field_path(loc: Sequence[int | str]) -> str:
     return out
 
 
-def _describe(error: Any) -> str:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside `X`, `X | None`, `list[X]`, `dict[str, X]` (None if none)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for inner in typing.get_args(annotation):
+        found = _model_in(inner)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names (YAML spelling) the model accepts where `loc`'s last part was found."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        current = _model_in(field.annotation) if field is not None else None
+    if current is None:
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _describe(error: Any, model: type[BaseModel] | None = None) -> str:
     kind = error.get("type", "")
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return "unknown field"
+        loc = error.get("loc", ())
+        known = _fields_at(model, loc) if model is not None and loc else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1) if loc else []
+        return f"unknown field (did you mean {close[0]}?)" if close else "unknown field"
     message = str(error.get("msg", "invalid value"))
     return message.removeprefix("Value error, ")
 
@@ -270,7 +299,8 @@ def _typed(doc: Any, where: str) -> AnyObject:
         obj = _MODELS[kind].model_validate(doc)
     except ValidationError as exc:
         problems = [
-            f"{where}: {field_path(e['loc']) or '(document)'}: {_describe(e)}" for e in exc.errors()
+            f"{where}: {field_path(e['loc']) or '(document)'}: {_describe(e, _MODELS[kind])}"
+            for e in exc.errors()
         ]
         raise LoadError("\n".join(problems)) from None
     assert isinstance(obj, AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun)

@@ -216,10 +216,24 @@ async def delete_run(request: web.Request) -> web.Response:
     return web.json_response(status_body(200, f'AnalysisRun "{record.name}" deleted'))
 
 
+_DELIVERY_TIMES = ("createdAt", "nextAttemptAt", "lastAttemptAt")
+
+
+def _iso_times(row: Any) -> dict[str, Any]:
+    """A delivery with its epoch-second times as RFC 3339 UTC, like every other time we show."""
+    out = dict(row)
+    for key in _DELIVERY_TIMES:
+        if isinstance(out.get(key), int | float):
+            stamp = datetime.fromtimestamp(out[key], UTC)
+            out[key] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return out
+
+
 async def list_deliveries(request: web.Request) -> web.Response:
     record = await _record(request)
     rows = await context(request).store.deliveries(record.namespace, record.name)
-    return web.json_response({"kind": "DeliveryList", "items": public_rows(rows)})
+    items = [_iso_times(row) for row in public_rows(rows)]
+    return web.json_response({"kind": "DeliveryList", "items": items})
 
 
 async def list_measurements(request: web.Request) -> web.Response:

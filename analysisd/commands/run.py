@@ -1,11 +1,13 @@
-"""`analysisd run TEMPLATE.yaml [--arg k=v]... [--secrets-dir DIR] [-o json|yaml]`.
+"""`analysisd run TEMPLATE.yaml [--arg k=v]... [--secrets-dir DIR] [-o yaml|json|none]`.
 
 Runs one analysis in the foreground with the real providers and prints the final
-AnalysisRun (status as Argo writes it). Exit code: 0 Successful, 1 Failed,
-2 Error, 3 Inconclusive. Interrupted is not a pass: SIGINT (Ctrl-C) or SIGTERM
-terminates the run gracefully (a second signal aborts), prints the status so far
-and exits 130 (SIGINT) or 143 (SIGTERM), whatever the phase. A reader that goes
-away (`| head -1`) costs the output, never the exit code.
+AnalysisRun (status as Argo writes it) on stdout. Progress goes to the terminal:
+a table redrawn in place when stdout is a terminal, otherwise one line per
+measurement on stderr. Exit code: 0 Successful, 1 Failed, 2 Error, 3 Inconclusive.
+Interrupted is not a pass: SIGINT (Ctrl-C) or SIGTERM terminates the run
+gracefully (a second signal aborts), prints the status so far and exits 130
+(SIGINT) or 143 (SIGTERM), whatever the phase. A reader that goes away
+(`| head -1`) costs the output, never the exit code.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,6 +37,8 @@ from analysisd.spec import (
     AnalysisTemplate,
     Argument,
     ClusterAnalysisTemplate,
+    Metric,
+    MetricResult,
     ObjectMeta,
 )
 
@@ -54,14 +61,47 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("file", help="AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun")
     parser.add_argument(
-        "--arg", action="append", default=[], metavar="K=V", help="argument value (repeatable)"
+        "--arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="value of one of the template's arguments (repeatable); every argument "
+        "without a value in the template must be given",
     )
-    parser.add_argument("--secrets-dir", help="directory of <secret>/<key> files")
-    parser.add_argument("-o", "--output", choices=("json", "yaml"), default="yaml")
-    parser.add_argument("--name", help="name of the AnalysisRun (default: the template's)")
-    parser.add_argument("--namespace", default="default")
     parser.add_argument(
-        "--measurement-timeout", type=float, default=60.0, help="seconds per measurement"
+        "--secrets-dir",
+        metavar="DIR",
+        help="files DIR/<secret>/<key> back valueFrom.secretKeyRef arguments; "
+        "ANALYSISD_SECRET_<SECRET>_<KEY> environment variables are read too",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("yaml", "json", "none"),
+        default="yaml",
+        help="format of the final AnalysisRun on stdout; none prints nothing "
+        "(the exit code still tells the verdict) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const="none",
+        dest="output",
+        help="same as -o none",
+    )
+    parser.add_argument("--name", help="name of the AnalysisRun (default: the template's)")
+    parser.add_argument(
+        "--namespace",
+        default="default",
+        help="namespace of the AnalysisRun, as Argo would create it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--measurement-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a measurement taking longer is an Error (default: %(default)s)",
     )
     parser.set_defaults(func=main)
 
@@ -70,7 +110,13 @@ def main(args: argparse.Namespace) -> int:
     try:
         run = build_run(Path(args.file), args.arg, args.name, args.namespace)
     except RunCommandError as exc:
-        print(f"analysisd run: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"analysisd run: {line}", file=sys.stderr)
+        return 2
+    missing = missing_secrets(run, args.secrets_dir)
+    if missing:
+        for problem in missing:
+            print(f"{args.file}: {problem}", file=sys.stderr)
         return 2
     refused = door_problems(run, args.secrets_dir)
     if refused:  # refused as the daemon would refuse it: nothing is measured
@@ -164,6 +210,7 @@ def build_run(
     runs = [d for d in docs if isinstance(d, AnalysisRun)]
     if runs:
         run = runs[0].model_copy(deep=True)
+        check_args(run.spec.args, cli_args)
         run.spec.args = _merge_args(run.spec.args, cli_args)
     else:
         templates = [d for d in docs if isinstance(d, AnalysisTemplate | ClusterAnalysisTemplate)]
@@ -202,14 +249,48 @@ def _has_missing_refs(
 def _run_spec(
     primary: AnalysisTemplate | ClusterAnalysisTemplate, pool: list[Any], cli_args: list[Argument]
 ) -> Any:
-    from analysisd.args import ArgsError, build_run_spec, expand_template_refs
+    from analysisd.args import (
+        ArgsError,
+        build_run_spec,
+        expand_template_refs,
+        flatten_templates,
+    )
 
     try:
         # The template plus every template it references, recursively, from the pool.
         templates, clusters = expand_template_refs([primary], pool)
+        check_args(flatten_templates(templates, clusters).args, cli_args)
         return build_run_spec(templates, clusters, cli_args)
     except ArgsError as exc:
         raise RunCommandError(str(exc)) from exc
+
+
+def check_args(declared: Sequence[Argument], given: Sequence[Argument]) -> None:
+    """Refuse `--arg`s the template does not declare and name every argument still missing.
+
+    (Argo's merge silently drops undeclared values; on a command line that is a typo.)
+    """
+    names = [a.name for a in declared]
+    problems: list[str] = []
+    for arg in given:
+        if arg.name not in names:
+            close = difflib.get_close_matches(arg.name, names, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"it declares: {', '.join(names)}"
+            if not names:
+                hint = "it declares no arguments"
+            problems.append(f"--arg {arg.name}: the template has no such argument ({hint})")
+    supplied = {a.name for a in given}
+    missing = [
+        a.name
+        for a in declared
+        if a.value is None and a.value_from is None and a.name not in supplied
+    ]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        give = " ".join(f"--arg {name}=VALUE" for name in missing)
+        problems.append(f"missing argument{plural} {', '.join(missing)}: give {give}")
+    if problems:
+        raise RunCommandError("\n".join(problems))
 
 
 async def execute(
@@ -226,7 +307,7 @@ async def execute(
     from providers.registry import LimitsConfig, ProviderRegistry
 
     secrets = _secret_source(secrets_dir)
-    lookup = secrets.get if secrets is not None else (lambda name, key: None)
+    lookup = secrets.get
     namespace, name = run.metadata.namespace or "default", run.metadata.name
     loop = asyncio.get_running_loop()
     async with (
@@ -277,30 +358,119 @@ async def execute(
 def door_problems(run: AnalysisRun, secrets_dir: str | None) -> list[Any]:
     """What the daemon's door refuses in this run (analysisd.admission), before submitting."""
     from analysisd.admission import admission_problems, errors
-    from analysisd.engine.measure import NoSecrets
 
-    secrets = _secret_source(secrets_dir) or NoSecrets()
-    return errors(admission_problems(run.spec, run.metadata, secrets))
+    return errors(admission_problems(run.spec, run.metadata, _secret_source(secrets_dir)))
 
 
 def _secret_source(secrets_dir: str | None) -> Any:
-    if secrets_dir is None:
-        return None
-    from analysisd.secrets import DirectorySecretSource
+    """--secrets-dir first, then ANALYSISD_SECRET_* variables (one user, one namespace)."""
+    from analysisd.secrets import ChainSecretSource, DirectorySecretSource, EnvSecretSource
 
-    return DirectorySecretSource(Path(secrets_dir))
+    if secrets_dir is None:
+        return EnvSecretSource()
+    return ChainSecretSource(DirectorySecretSource(Path(secrets_dir)), EnvSecretSource())
+
+
+def missing_secrets(run: AnalysisRun, secrets_dir: str | None) -> list[str]:
+    """One message per secretKeyRef argument that no source holds, saying where to put it."""
+    from analysisd.secrets import env_variable
+
+    source = _secret_source(secrets_dir)
+    problems: list[str] = []
+    for arg in run.spec.args:
+        ref = arg.value_from.secret_key_ref if arg.value_from else None
+        if ref is None or source.get(ref.name, ref.key) is not None:
+            continue
+        where = (
+            f"--secrets-dir {secrets_dir} has no file {Path(secrets_dir) / ref.name / ref.key}"
+            if secrets_dir
+            else f"give --secrets-dir DIR with a file DIR/{ref.name}/{ref.key}"
+        )
+        problems.append(
+            f"spec.args: argument {arg.name!r} needs key {ref.key!r} of secret {ref.name!r}: "
+            f"{where}, or set {env_variable(ref.name, ref.key)}"
+        )
+    return problems
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (queries) as `|` blocks, line for line as written."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
 
 
 def write_output(run: AnalysisRun, fmt: str, out: TextIO) -> None:
+    if fmt == "none":
+        return
     data = run.model_dump(mode="json", by_alias=True, exclude_none=True)
     if fmt == "json":
         out.write(json.dumps(data, indent=2) + "\n")
     else:
-        out.write(yaml.safe_dump(data, sort_keys=False))
+        out.write(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True))
     out.flush()
 
 
 # ---- terminal views (they are the scheduler's observer) ----
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the views show of a metric beyond its status: resolved schedule, dry-run."""
+
+    metric: Metric  # arguments substituted where they have plain values (interval, count)
+    dry_run: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric.name} (dry-run)" if self.dry_run else self.metric.name
+
+    def progress(self, result: MetricResult | None) -> str:
+        """`2 of 5` (or `2` when it measures until terminated)."""
+        done = result.count if result is not None else 0
+        wanted = assess.effective_count(self.metric)
+        return f"{done}" if wanted is None else f"{done} of {wanted}"
+
+
+def metric_infos(run: AnalysisRun) -> dict[str, MetricInfo]:
+    """The run's metrics as the views show them, by name.
+
+    The spec keeps `{{args.interval}}` placeholders (the scheduler resolves them when
+    it prepares the run); for display, substitute the plain values here. Secret values
+    are never substituted, so nothing secret can reach the screen.
+    """
+    from analysisd.args import ArgsError, resolve_metric
+    from analysisd.rules import RuleError, dry_run_metrics
+
+    plain = [a for a in run.spec.args if a.value is not None]
+    try:
+        dry = dry_run_metrics(run.spec.dry_run, run.spec.metrics)
+    except RuleError:
+        dry = set()
+    infos: dict[str, MetricInfo] = {}
+    for metric in run.spec.metrics:
+        try:
+            resolved = resolve_metric(metric, plain)
+        except (ArgsError, ValueError):
+            resolved = metric
+        infos[metric.name] = MetricInfo(resolved, metric.name in dry)
+    return infos
+
+
+def _one_line(text: str) -> str:
+    """Messages and values on one line: a multi-line query's lines joined by spaces."""
+    return " ".join(text.split())
+
+
+def _fit(text: str, width: int) -> str:
+    if width <= 1:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class RunView:
@@ -309,21 +479,35 @@ class RunView:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.latest: AnalysisRun | None = None
+        self._infos: dict[str, MetricInfo] = {}
+        self._infos_of: int | None = None
+
+    def infos(self, run: AnalysisRun) -> dict[str, MetricInfo]:
+        # The spec does not change during a run: resolve once per spec object.
+        if self._infos_of != id(run.spec):
+            self._infos, self._infos_of = metric_infos(run), id(run.spec)
+        return self._infos
 
     async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
         self.latest = run
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        infos = self.infos(run)
+        results = {r.name: r for r in run.status.metric_results} if run.status else {}
         for new in change.measurements:
             m = new.measurement
-            text = f"{stamp} {new.metric}: {m.phase}"
+            info = infos.get(new.metric)
+            label = info.label if info else new.metric
+            text = f"{stamp} {label}: {m.phase}"
+            if info is not None:
+                text += f" [{info.progress(results.get(new.metric))}]"
             if m.value:
-                text += f" value={m.value}"
+                text += f" value={_one_line(m.value)}"
             if m.message:
-                text += f" ({m.message})"
+                text += f" ({_one_line(m.message)})"
             self._line(text)
         if change.phase != change.previous_phase:
             message = run.status.message if run.status else ""
-            suffix = f": {message}" if message and change.completed else ""
+            suffix = f": {_one_line(message)}" if message and change.completed else ""
             self._line(f"{stamp} run {change.previous_phase} -> {change.phase}{suffix}")
 
     def note(self, text: str) -> None:
@@ -352,7 +536,7 @@ ProgressLines = RunView
 
 
 class LiveView(RunView):
-    """A table redrawn in place on a TTY: each metric, its counts, last value, next measurement."""
+    """A table redrawn in place on a TTY: each metric, progress, counts, next, last value."""
 
     def __init__(self, out: TextIO) -> None:
         super().__init__(out)
@@ -379,39 +563,78 @@ class LiveView(RunView):
         self._draw()
 
     def _draw(self) -> None:
-        lines = render_table(self.latest or self._submitted, datetime.now(UTC)) + self._notes
+        run = self.latest or self._submitted
+        width = shutil.get_terminal_size((100, 24)).columns
+        infos = self.infos(run) if run is not None else {}
+        lines = render_table(run, datetime.now(UTC), width=width, infos=infos) + self._notes
         # Move up over the previous drawing and clear it, then draw again.
         prefix = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
         self._write(prefix + "\n".join(lines) + "\n")
         self._drawn = len(lines)
 
 
-def render_table(run: AnalysisRun | None, now: datetime) -> list[str]:
+def _next_text(info: MetricInfo, result: MetricResult, status: Any, now: datetime) -> str:
+    if assess.completed(result.phase):
+        return "done"
+    last = result.measurements[-1] if result.measurements else None
+    if last is not None and last.finished_at is None:
+        return "measuring"
+    due = lifecycle.metric_next_due(info.metric, status)
+    if due is None:
+        return ""
+    return f"in {max(0.0, (due - now).total_seconds()):.1f}s"
+
+
+def render_table(
+    run: AnalysisRun | None,
+    now: datetime,
+    *,
+    width: int = 100,
+    infos: dict[str, MetricInfo] | None = None,
+) -> list[str]:
+    """The live view: one row per metric, and under it the last measurement's message.
+
+    VALUE is the last column, cut to the terminal width, so it never runs into another.
+    """
     if run is None:
         return []
+    infos = infos if infos is not None else metric_infos(run)
     status = run.status
     phase = status.phase if status else "Pending"
     lines = [f"AnalysisRun {run.metadata.namespace}/{run.metadata.name}: {phase}"]
     if status and status.message:
-        lines.append(f"  {status.message}")
-    header = f"  {'METRIC':<24} {'PHASE':<13} {'OK/FAIL/INC/ERR':<16} {'VALUE':<20} NEXT"
-    lines.append(header)
+        lines.append(_fit(f"  {_one_line(status.message)}", width))
+    rows: list[tuple[list[str], str]] = []
     results = {r.name: r for r in status.metric_results} if status else {}
     for metric in run.spec.metrics:
+        info = infos.get(metric.name) or MetricInfo(metric, False)
         result = results.get(metric.name)
         if result is None:
-            lines.append(f"  {metric.name:<24} {'Pending':<13}")
+            rows.append(([info.label, "Pending", info.progress(None), "", ""], ""))
             continue
         counts = f"{result.successful}/{result.failed}/{result.inconclusive}/{result.error}"
         last = result.measurements[-1] if result.measurements else None
-        value = (last.value if last else "")[:20]
-        nxt = ""
-        if status and not assess.completed(result.phase):
-            if last is not None and last.finished_at is None:
-                nxt = "measuring"
-            else:
-                due = lifecycle.metric_next_due(metric, status)
-                if due is not None:
-                    nxt = f"in {max(0.0, (due - now).total_seconds()):.1f}s"
-        lines.append(f"  {metric.name:<24} {result.phase:<13} {counts:<16} {value:<20} {nxt}")
+        value = _one_line(last.value) if last and last.value else ""
+        nxt = _next_text(info, result, status, now)
+        cells = [info.label, result.phase, info.progress(result), counts, nxt]
+        rows.append((cells, value))
+        message = last.message if last is not None and last.message else ""
+        if message and last is not None and last.phase != "Successful":
+            rows.append(([], f"{last.phase}: {_one_line(message)}"))
+    header = ["METRIC", "PHASE", "MEASURED", "OK/FAIL/INC/ERR", "NEXT"]
+    widths = [len(h) for h in header]
+    for cells, _ in rows:
+        for i, cell in enumerate(cells):
+            widths[i] = max(widths[i], len(cell))
+
+    def row(cells: list[str], last: str) -> str:
+        head = "  " + " ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        return head + " " + _fit(last, width - len(head) - 2)
+
+    lines.append(row(header, "VALUE").rstrip())
+    for cells, tail in rows:
+        if cells:
+            lines.append(row(cells, tail).rstrip())
+        else:  # the reason of the last measurement, straight under its metric
+            lines.append(_fit(f"    └ {tail}", width - 1))
     return lines

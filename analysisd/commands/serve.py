@@ -31,7 +31,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--secrets-dir", default=None, help="DIR/<secret>/<key> files")
     parser.add_argument("--config", default=None, help="YAML settings file")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="least severe log lines written (default: %(default)s)",
+    )
     parser.set_defaults(func=main)
 
 
@@ -78,6 +84,10 @@ def main(args: argparse.Namespace) -> int:
     }
     try:
         settings = load_settings(flags)
+        problem = sqlite_path_problem(settings.store)
+        if problem:
+            print(f"analysisd serve: store {settings.store}: {problem}", file=sys.stderr)
+            return 2
         asyncio.run(serve(settings))
     except (ConfigError, StoreError) as exc:
         print(f"analysisd serve: {exc}", file=sys.stderr)
@@ -86,3 +96,25 @@ def main(args: argparse.Namespace) -> int:
         print(f"analysisd serve: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def sqlite_path_problem(url: str) -> str | None:
+    """Why a sqlite:/// store path cannot be used, checked before anything starts.
+
+    A directory is not a database file, and a missing directory is a typo more often
+    than a wish: it is not created (the daemon often runs as root).
+    """
+    from pathlib import Path
+
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :]
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return None
+    target = Path(path)
+    if target.is_dir():
+        return f"{path} is a directory; name a file in it, e.g. sqlite:///{target / 'analysisd.db'}"
+    parent = target.parent
+    if not parent.is_dir():
+        return f"directory {parent} does not exist; create it first (it is not created for you)"
+    return None

@@ -76,7 +76,7 @@ async def test_progress_lines_report_measurements_and_phase_changes() -> None:
         s.submit(make_run({"m": {}}))
         await s.wait("ns", "run")
     text = out.getvalue()
-    assert "m: Failed value=F" in text
+    assert "m: Failed [1 of 1] value=F" in text
     assert "run Running -> Failed" in text
     assert 'Metric "m" assessed Failed due to failed (1) > failureLimit (0)' in text
 

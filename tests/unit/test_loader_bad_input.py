@@ -77,7 +77,8 @@ def test_missing_spec_is_named() -> None:
 
 def test_unknown_field_is_named() -> None:
     text = GOOD + "    failureLimt: 3\n"
-    assert error_of(text) == "t.yaml: spec.metrics[0].failureLimt: unknown field"
+    expected = "t.yaml: spec.metrics[0].failureLimt: unknown field (did you mean failureLimit?)"
+    assert error_of(text) == expected
 
 
 def test_float_count_is_not_an_intstr() -> None:
