@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import aiosqlite
 
 from analysisd.store.base import Conflict, LimitExceeded, Row, SqlStore, StoreError, Tx
+from analysisd.store.filelock import FileLock
 from analysisd.store.records import (
     OUTBOX_COLUMNS,
     OutboxRow,
@@ -26,6 +27,27 @@ from analysisd.store.records import (
     now_iso,
     outbox_from_row,
 )
+
+
+def _is_file(path: str) -> bool:
+    return path not in (":memory:", "") and not path.startswith("file:")
+
+
+async def _settled(statement: Awaitable[Any]) -> None:
+    """Await a statement to its end even if the caller is cancelled meanwhile; the
+    cancel is raised afterwards (see SqliteStore._tx)."""
+    task = asyncio.ensure_future(statement)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait((task,))  # cancelling the wait leaves the task running
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancel is what the caller hears about
+        raise asyncio.CancelledError
+    task.result()
 
 
 class _SqliteTx:
@@ -54,13 +76,17 @@ class SqliteStore(SqlStore):
         self.owner = owner
         self._db: aiosqlite.Connection | None = None
         self._write = asyncio.Lock()
+        # One daemon per file (see store/filelock.py); none for in-memory databases.
+        self._lock = FileLock(self.path + ".lock") if _is_file(self.path) else None
 
     # ---- lifecycle ----
 
     async def open(self) -> None:
         try:
-            if self.path not in (":memory:", "") and not self.path.startswith("file:"):
+            if _is_file(self.path):
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            if self._lock is not None and not self._lock.held:
+                self._lock.acquire(f"store sqlite:///{self.path}")
             db = await aiosqlite.connect(self.path, isolation_level=None)
             self._db = db
             # WAL + NORMAL survives a killed process (not a power cut), and keeps readers
@@ -74,9 +100,13 @@ class SqliteStore(SqlStore):
             raise StoreError(f"store sqlite:///{self.path}: {exc}") from exc
 
     async def aclose(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        try:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await db.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -86,14 +116,26 @@ class SqliteStore(SqlStore):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; whatever interrupts it (a cancel included), none is
+        left open behind the writer lock.
+
+        aiosqlite runs each statement in its thread to the end whether or not the
+        awaiting task is still there: a cancel landing while BEGIN was on its way
+        returned before BEGIN ran, and the transaction BEGIN then opened was never
+        closed (every later write failed to open its own). So BEGIN, COMMIT and
+        ROLLBACK are each waited for to the end (_settled), and whether to roll back
+        is asked of the connection itself.
+        """
+        db = self.db
         async with self._write:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                await _settled(db.execute("BEGIN IMMEDIATE"))
+                yield db
+                await _settled(db.execute("COMMIT"))
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                if db.in_transaction:
+                    await _settled(db.execute("ROLLBACK"))
                 raise
-            await self.db.execute("COMMIT")
 
     # ---- the primitives SqlStore runs on ----
 
