@@ -15,7 +15,7 @@ from analysisd import AnalysisdError
 DEFAULT_STORE = "sqlite:///analysisd.db"
 ENV_PREFIX = "ANALYSISD_"
 # Flags that are also environment variables (DESIGN.md §7); names are the field names.
-ENV_SETTINGS = ("host", "port", "store", "secrets_dir", "config", "replica_id")
+ENV_SETTINGS = ("host", "port", "store", "secrets_dir", "config", "replica_id", "allow_anonymous")
 
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -93,6 +93,8 @@ class Settings:
     config: str | None = None
     # token -> namespaces it may use ("*" = all, including cluster templates). Empty: open API.
     tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Serving on a non-loopback address with no tokens must be asked for explicitly.
+    allow_anonymous: bool = False
     subscriptions: tuple[Subscription, ...] = ()
     max_body_bytes: int = 1024 * 1024
     max_active_runs_per_namespace: int = 1000
@@ -146,6 +148,7 @@ def _float(name: str, value: Any) -> float:
 
 _CAMEL = {
     "secretsDir": "secrets_dir",
+    "allowAnonymous": "allow_anonymous",
     "maxBodyBytes": "max_body_bytes",
     "maxActiveRunsPerNamespace": "max_active_runs_per_namespace",
     "shutdownGrace": "shutdown_grace",
@@ -350,6 +353,17 @@ def _kayenta(value: Any) -> KayentaSettings:
     return KayentaSettings(namespace, {str(k): str(v) for k, v in applications.items()})
 
 
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
     known = {f.name: f for f in fields(Settings)}
     out: dict[str, Any] = {}
@@ -365,6 +379,8 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _providers(value)
         elif key == "egress":
             out[key] = _egress("egress", value)
+        elif key == "allow_anonymous":
+            out[key] = _bool(raw_key, value)
         elif key == "namespaces":
             out[key] = _namespaces(value)
         elif key == "max_response_bytes":
