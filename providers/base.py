@@ -38,11 +38,19 @@ def excerpt(body: str | bytes, limit: int = BODY_EXCERPT_LIMIT) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One measurement's raw outcome: `result` as conditions see it, `value` as stored."""
+    """One measurement's raw outcome: `result` as conditions see it, `value` as stored.
+
+    `go_type` names the Go type Argo's provider hands to EvalCondition for `result`, after
+    Argo's valueFromPointer (a nil pointer is "<nil>", a non-nil one its element type):
+    "[]float64" for a Prometheus vector even when empty, "interface {}"-typed JSON values
+    by their dynamic type, "[]types.MetricDataResult" for CloudWatch. The condition checker
+    types conditions against it as expr-lang does; "" means "infer it from the value".
+    """
 
     result: Any
     value: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    go_type: str = ""
 
 
 class ProviderError(Exception):

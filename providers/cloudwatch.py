@@ -52,6 +52,7 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
+from providers.gocompat import GO_METRIC_DATA_RESULTS
 
 KIND = "cloudWatch"
 PROVIDER = "cloudwatch"
@@ -356,7 +357,12 @@ class CloudWatchProvider:
         messages = [m for page in pages for m in _messages(page.get("Messages"))]
         if messages:
             metadata["messages"] = repr(messages)
-        return Reading(result=results, value=value_string(results), metadata=metadata)
+        return Reading(
+            result=results,
+            value=value_string(results),
+            metadata=metadata,
+            go_type=GO_METRIC_DATA_RESULTS,
+        )
 
     async def series(
         self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float

@@ -76,6 +76,7 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
+from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE, GO_NIL
 from providers.http import parse_retry_after
 
 KIND = "datadog"
@@ -399,7 +400,15 @@ class DatadogProvider:
                 "/api/v2/query/scalar", shown, timeout, api_v2.query_scalar_data(request)
             )
             result = self._decode(decode_scalar, body, "/api/v2/query/scalar", shown)
-        return Reading(result=result, value=value_string(result))
+        # Argo hands over *float64 (valueFromPointer: nil, or the float) or []float64
+        go_type = (
+            GO_NIL
+            if result is None
+            else GO_FLOAT64
+            if isinstance(result, float)
+            else GO_FLOAT64_SLICE
+        )
+        return Reading(result=result, value=value_string(result), go_type=go_type)
 
     async def series(
         self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float

@@ -267,3 +267,26 @@ def go_pow(x: float, y: float) -> float:
         a1 = 1 / a1
         ae = -ae
     return _ldexp(a1, ae)
+
+
+# --- Go type names of provider results ------------------------------------------------------
+
+GO_NIL = "<nil>"
+GO_FLOAT64 = "float64"
+GO_FLOAT64_SLICE = "[]float64"
+GO_METRIC_DATA_RESULTS = "[]types.MetricDataResult"
+
+
+def json_go_type(value: Any) -> str:
+    """The dynamic Go type of a value json.Unmarshal decoded into an interface{}."""
+    if value is None:
+        return GO_NIL
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return GO_FLOAT64  # every JSON number decodes to float64
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "[]interface {}"
+    return "map[string]interface {}"

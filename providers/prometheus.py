@@ -54,6 +54,7 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
+from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE
 from providers.http import map_client_error, raise_for_response
 from providers.sigv4 import SigV4Settings, SigV4Signer
 
@@ -501,7 +502,11 @@ class PrometheusProvider:
         metadata = {RESOLVED_QUERY: settings.query}
         if warnings:
             metadata["warnings"] = warnings_metadata(warnings)
-        return Reading(result=result, value=value_string(result), metadata=metadata)
+        # Argo hands a vector or matrix over as []float64 (empty, not nil), a scalar as float64
+        go_type = GO_FLOAT64 if isinstance(result, float) else GO_FLOAT64_SLICE
+        return Reading(
+            result=result, value=value_string(result), metadata=metadata, go_type=go_type
+        )
 
     async def series(
         self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float

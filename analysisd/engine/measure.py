@@ -142,7 +142,7 @@ def judge_reading(
     if metric.success_condition or metric.failure_condition:
         if conditions is None:  # a metric the run was not prepared with: compile it now
             conditions = compile_conditions(metric.success_condition, metric.failure_condition)
-        verdict = conditions.decide(reading.result)
+        verdict = conditions.decide(reading.result, reading.go_type)
         return verdict.phase, verdict.message, reading.value, metadata
     if kind == "judge":
         return judge_verdict(reading.result), "", reading.value, metadata

@@ -7,10 +7,12 @@ that type cannot take — in every branch, including branches that would never r
 the parse tree the same way, for one Go type at a time; ``Conditions`` caches the outcome per
 (condition, Go type) for the life of a run.
 
-The Go type is inferred from the Python value (providers do not hand it over yet): None is a
-typed nil, bool/int/float/str their Go kinds, a non-empty list of floats ``[]float64``, any
-other list ``[]interface {}``, a mapping ``map[string]interface {}``. Members of maps and
-elements of ``[]interface {}`` are unknown, as they are to expr's checker.
+Providers name the Go type they hand to Argo (``Reading.go_type``: ``[]float64`` for a
+Prometheus vector even when empty, JSON values by their dynamic type, ``[]types.MetricDataResult``
+for CloudWatch); ``type_of_go_name`` reads that name. Where none is given the type is inferred
+from the Python value: None is a typed nil, bool/int/float/str their Go kinds, a non-empty list
+of floats ``[]float64``, any other list ``[]interface {}``, a mapping ``map[string]interface {}``.
+Members of maps and elements of ``[]interface {}`` are unknown, as they are to expr's checker.
 
 The checker only rejects what expr's checker rejects for sure; where in doubt it lets the
 evaluator decide at run time.
@@ -19,6 +21,7 @@ evaluator decide at run time.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from lark import Token, Tree
@@ -88,7 +91,50 @@ def _slow_type_key(value: Any) -> Type:
     return ANY
 
 
+# The AWS SDK struct a CloudWatch result is a slice of: its fields, as far as they are sure.
+METRIC_DATA_RESULT = ("struct", "types.MetricDataResult")
+_STRUCT_FIELDS: Mapping[str, Mapping[str, Type]] = {
+    "types.MetricDataResult": {
+        "Id": ANY,
+        "Label": ANY,
+        "StatusCode": ANY,
+        "Timestamps": ("array", ANY),
+        "Values": ("array", "float"),
+        "Messages": ("array", ANY),
+    }
+}
+_GO_NAMES: Mapping[str, Type] = {
+    "<nil>": "nil",
+    "bool": "bool",
+    "int": "int",
+    "int64": "int",
+    "float64": "float",
+    "string": "string",
+    "interface {}": ANY,
+    "any": ANY,
+    "types.MetricDataResult": METRIC_DATA_RESULT,
+}
+
+
+@lru_cache(maxsize=256)
+def type_of_go_name(name: str) -> Type:
+    """The checker's type for a Go type name a provider gave ("[]float64", "<nil>", ...)."""
+    name = name.strip()
+    known = _GO_NAMES.get(name)
+    if known is not None:
+        return known
+    if name.startswith("[]"):
+        return ("array", type_of_go_name(name[2:]))
+    if name.startswith("map[string]"):
+        return ("map", type_of_go_name(name[len("map[string]") :]))
+    if name.startswith("*"):
+        return type_of_go_name(name[1:])  # Argo's valueFromPointer hands over the element
+    return ANY
+
+
 def go_name(kind: Type) -> str:
+    if isinstance(kind, tuple) and kind[0] == "struct":
+        return str(kind[1])
     if isinstance(kind, tuple):
         inner = go_name(kind[1])
         return f"[]{inner}" if kind[0] == "array" else f"map[string]{inner}"
@@ -286,6 +332,15 @@ class Checker:
                     f"array elements can only be selected using an integer (got {go_name(key)})"
                 )
             return base[1]
+        if isinstance(base, tuple) and base[0] == "struct":
+            if name is None:
+                if not _is(key, "string"):
+                    raise _error(f"type {go_name(base)}[{go_name(key)}] is undefined")
+                return ANY  # a field named by a computed string: checked when it runs
+            fields = _STRUCT_FIELDS.get(base[1], {})
+            if name not in fields:
+                raise _error(f"type {go_name(base)} has no field {name}")
+            return fields[name]
         raise _error(f"type {go_name(base)}[{go_name(key)}] is undefined")
 
     def t_member(self, tree: Tree[Token]) -> Type:
@@ -294,7 +349,13 @@ class Checker:
         return self._member(base, "string", name)
 
     def t_opt_member(self, tree: Tree[Token]) -> Type:
-        self.visit(tree.children[0])
+        # `?.` forgives a nil value, not a type without that member: a typed nil (from
+        # find or get over []float64) is still a float64 to the checker.
+        base = self.visit(tree.children[0])
+        if base == "nil":
+            return ANY
+        name = str(tree.children[1].children[0])  # type: ignore[union-attr]
+        self._member(base, "string", name)
         return ANY
 
     def t_index(self, tree: Tree[Token]) -> Type:
@@ -303,8 +364,10 @@ class Checker:
         return self._member(base, key, None)
 
     def t_opt_index(self, tree: Tree[Token]) -> Type:
-        self.visit(tree.children[0])
-        self.visit(tree.children[1])
+        base = self.visit(tree.children[0])
+        key = self.visit(tree.children[1])
+        if base != "nil":
+            self._member(base, key, None)
         return ANY
 
     def t_slice(self, tree: Tree[Token]) -> Type:
@@ -422,6 +485,8 @@ class Checker:
         if any(isinstance(arg, Tree) and arg.data == "closure" for arg in args):
             return self._closure_call(name, args)
         kinds = [self.visit(arg) for arg in args]
+        if name == "get" and len(kinds) == 2:
+            return self._get(*kinds)
         self._check_args(name, kinds)
         if name in ("first", "last") and kinds and _array(kinds[0]):
             return kinds[0][1]
@@ -431,6 +496,20 @@ class Checker:
                 return kinds[0]
             return ANY
         return _RETURNS.get(name, ANY)
+
+    def _get(self, base: Type, key: Type) -> Type:
+        """checker.checkBuiltinGet: typed like an index; a miss is a nil of that type."""
+        if base == ANY:
+            return ANY
+        if _array(base):
+            if not _is(key, "int"):
+                raise _error(f"non-integer slice index {go_name(key)}")
+            return base[1]
+        if _map(base):
+            if not _is(key, "string"):
+                raise _error(f"cannot use {go_name(key)} to get an element from {go_name(base)}")
+            return base[1]
+        raise _error(f"type {go_name(base)} does not support indexing")
 
     def _check_args(self, name: str, kinds: list[Type]) -> None:
         def bad(kind: Type) -> ExprTypeError:

@@ -127,13 +127,28 @@ def _finder(name: str, items_fn: Fn, predicate: Fn) -> Fn:
     return run
 
 
+def backwards_finder(name: str, items_fn: Fn, predicate: Fn) -> Fn:
+    """findLast / findLastIndex -> (value, matched): the value and the stale loop bool."""
+    want_index = name.endswith("Index")
+
+    def run(frame: Frame) -> tuple[Any, bool]:
+        items = _items(name, items_fn(frame))
+        for position, item, ok in _each(name, items, predicate, frame, reverse=True):
+            if _truth(name, ok):
+                return (position if want_index else item), True
+        return None, False
+
+    return run
+
+
 def _group_by(items_fn: Fn, key_fn: Fn) -> Fn:
     def run(frame: Frame) -> dict[Any, list[Any]]:
-        groups: dict[Any, list[Any]] = {}
+        # expr-lang groups into a map[any][]any: 1, 1.0 and true are three groups
+        groups: v.GoAnyMap = v.GoAnyMap()
         for _, item, key in _each("groupBy", _items("groupBy", items_fn(frame)), key_fn, frame):
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise ExprTypeError(f"cannot use {v.go_type(key)} as a groupBy key")
-            groups.setdefault(key, []).append(item)
+            groups.setdefault(v.go_key(key), []).append(item)
         return groups
 
     return run
@@ -235,7 +250,7 @@ def compile_closure_call(
     if name == "sum":
         return _sum(items_fn, predicate), "any"
     if name == "groupBy":
-        return _group_by(items_fn, predicate), "map"
+        return _group_by(items_fn, predicate), "any"  # map[any][]any: any key goes
     if name == "sortBy":
         return _sort_by(items_fn, predicate, extra), "array"
     if name == "reduce":

@@ -28,9 +28,10 @@ from analysisd.expr.closures import (
     IT,
     Fn,
     Frame,
+    backwards_finder,
     compile_closure_call,
 )
-from analysisd.expr.errors import ExprEvalError, ExprSyntaxError
+from analysisd.expr.errors import ExprEvalError, ExprSyntaxError, ExprTypeError
 from analysisd.expr.grammar import parse
 from analysisd.expr.literals import parse_float_literal, parse_int_literal, unquote
 from analysisd.expr.nodes import NO_CONST, Node, const, go_name
@@ -77,6 +78,45 @@ class Program:
 def compile_expr(source: str) -> Program:
     """Compile (cached per source string); ExprSyntaxError with the column on failure."""
     return compile_expr_uncached(source)
+
+
+_AGGREGATES = frozenset({"max", "min", "mean", "median"})
+_FLOAT64_PARAMETER = frozenset({"isNaN", "isInf"})
+
+
+def _float_literal(tree: Any) -> bool:
+    """What expr's traverseAndReplaceIntegerNodesWithFloatNodes turns into float64: integer
+    literals, signed or combined with + - *; and anything already not an integer literal
+    but a float one."""
+    if not isinstance(tree, Tree):
+        return False
+    if tree.data in ("int_lit", "float_lit"):
+        return True
+    if tree.data == "sign":
+        return _float_literal(tree.children[1])
+    if tree.data == "arith" and str(tree.children[1]) in ("+", "-", "*"):
+        return _float_literal(tree.children[0]) and _float_literal(tree.children[2])
+    return False
+
+
+def _float64_only(name: str, fn: Fn) -> Fn:
+    def argument(frame: Frame) -> Any:
+        value = fn(frame)
+        if type(value) is int:
+            raise ExprTypeError(
+                f"interface conversion: interface {{}} is int, not float64 ({name})"
+            )
+        return value
+
+    return argument
+
+
+def _is_filter(tree: Any) -> bool:
+    """A call filter(xs, {predicate}) with two arguments, as expr's optimiser matches it."""
+    if not (isinstance(tree, Tree) and tree.data == "call" and str(tree.children[0]) == "filter"):
+        return False
+    args = tree.children[1]
+    return isinstance(args, Tree) and len(args.children) == 2
 
 
 def compile_expr_uncached(source: str) -> Program:
@@ -341,12 +381,27 @@ class Compiler(OperatorNodes):
             raise self.error(f"not enough arguments to call {name}", name_token)
         if len(arg_trees) > builtin.max_args:
             raise self.error(f"too many arguments to call {name}", name_token)
-        fns = [self.node(arg).fn for arg in arg_trees]
+        nodes = [self.node(arg) for arg in arg_trees]
+        fns = [node.fn for node in nodes]
         impl = builtin.impl
+        returns = builtin.returns
+        if name in _AGGREGATES and all(node.type in ("int", "float") for node in nodes):
+            returns = nodes[0].type  # validateAggregateFunc: typed by the first argument
+        if name in _FLOAT64_PARAMETER and not _float_literal(arg_trees[0]):
+            # Argo's isNaN/isInf are Go funcs of a float64: expr's checker turns integer
+            # literals into floats, but any other int reaches reflect's call and fails there.
+            fns = [_float64_only(name, fns[0])]
         if len(fns) == 1:
             (only,) = fns
-            return Node(lambda frame: impl(frame[ENV], (only(frame),)), builtin.returns)
-        return Node(lambda frame: impl(frame[ENV], [fn(frame) for fn in fns]), builtin.returns)
+            stale = None
+            if name == "last" and _is_filter(arg_trees[0]):
+                # optimizer/filter_last.go: last(filter(xs, p)) runs as findLast(xs, p)
+                def stale(frame: Frame) -> tuple[Any, bool]:
+                    kept = only(frame)
+                    return impl(frame[ENV], (kept,)), bool(kept)
+
+            return Node(lambda frame: impl(frame[ENV], (only(frame),)), returns, stale=stale)
+        return Node(lambda frame: impl(frame[ENV], [fn(frame) for fn in fns]), returns)
 
     def _closure_call(self, name: str, arg_trees: list[Any], tree: Tree[Token]) -> Node:
         if not arg_trees:
@@ -367,4 +422,7 @@ class Compiler(OperatorNodes):
             fn, result_type = compile_closure_call(name, items.fn, predicates, extra)
         except ValueError as exc:
             raise self.error(str(exc), tree) from None
-        return Node(fn, result_type)
+        stale = None
+        if name in ("findLast", "findLastIndex"):
+            stale = backwards_finder(name, items.fn, predicates[0])
+        return Node(fn, result_type, stale=stale)

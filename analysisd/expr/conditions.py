@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from analysisd.expr.checker import check_tree, go_type_key
+from analysisd.expr.checker import check_tree, go_type_key, type_of_go_name
 from analysisd.expr.compiler import Program, compile_expr, compile_expr_uncached
 from analysisd.expr.errors import ExprError, ExprEvalError, ExprTypeError
 from analysisd.expr.values import format_float, go_type, is_array
@@ -31,10 +31,15 @@ def evaluate_condition(program: Program, result: Any) -> bool:
     raise ExprEvalError(f"expected bool, but got {go_type(outcome)}")
 
 
-def check(program: Program, result: Any) -> None:
-    """Type-check ``program`` against the Go type of ``result``, as Argo's expr.Compile does
-    (ExprTypeError); the outcome is cached per (program, Go type)."""
-    failure = _checked(program, go_type_key(result))
+def result_type(result: Any, go_type: str = "") -> Any:
+    """The checker's type of ``result``: the Go type the provider named, else inferred."""
+    return type_of_go_name(go_type) if go_type else go_type_key(result)
+
+
+def check(program: Program, result: Any, go_type: str = "") -> None:
+    """Type-check ``program`` against the Go type of ``result`` (``go_type`` when the provider
+    named it), as Argo's expr.Compile does (ExprTypeError); cached per (program, Go type)."""
+    failure = _checked(program, result_type(result, go_type))
     if failure is not None:
         raise failure
 
@@ -96,9 +101,9 @@ class Conditions:
         self._checked = {}
 
     def _for_type(
-        self, result: Any
+        self, result: Any, go_type: str
     ) -> tuple[Program | ExprError | None, Program | ExprError | None]:
-        key = go_type_key(result)
+        key = type_of_go_name(go_type) if go_type else go_type_key(result)
         pair = self._checked.get(key)
         if pair is None:
             pair = (_typed(self.success, key), _typed(self.failure, key))
@@ -115,8 +120,9 @@ class Conditions:
             found.append(("failureCondition", self.failure))
         return found
 
-    def decide(self, result: Any) -> MeasurementVerdict:
-        success, failure = self._for_type(result)
+    def decide(self, result: Any, go_type: str = "") -> MeasurementVerdict:
+        """Argo's EvaluateResult for one reading; ``go_type`` is ``Reading.go_type``."""
+        success, failure = self._for_type(result, go_type)
         return _decide(self.success_source, success, self.failure_source, failure, result)
 
 
@@ -135,13 +141,15 @@ def compile_conditions(success_condition: str, failure_condition: str) -> Condit
     return Conditions(success_condition, failure_condition)
 
 
-def decide(success_condition: str, failure_condition: str, result: Any) -> MeasurementVerdict:
+def decide(
+    success_condition: str, failure_condition: str, result: Any, go_type: str = ""
+) -> MeasurementVerdict:
     """Argo's EvaluateResult: failure wins, neither is Inconclusive, no conditions succeed.
 
     Compiles both conditions (through a small cache); the engine compiles once per run
-    instead (Conditions).
+    instead (Conditions). ``go_type`` names the result's Go type; "" infers it.
     """
-    key = go_type_key(result)
+    key = result_type(result, go_type)
     return _decide(
         success_condition,
         _cached_typed(success_condition, key),

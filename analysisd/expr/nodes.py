@@ -36,6 +36,12 @@ class Node:
     fn: Fn
     type: str = "any"  # int, float, string, bool, nil, array, map or any
     is_result: bool = False
+    # For a loop expr-lang v1.17.8 runs backwards (findLast, findLastIndex, and
+    # last(filter(...)) / filter(...)[-1] after its optimiser): (value, stale) where stale
+    # is the loop test's bool emitLoopBackwards leaves under the value (true after a
+    # match, false after none). An operator that pops two values takes it as its left
+    # operand: Argo users live with that bug, so it is reproduced (expr-lang#950).
+    stale: Fn | None = None
 
 
 def const(value: Any, static: str) -> Node:
@@ -71,6 +77,8 @@ def comparable(left: str, right: str) -> bool:
 
 
 def go_name(static: str) -> str:
+    if static not in SAMPLES:
+        return "interface {}"
     return v.go_type(SAMPLES[static])
 
 
@@ -116,6 +124,25 @@ class CompilerBase:
             attempt()
         except ExprTypeError as exc:
             raise self.error(str(exc), where) from None
+
+    def stale_operands(self, left: Node, right: Node) -> tuple[Node, Node]:
+        """The operands as expr-lang's VM pops them (see Node.stale): unchanged, except when
+        the right one is a backwards loop, whose stale bool is popped as the left operand
+        (the left one is still evaluated first). Static types stay those of the tree."""
+        if right.stale is None:
+            return left, right
+        evaluate_left, evaluate_right = left.fn, right.stale
+
+        def stale_left(frame: Frame) -> Any:
+            evaluate_left(frame)
+            value, below = evaluate_right(frame)
+            frame.append(value)  # handed to the right operand, read straight after
+            return below
+
+        def right_value(frame: Frame) -> Any:
+            return frame.pop()
+
+        return Node(stale_left, left.type), Node(right_value, right.type)
 
     def samples(self, left: Node, right: Node) -> tuple[Any, Any]:
         return SAMPLES[left.type], SAMPLES[right.type]

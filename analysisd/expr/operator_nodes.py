@@ -25,6 +25,14 @@ from providers.gocompat import GoError, compile_regexp
 _ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 
 
+_STRICT_EQUALITY: dict[str, type] = {"int": int, "string": str}
+
+
+def _is_as_int(tree: Any) -> bool:
+    # Argo's asInt returns int64, not int: equalBinaryNode's OpEqualInt is for int only
+    return isinstance(tree, Tree) and tree.data == "call" and str(tree.children[0]) == "asInt"
+
+
 def _against_number(op: str, first: Fn, bound: Any) -> Fn:
     """`x OP 0.95`: one closure per operator, so the hot path makes no further call.
 
@@ -184,8 +192,7 @@ class OperatorNodes(CompilerBase):
 
     def n_compare(self, tree: Tree[Token]) -> Node:
         op = str(tree.children[1])
-        left = self.node(tree.children[0])
-        right = self.node(tree.children[2])
+        left, right = self.stale_operands(self.node(tree.children[0]), self.node(tree.children[2]))
         first, second = left.fn, right.fn
         known = left.type != "any" and right.type != "any"
         if op in ("==", "!="):
@@ -258,6 +265,27 @@ class OperatorNodes(CompilerBase):
                 return v.equal(a, b) is not negate
 
             return Node(typed_equality, "bool")
+        if (
+            left.type == right.type
+            and left.type in _STRICT_EQUALITY
+            and not any(_is_as_int(tree.children[i]) for i in (0, 2))
+        ):
+            # compiler.equalBinaryNode: two statically int (or string) operands compile to
+            # OpEqualInt / OpEqualString, which assert the Go type of both values at run
+            # time (`median(1) == 1` fails there: median returns a float64).
+            kind = _STRICT_EQUALITY[left.type]
+
+            def strict_equality(frame: Frame) -> bool:
+                a, b = first(frame), second(frame)
+                for value in (a, b):
+                    if type(value) is not kind:
+                        raise ExprTypeError(
+                            f"interface conversion: interface {{}} is {v.go_type(value)}, "
+                            f"not {go_name(left.type)}"
+                        )
+                return (a == b) is not negate
+
+            return Node(strict_equality, "bool")
         if negate:
             return Node(lambda frame: not v.equal(first(frame), second(frame)), "bool")
         return Node(lambda frame: v.equal(first(frame), second(frame)), "bool")
@@ -277,8 +305,7 @@ class OperatorNodes(CompilerBase):
 
     def n_arith(self, tree: Tree[Token]) -> Node:
         op = str(tree.children[1])
-        left = self.node(tree.children[0])
-        right = self.node(tree.children[2])
+        left, right = self.stale_operands(self.node(tree.children[0]), self.node(tree.children[2]))
         apply = ARITH[op]
         result_type = "any"
         if left.type != "any" and right.type != "any":

@@ -204,6 +204,43 @@ def to_index(key: Any, what: str) -> int:
     raise ExprTypeError(f"invalid operation: int({go_type(key)}) in {what}")
 
 
+class _IntKey(int):
+    """An int key of a Go map[any]: never the same key as a float64 or a bool."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _IntKey and int(self) == int(other)
+
+    def __hash__(self) -> int:
+        return hash(("int", int(self)))
+
+
+class _FloatKey(float):
+    """A float64 key of a Go map[any]: never the same key as an int or a bool."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _FloatKey and float(self) == float(other)
+
+    def __hash__(self) -> int:
+        return hash(("float64", float(self)))
+
+
+def go_key(key: Any) -> Any:
+    """A key as a Go map[any] tells keys apart (1, 1.0 and true are three keys)."""
+    if type(key) is int:
+        return _IntKey(key)
+    if type(key) is float:
+        return _FloatKey(key)
+    return key
+
+
+class GoAnyMap(dict[Any, Any]):
+    """A Go map[any]... (groupBy's result): keys told apart by Go type, see go_key."""
+
+
 def fetch(container: Any, key: Any, *, optional: bool = False) -> Any:
     """`a.b` / `a[b]`: map keys (missing is nil), array indexes (negative too), string bytes."""
     if container is None:
@@ -211,6 +248,8 @@ def fetch(container: Any, key: Any, *, optional: bool = False) -> Any:
             return None
         raise ExprEvalError(f"cannot fetch {format_go(key)} from <nil>")
     if isinstance(container, Mapping):
+        if isinstance(container, GoAnyMap):
+            return container.get(go_key(key))
         if not isinstance(key, str) and all(isinstance(k, str) for k in container):
             raise ExprTypeError(f"cannot use {go_type(key)} as map[string]interface {{}} key")
         return container.get(key)
@@ -230,14 +269,23 @@ def slice_of(container: Any, start: Any, stop: Any) -> Any:
     """`a[i:j]`: bounds are clamped like expr-lang's runtime.Slice."""
     if not (is_array(container) or isinstance(container, str)):
         raise ExprTypeError(f"cannot slice {go_type(container)}")
-    size = len(container)
+    if isinstance(container, str):
+        # reflect's Slice of a Go string cuts bytes, not characters; a cut inside a
+        # character keeps its bytes (invalid UTF-8, as Go keeps them) as surrogate escapes.
+        raw = container.encode("utf-8", "surrogateescape")
+        lo, hi = _bounds(len(raw), start, stop)
+        return raw[lo:hi].decode("utf-8", "surrogateescape")
+    lo, hi = _bounds(len(container), start, stop)
+    part = container[lo:hi]
+    return list(part) if isinstance(part, tuple) else part
+
+
+def _bounds(size: int, start: Any, stop: Any) -> tuple[int, int]:
     lo = 0 if start is None else to_index(start, "slice")
     hi = size if stop is None else to_index(stop, "slice")
     lo = max(lo + size if lo < 0 else lo, 0)
     hi = max(min(hi + size if hi < 0 else hi, size), 0)
-    lo = min(lo, hi)
-    part = container[lo:hi]
-    return list(part) if isinstance(part, tuple) else part
+    return min(lo, hi), hi
 
 
 def contained(needle: Any, haystack: Any) -> bool:
@@ -245,7 +293,17 @@ def contained(needle: Any, haystack: Any) -> bool:
     if is_array(haystack):
         return any(equal(needle, item) for item in haystack)
     if isinstance(haystack, Mapping):
-        return isinstance(needle, str) and needle in haystack
+        if isinstance(haystack, GoAnyMap):
+            return go_key(needle) in haystack
+        if needle is None:
+            needle = ""  # runtime.In looks nil up as the key type's zero value
+        elif not isinstance(needle, str):
+            # reflect's MapIndex panics on a key of another type
+            raise ExprTypeError(
+                f"reflect.Value.MapIndex: value of type {go_type(needle)} is not assignable "
+                "to type string"
+            )
+        return needle in haystack
     if haystack is None:
         return False
     raise ExprTypeError(f'operator "in" not defined on {go_type(haystack)}')

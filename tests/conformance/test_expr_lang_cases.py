@@ -44,7 +44,7 @@ def _run(case: dict[str, Any]) -> tuple[str, Any]:
     result = case.get("result")
     try:
         program = compile_expr(case["expr"])
-        check(program, result)
+        check(program, result, case.get("go_type", ""))
     except ExprError as exc:
         return "compile_error", str(exc)
     try:

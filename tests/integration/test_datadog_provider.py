@@ -50,7 +50,9 @@ async def test_v1_result_is_the_last_point_of_the_first_series(
         [[now_ms() - 60_000, 9.0]],
     ]
     reading = await provider.measure({"query": "avg:errors{app:demo}"})
-    assert reading == Reading(result=0.0003332881882246533, value="0.0003332881882246533")
+    assert reading == Reading(
+        result=0.0003332881882246533, value="0.0003332881882246533", go_type="float64"
+    )
 
 
 async def test_v1_request_covers_the_default_five_minute_interval(
@@ -245,3 +247,12 @@ def test_address_without_scheme_is_https() -> None:
     values = {"api-key": API_KEY, "app-key": APP_KEY, "address": "api.datadoghq.eu/"}
     instance = DatadogProvider.create({}, lambda _s, key: values.get(key))
     assert instance.address == "https://api.datadoghq.eu"
+
+
+async def test_readings_name_the_go_type_argo_hands_over(provider: DatadogProvider) -> None:
+    from analysisd.expr import decide
+
+    # No data: Argo's valueFromPointer hands a nil *float64 over as nil
+    reading = await provider.measure({"apiVersion": "v2", "query": "avg:nothing{*}"})
+    assert (reading.result, reading.go_type) == (None, "<nil>")
+    assert decide("isNil(result) || result > 1", "", None, reading.go_type).phase == "Error"

@@ -62,10 +62,10 @@ def _same(first: Any, second: Any) -> bool:
     return type(first) is type(second) and first == second
 
 
-def _outcome(source: str, result: Any) -> tuple[str, Any]:
+def _outcome(source: str, result: Any, go_type: str = "") -> tuple[str, Any]:
     try:
         program = compile_expr(source)
-        check(program, result)  # the result-type checker is on
+        check(program, result, go_type)  # the result-type checker is on
         return "value", program.evaluate({"result": result})
     except ExprError as exc:
         return type(exc).__name__, str(exc)
@@ -84,6 +84,10 @@ _OPERANDS = st.sampled_from(
         "filter(result, # > 0)", "map(result, #index)", "reduce(result, #acc + #, 0)",
         "findIndex(result, # == 1)", "sortBy(result, #)", "groupBy(result, # > 1)",
         "$env.result", "(let x = result; x)", "(result | len())",
+        "findLast(result, # > 0)", "(0.5 == findLast(result, # > 0))",
+        "last(filter(result, # > 0))", "get(result, 0)", "get(result, 'a')", "result[0:2]",
+        "isNaN(result)", "median(1)", "max(1, 1.5)", "len(groupBy(result, #))",
+        "result[0]?.Values", "find(result, # > 0)?.a",
     ]
 )  # fmt: skip
 _BINARY = st.sampled_from(
@@ -105,6 +109,11 @@ def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 
 conditions = st.recursive(_OPERANDS, _combine, max_leaves=6)
+# Go types the providers name (Reading.go_type); "" infers the type from the value.
+go_types = st.sampled_from(
+    ["", "[]float64", "float64", "<nil>", "[]interface {}", "map[string]interface {}",
+     "[]types.MetricDataResult", "string", "bool", "int"]
+)  # fmt: skip
 
 
 @SETTINGS
@@ -177,10 +186,13 @@ def test_nan_fails_every_ordering_comparison(number: float) -> None:
 
 @SETTINGS
 @pytest.mark.timeout(120)
-@given(conditions, results)
-def test_random_conditions_never_crash_and_are_deterministic(source: str, result: Any) -> None:
-    first = _outcome(source, result)
-    second = _outcome(source, result)
+@given(conditions, results, go_types)
+def test_random_conditions_never_crash_and_are_deterministic(
+    source: str, result: Any, go_type: str
+) -> None:
+    # never crash, deterministic; never hang: the timeout and the evaluation budget
+    first = _outcome(source, result, go_type)
+    second = _outcome(source, result, go_type)
     assert first[0] in {"value", "ExprSyntaxError", "ExprEvalError", "ExprTypeError"}
     assert first[0] == second[0]
     assert _same(first[1], second[1])
@@ -188,12 +200,13 @@ def test_random_conditions_never_crash_and_are_deterministic(source: str, result
 
 @SETTINGS
 @pytest.mark.timeout(120)
-@given(conditions, conditions, results)
+@given(conditions, conditions, results, go_types)
 def test_conditions_with_the_checker_give_one_verdict_per_result(
-    success: str, failure: str, result: Any
+    success: str, failure: str, result: Any, go_type: str
 ) -> None:
     compiled = compile_conditions(success, failure)
-    verdict = compiled.decide(result)
+    verdict = compiled.decide(result, go_type)
     assert verdict.phase in {"Successful", "Failed", "Inconclusive", "Error"}
-    assert compiled.decide(result) == verdict  # the checker's cached outcome changes nothing
-    assert decide(success, failure, result) == verdict
+    # the checker's cached outcome changes nothing
+    assert compiled.decide(result, go_type) == verdict
+    assert decide(success, failure, result, go_type) == verdict
