@@ -285,7 +285,7 @@ def _judge_problems(where: str, block: Mapping[str, Any]) -> list[Problem]:
     """The judge block parsed as the engine will parse it, where that can be known now."""
     if "canaryConfigName" in block:
         return []  # read from the daemon's canary config directory at run time
-    from analysisd.judge.spec import parse_judge_block
+    from analysisd.engine.judge_block import parse_judge_block
 
     try:
         parse_judge_block(block)

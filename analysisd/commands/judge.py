@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analysisd.judge.config import load_config_file
 from analysisd.judge.errors import JudgeError
 from analysisd.judge.explain import fmt
 from analysisd.judge.judge import JudgeResult, judge
 from analysisd.judge.report import render_report
 from analysisd.judge.scorer import ScoreLabel
-from analysisd.judge.series_files import load_series_file
+from analysisd.judge_io import load_config_file, load_series_file
 
 EXIT_CODES = {ScoreLabel.PASS: 0, ScoreLabel.FAIL: 1, ScoreLabel.MARGINAL: 3}
 EXIT_ERROR = 2

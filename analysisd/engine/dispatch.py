@@ -76,7 +76,7 @@ async def read(
     the scheduler's: the judge's lookback window ends at its "now".
     """
     if kind == "judge":
-        from analysisd.judge.metric import JudgeMetric, SeriesSource
+        from analysisd.engine.judging import JudgeMetric, SeriesSource
 
         if not hasattr(source, "series"):
             raise ProviderError("judge metrics need a measurement source with range queries")

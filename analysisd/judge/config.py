@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -341,32 +340,6 @@ def decode_config_text(text: str, source: str = "canary config") -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: neither valid JSON nor YAML: {exc}") from exc
-
-
-def load_config_file(path: str | Path, *, strict: bool = False) -> CanaryConfig:
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read canary config: {exc.strerror}") from exc
-    try:
-        return parse_canary_config(decode_config_text(text, str(file)), strict=strict)
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
-
-
-def find_named_config(config_dir: str | Path, name: str) -> Path:
-    """<dir>/<name>.json|.yaml|.yml; the name may not leave the directory."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ConfigError(f"canaryConfigName: {name!r} is not a plain config name")
-    base = Path(config_dir)
-    for suffix in (".json", ".yaml", ".yml"):
-        candidate = base / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(
-        f"canaryConfigName: no config named {name!r} in {base} (.json, .yaml or .yml)"
-    )
 
 
 def effective_settings(metric: MetricConfig) -> dict[str, Any]:

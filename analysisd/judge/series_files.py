@@ -1,4 +1,7 @@
-"""Baseline/canary series files for `analysisd judge`: JSON {"metric": [values]} or CSV columns."""
+"""Baseline/canary series text for `analysisd judge`: JSON {"metric": [values]} or CSV columns.
+
+Pure: analysisd/judge_io.py reads the files.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from analysisd.judge.errors import SeriesError
@@ -76,12 +78,3 @@ def _number(value: Any, where: str) -> float:
         except ValueError:
             pass
     raise SeriesError(f"{where}: expected a number, got {value!r}")
-
-
-def load_series_file(path: str | Path) -> dict[str, list[float]]:
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SeriesError(f"{file}: cannot read: {exc.strerror}") from exc
-    return parse_series_text(text, str(file))

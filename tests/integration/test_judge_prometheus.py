@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from analysisd.judge.metric import JudgeMetric, verdict_for_score
+from analysisd.engine.judging import JudgeMetric
+from analysisd.judge.metric import verdict_for_score
 from tests.rigs.prometheus import PrometheusRig, prometheus_rig  # noqa: F401
 
 pytestmark = pytest.mark.integration

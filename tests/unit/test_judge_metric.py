@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from analysisd.judge import metric as metric_module
+from analysisd.engine import judging as metric_module
+from analysisd.engine.judge_block import parse_judge_block
+from analysisd.engine.judging import JudgeMetric, named_configs
 from analysisd.judge.errors import ConfigError
-from analysisd.judge.metric import JudgeMetric, verdict_for_score
-from analysisd.judge.spec import parse_judge_block
+from analysisd.judge.metric import verdict_for_score
 from providers.base import ProviderHTTPError
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
@@ -191,7 +192,7 @@ def test_config_name_without_directory_or_escaping_it_is_refused(tmp_path: Path)
         parse_judge_block(spec)
     spec["canaryConfigName"] = "../etc/passwd"
     with pytest.raises(ConfigError, match="not a plain config name"):
-        parse_judge_block(spec, config_dir=tmp_path)
+        parse_judge_block(spec, named=named_configs(tmp_path))
 
 
 def test_a_config_metric_without_a_query_is_refused() -> None:

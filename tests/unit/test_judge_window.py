@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from analysisd.engine.judge_block import parse_judge_block
+from analysisd.engine.judging import JudgeMetric
 from analysisd.judge.errors import ConfigError
-from analysisd.judge.metric import JudgeMetric
-from analysisd.judge.spec import parse_judge_block
 from tests.unit.test_judge_metric import NOW, STABLE, block, source_with
 
 START = "2026-11-29T01:00:00Z"

@@ -1,4 +1,5 @@
-"""The `judge:` provider block of an AnalysisTemplate metric, parsed and checked (pure).
+"""The `judge:` provider block of an AnalysisTemplate metric, parsed and checked (pure:
+a config named by canaryConfigName is read by the caller, through `named`).
 
 provider:
   judge:
@@ -20,16 +21,16 @@ provider:
         canary: ...
     canaryConfig: {...}          # a Kayenta canary config, inline
     canaryConfigName: checkout   # ... or a file <config dir>/checkout.json|yaml
+                                 #   (engine/judging.py reads it)
     thresholds: {pass: 95, marginal: 75}
     strict: false                # true: Kayenta's silent fallbacks become errors
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from analysisd.durations import DurationError, parse_seconds
@@ -38,10 +39,12 @@ from analysisd.judge.config import (
     MetricConfig,
     check_thresholds,
     decode_config_text,
-    find_named_config,
     parse_canary_config,
 )
 from analysisd.judge.errors import ConfigError
+
+# canaryConfigName -> (where it was read, for messages; its JSON or YAML text).
+NamedConfigs = Callable[[str], tuple[str, str]]
 
 SCOPE_PLACEHOLDER = "${scope}"
 SOURCE_KINDS = ("prometheus", "datadog", "cloudWatch", "web")
@@ -202,7 +205,9 @@ def _queries(
     return out
 
 
-def _canary_config(block: Mapping[str, Any], config_dir: Path | None, strict: bool) -> CanaryConfig:
+def _canary_config(
+    block: Mapping[str, Any], named: NamedConfigs | None, strict: bool
+) -> CanaryConfig:
     inline, name = block.get("canaryConfig"), block.get("canaryConfigName")
     if (inline is None) == (name is None):
         raise ConfigError("judge: give exactly one of canaryConfig (inline) or canaryConfigName")
@@ -216,23 +221,23 @@ def _canary_config(block: Mapping[str, Any], config_dir: Path | None, strict: bo
             text = str(exc).removeprefix("canary config: ")
             joiner = ": " if text != str(exc) else "."
             raise ConfigError(f"judge.canaryConfig{joiner}{text}") from exc
-    if config_dir is None:
+    if named is None:
         raise ConfigError(
             "judge.canaryConfigName: no canary config directory is configured"
             " (set ANALYSISD_CANARY_CONFIG_DIR to the folder of <name>.json|yaml files)"
         )
-    path = find_named_config(config_dir, str(name))
+    where, text = named(str(name))
     try:
-        data = decode_config_text(path.read_text(encoding="utf-8"), str(path))
-        return parse_canary_config(data, strict=strict)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read canary config: {exc.strerror}") from exc
+        return parse_canary_config(decode_config_text(text, where), strict=strict)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
-def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> JudgeSpec:
-    """The resolved `provider.judge` mapping -> JudgeSpec; ConfigError names the field."""
+def parse_judge_block(block: Any, *, named: NamedConfigs | None = None) -> JudgeSpec:
+    """The resolved `provider.judge` mapping -> JudgeSpec; ConfigError names the field.
+
+    `named` reads a canary config by name (engine/judging.py: from the config directory);
+    without it a canaryConfigName is refused."""
     if not isinstance(block, Mapping):
         raise ConfigError("judge: expected an object")
     for key in block:
@@ -247,7 +252,7 @@ def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> Ju
     scopes = block.get("scopes") or {}
     if not isinstance(scopes, Mapping) or not all(isinstance(v, str) for v in scopes.values()):
         raise ConfigError("judge.scopes: expected {baseline: <scope>, canary: <scope>} strings")
-    canary_config = _canary_config(block, Path(config_dir) if config_dir else None, strict)
+    canary_config = _canary_config(block, named, strict)
     queries = _queries(block, scopes, canary_config)
 
     thresholds = block.get("thresholds") or {}
@@ -263,7 +268,7 @@ def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> Ju
     step = _seconds(block.get("step"), "judge.step", "1m")
     if start is None:
         lookback = _seconds(block.get("lookback"), "judge.lookback", None)
-        window, named = lookback, "judge.lookback"
+        window, window_name = lookback, "judge.lookback"
     else:
         lookback = 0.0
         if block.get("lookback") is not None:
@@ -271,9 +276,9 @@ def parse_judge_block(block: Any, *, config_dir: str | Path | None = None) -> Ju
         if end is not None and end <= start:
             raise ConfigError("judge.end: must be after judge.start")
         window = (end - start).total_seconds() if end is not None else step
-        named = "the window from judge.start to judge.end"
+        window_name = "the window from judge.start to judge.end"
     if step > window:
-        raise ConfigError(f"judge.step ({step:g}s) is longer than {named} ({window:g}s)")
+        raise ConfigError(f"judge.step ({step:g}s) is longer than {window_name} ({window:g}s)")
     offset = block.get("baselineOffset")
     offset_s = 0.0 if offset is None else _seconds(offset, "judge.baselineOffset", None)
     return JudgeSpec(
