@@ -14,6 +14,7 @@ _SUBCOMMANDS = (
     "analysisd.commands.judge",
     "analysisd.commands.serve",
     "analysisd.commands.demo",
+    "analysisd.commands.client",  # list, get, terminate: a client of a running daemon
 )
 
 
