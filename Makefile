@@ -21,6 +21,7 @@ deps: install
 lint:
 	ruff check analysisd providers tests bench
 	ruff format --check analysisd providers tests bench
+	lint-imports
 
 typecheck:
 	mypy
