@@ -155,3 +155,14 @@ def test_store_path_that_is_a_directory_or_in_a_missing_directory_is_refused(
     assert not missing.parent.exists()
     assert sqlite_path_problem(f"sqlite:///{tmp_path / 'a.db'}") is None
     assert sqlite_path_problem("postgresql://u@127.0.0.1/db") is None
+
+
+async def test_plain_lines_mark_dry_run_metrics_and_show_progress() -> None:
+    from analysisd.commands.run import ProgressLines, metric_infos
+
+    run = build_run(REPO / "examples" / "dry-run.yaml", FULL_ARGS, None, "default")
+    infos = metric_infos(run)
+    assert infos["experimental-p99-latency"].label == "experimental-p99-latency (dry-run)"
+    assert infos["success-rate"].label == "success-rate"
+    assert infos["success-rate"].progress(None) == "0 of 1"
+    assert ProgressLines(io.StringIO()).infos(run) == infos
