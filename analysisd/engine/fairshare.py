@@ -7,6 +7,12 @@ out one measurement per namespace in turn, so a small team's measurement waits
 for at most one measurement of each other busy team, not for the whole backlog.
 With one namespace it is a FIFO.
 
+Turns alone still make a small team wait for a worker to come free (at
+saturation, every worker is busy with the big team). So while several
+namespaces have runs, one namespace may hold at most `cap` workers (the
+scheduler keeps a tenth of them back): a small team's measurement then finds a
+free worker at once, as it would alone. The cap is off with one namespace.
+
 A namespace with a `measurementsPerSecond` quota takes a token from its own
 bucket per measurement; when the bucket is empty the namespace is parked until
 its next token, its measurements kept in order (delayed, never dropped), and
@@ -71,6 +77,10 @@ class FairQueue(Generic[T]):
         self._parked: dict[str, float] = {}  # namespace -> when its next token is there
         self._buckets: dict[str, TokenBucket | None] = {}
         self._unpark_at = math.inf  # the earliest of _parked's times
+        # Items taken and not yet finished, per namespace; namespaces at the cap wait.
+        self._in_flight: dict[str, int] = {}
+        self._blocked: set[str] = set()
+        self._cap: int | None = None
         self.runnable = 0  # items in namespaces that are not parked
 
     def __len__(self) -> int:
@@ -81,15 +91,45 @@ class FairQueue(Generic[T]):
         queue = self._queues.get(namespace)
         return len(queue) if queue is not None else 0
 
+    @property
+    def cap(self) -> int | None:
+        return self._cap
+
+    @cap.setter
+    def cap(self, cap: int | None) -> None:
+        """Most items one namespace may have taken and not finished (None: no limit)."""
+        self._cap = cap
+        for namespace in list(self._blocked):
+            if cap is None or self._in_flight.get(namespace, 0) < cap:
+                self._unblock(namespace)
+
     def push(self, namespace: str, item: T) -> None:
         queue = self._queues.get(namespace)
+        held = namespace in self._parked or namespace in self._blocked
         if queue is None:
             queue = self._queues[namespace] = deque()
-            if namespace not in self._parked:
+            if not held:
                 self._ready.append(namespace)
         queue.append(item)
-        if namespace not in self._parked:
+        if not held:
             self.runnable += 1
+
+    def finished(self, namespace: str) -> None:
+        """An item of `namespace` taken by pop() is done: its worker is free."""
+        left = self._in_flight.get(namespace, 1) - 1
+        if left:
+            self._in_flight[namespace] = left
+        else:
+            del self._in_flight[namespace]
+        if namespace in self._blocked and (self._cap is None or left < self._cap):
+            self._unblock(namespace)
+
+    def _unblock(self, namespace: str) -> None:
+        self._blocked.discard(namespace)
+        queue = self._queues.get(namespace)
+        if queue and namespace not in self._parked:
+            self._ready.append(namespace)
+            self.runnable += len(queue)
 
     def pop(self, now: float) -> T | None:
         """The next item in turn, or None when every namespace is empty or parked."""
@@ -107,6 +147,11 @@ class FairQueue(Generic[T]):
             if not queue:
                 del queues[namespace]
                 continue
+            cap = self._cap
+            if cap is not None and self._in_flight.get(namespace, 0) >= cap:
+                self._blocked.add(namespace)  # back in turn when one of its items finishes
+                self.runnable -= len(queue)
+                continue
             bucket = self._bucket(namespace, now)
             if bucket is not None:
                 wait = bucket.take(now)
@@ -117,6 +162,7 @@ class FairQueue(Generic[T]):
                     continue
             item = queue.popleft()
             self.runnable -= 1
+            self._in_flight[namespace] = self._in_flight.get(namespace, 0) + 1
             if queue:
                 ready.append(namespace)
             else:
@@ -136,7 +182,7 @@ class FairQueue(Generic[T]):
                 continue
             del self._parked[namespace]
             queue = self._queues.get(namespace)
-            if queue:
+            if queue and namespace not in self._blocked:
                 self._ready.append(namespace)
                 freed += len(queue)
         self.runnable += freed
@@ -147,6 +193,7 @@ class FairQueue(Generic[T]):
         self._queues.clear()
         self._ready.clear()
         self._parked.clear()
+        self._blocked.clear()
         self._unpark_at = math.inf
         self.runnable = 0
 

@@ -158,6 +158,10 @@ class Scheduler:
         )
         self._unpark_timer: asyncio.TimerHandle | None = None
         self._unpark_at = 0.0
+        # Active runs per namespace: with more than one namespace, the busiest may hold
+        # at most `_shared_cap` workers, so a small one finds a free worker at once.
+        self._namespaces: dict[str, int] = {}
+        self._shared_cap = max(1, max_concurrency - max(1, max_concurrency // 10))
         self._workers: set[_Worker] = set()
         # Submitted runs not yet set up, and the task setting them up (see _admit).
         self._arrivals: deque[_RunState] = deque()
@@ -239,6 +243,7 @@ class Scheduler:
                 state.done.set_exception(SchedulerClosed(f"{state.key[0]}/{state.key[1]}"))
                 state.done.exception()  # retrieved here so an unawaited run does not warn
         self._runs.clear()
+        self._namespaces.clear()
 
     # ---- public API ----
 
@@ -257,6 +262,7 @@ class Scheduler:
         self._completed.pop(key, None)
         state = _RunState(key, run, done)
         self._runs[key] = state
+        self._count_namespace(key[0], +1)
         self._arrivals.append(state)
         if self._admitter is None:
             self._admitter = self._spawn(self._admit())
@@ -276,6 +282,23 @@ class Scheduler:
         self._spawn(self._advance(state))
         return True
 
+    def _count_namespace(self, namespace: str, delta: int) -> None:
+        namespaces = self._namespaces
+        count = namespaces.get(namespace, 0) + delta
+        if count > 0:
+            namespaces[namespace] = count
+        else:
+            namespaces.pop(namespace, None)
+        shared = len(namespaces) > 1 and self._max_concurrency > 1
+        cap = self._shared_cap if shared else None
+        if cap != self._queue.cap:
+            self._queue.cap = cap
+            self._dispatch()
+
+    def _dropped(self, state: _RunState) -> None:
+        """`state` left self._runs (finished, abandoned or handed over)."""
+        self._count_namespace(state.key[0], -1)
+
     def is_active(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self._runs
 
@@ -285,6 +308,7 @@ class Scheduler:
         state = self._runs.pop((namespace, name), None)
         if state is None:
             return False
+        self._dropped(state)
         if state.timer is not None:
             state.timer.cancel()
             state.timer = None
@@ -541,6 +565,8 @@ class Scheduler:
                     await self._measure(worker, state, task)
                 except Exception as exc:  # a bug: that run stops, the worker goes on
                     self._abandon(state, exc)
+                finally:
+                    queue.finished(state.key[0])
                 # One trip through the loop before the next measurement: the workers
                 # that finished in this pass start their next requests together, after
                 # the loop has polled for I/O, instead of one at a time in between.
@@ -690,7 +716,8 @@ class Scheduler:
         for worker in state.measuring.values():
             if worker is not None:
                 worker.cancel()
-        self._runs.pop(state.key, None)
+        if self._runs.pop(state.key, None) is not None:
+            self._dropped(state)
         if not state.done.done():
             state.done.set_result(state.run)
         self._completed[state.key] = state.done
@@ -706,7 +733,8 @@ class Scheduler:
         for worker in state.measuring.values():
             if worker is not None:
                 worker.cancel()
-        self._runs.pop(state.key, None)
+        if self._runs.pop(state.key, None) is not None:
+            self._dropped(state)
         if not state.done.done():
             state.done.set_exception(exc)
             state.done.exception()

@@ -102,3 +102,29 @@ def test_token_bucket_says_how_long_until_the_next_token() -> None:
         assert bucket.take(0.0) == 0.0
     assert bucket.take(0.0) == pytest.approx(0.25)
     assert bucket.take(0.1) == pytest.approx(0.15)
+
+
+def test_a_namespace_at_the_cap_waits_until_one_of_its_items_finishes() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.cap = 2
+    for i in range(4):
+        queue.push("big", f"big{i}")
+    assert drain(queue) == ["big0", "big1"]  # two taken, not finished: big waits
+    queue.push("small", "small0")
+    assert drain(queue) == ["small0"]  # the workers kept back serve the small one
+    queue.finished("big")
+    assert drain(queue) == ["big2"]
+    queue.cap = None  # one namespace again: no cap
+    assert drain(queue) == ["big3"]
+
+
+def test_lifting_the_cap_frees_blocked_namespaces() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.cap = 1
+    queue.push("a", "a0")
+    queue.push("a", "a1")
+    assert drain(queue) == ["a0"]
+    assert queue.runnable == 0
+    queue.cap = 5
+    assert queue.runnable == 1
+    assert drain(queue) == ["a1"]

@@ -93,3 +93,20 @@ async def test_rate_quota_delays_measurements_of_its_namespace_and_drops_none() 
     assert all(run.status is not None and run.status.phase == "Successful" for run in done)
     assert all(run.status is not None and run.status.metric_results[0].count == 3 for run in done)
     assert source.calls == 60
+
+
+async def test_a_busy_namespace_leaves_workers_for_another_with_runs() -> None:
+    source = OrderSource()
+    async with Scheduler(source, RecordingObserver(), max_concurrency=10) as s:
+        s.submit(run_in("small", "idle", initialDelay="1h"))  # small has a run: share
+        for i in range(50):
+            s.submit(run_in("big", f"b{i}"))
+        await until(lambda: s.waiting("big") == 41)
+        assert len(source.order) == 9  # one worker kept back from big
+        s.submit(run_in("small", "now"))
+        await until(lambda: "small/now" in source.order)  # at once, no worker freed
+        assert len(source.order) == 10
+        s.terminate("small", "idle")
+        source.gate.set()
+        for i in range(50):
+            await s.wait("big", f"b{i}")
