@@ -39,12 +39,7 @@ from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
 from analysisd.loops import LoopHealth, problems
 from analysisd.outbox import Deliverer, DeliveryPolicy, events_for_change, targets_for
-from analysisd.secrets import (
-    ChainSecretSource,
-    DirectorySecretSource,
-    EnvSecretSource,
-    SecretSource,
-)
+from analysisd.secrets import SecretSource
 from analysisd.spec import AnalysisRun, TTLStrategy
 from analysisd.store import (
     LeaseLost,
@@ -54,15 +49,15 @@ from analysisd.store import (
     leasing_of,
     open_store,
 )
+from analysisd.teams import Teams
 from analysisd.telemetry import DaemonMetrics
 
 log = structlog.get_logger(__name__)
 
 
 def build_secrets(settings: Settings) -> SecretSource:
-    if settings.secrets_dir:
-        return ChainSecretSource(DirectorySecretSource(settings.secrets_dir), EnvSecretSource())
-    return EnvSecretSource()
+    """The daemon's secrets: DIR/<namespace>/<secret>/<key>, env secrets where granted."""
+    return Teams(settings).secrets
 
 
 class StoreObserver:
@@ -158,13 +153,18 @@ class StoreObserver:
 
 
 def default_source(
-    secrets: SecretSource, registry: CollectorRegistry, settings: Settings | None = None
+    secrets: SecretSource,
+    registry: CollectorRegistry,
+    settings: Settings | None = None,
+    scopes: Callable[[str], Any] | None = None,
 ) -> Any:
     from providers.registry import LimitsConfig, ProviderRegistry
 
     raw = (settings.providers if settings is not None else {}).get("limits") or {}
     limits = LimitsConfig.from_mapping(raw)
-    return ProviderRegistry(secrets=secrets.get, metrics_registry=registry, limits=limits)
+    return ProviderRegistry(
+        secrets=secrets.get, metrics_registry=registry, limits=limits, scopes=scopes
+    )
 
 
 def default_replica_id() -> str:
@@ -186,7 +186,11 @@ class Daemon:
         self.instance = settings.replica_id or default_replica_id()
         self.registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
         self.metrics = DaemonMetrics(self.registry)
-        self.secrets = build_secrets(settings)
+        # Per-namespace secrets, egress and caps (DESIGN.md §7.1).
+        self.teams = Teams(settings)
+        if settings.port:
+            self.teams.listening(settings.host, settings.port)
+        self.secrets: SecretSource = self.teams.secrets
         self.hub = EventHub()
         # A given store (tests wrap one to inject faults) is used as it is, unopened.
         self.store = (
@@ -223,10 +227,13 @@ class Daemon:
 
     async def _start_rest(self) -> None:
         s = self.settings
-        self._source = self._given_source or default_source(self.secrets, self.registry, s)
+        self._source = self._given_source or default_source(
+            self.secrets, self.registry, s, self.teams.scope
+        )
         self.deliverer = Deliverer(
             self.store,
             self.secrets,
+            route=self.teams.webhook_route,
             policy=DeliveryPolicy(
                 timeout=s.webhook_timeout,
                 max_age=s.webhook_max_age,
@@ -287,6 +294,8 @@ class Daemon:
         addresses = self._runner.addresses
         if addresses:
             self.port = int(addresses[0][1])  # the real port when 0 was asked for
+        for address in addresses:
+            self.teams.listening(str(address[0]), int(address[1]))
         self._ready = True
         log.info(
             "serving",

@@ -77,7 +77,7 @@ from providers.base import (
     excerpt,
 )
 from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE, GO_NIL
-from providers.http import parse_retry_after
+from providers.http import check_url, parse_retry_after
 
 KIND = "datadog"
 PROVIDER = "datadog"
@@ -287,6 +287,7 @@ class _RawBodyApiClient(AsyncApiClient):
         *_: Any,
         **__: Any,
     ) -> bytes:
+        check_url(url)  # the namespace's egress policy (aiosonic has no resolver hook)
         response = await self.rest_client.request(
             method,
             url,

@@ -55,7 +55,13 @@ from providers.base import (
     excerpt,
 )
 from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE
-from providers.http import map_client_error, raise_for_response
+from providers.http import (
+    client_session,
+    map_client_error,
+    policy_connector,
+    raise_for_response,
+    read_capped,
+)
 from providers.sigv4 import SigV4Settings, SigV4Signer
 
 KIND = "prometheus"
@@ -545,9 +551,10 @@ class PrometheusProvider:
 
     def _session_for(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=not self._insecure, limit=256)
+            connector = policy_connector(ssl=not self._insecure, limit=256)
             # Proxies are resolved once in __init__, not per request (trust_env's cost).
-            self._session = aiohttp.ClientSession(connector=connector)
+            # Egress policy on every hop and DNS answer, bodies capped (providers.http).
+            self._session = client_session(connector=connector)
         return self._session
 
     async def _call(
@@ -604,7 +611,7 @@ class PrometheusProvider:
         async with session.request(
             method, URL(url, encoded=True), data=body or None, headers=headers, proxy=self._proxy
         ) as response:
-            raw = await response.read()
+            raw = await read_capped(response, KIND, self.shown_address)
             return response.status, dict(response.headers), raw
 
     async def _auth_headers(

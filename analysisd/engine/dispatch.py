@@ -32,7 +32,11 @@ from analysisd.engine.measure import (
 from analysisd.spec import Measurement, Metric
 from providers.base import ProviderError, Reading
 
-__all__ = ["bind_metrics", "read", "take_measurement"]
+__all__ = ["MAX_STORED_BYTES", "bind_metrics", "capped", "read", "take_measurement"]
+
+# A stored measurement's value (and message) is at most this many bytes of UTF-8: the
+# full reading is what the conditions saw; the store, API, events and logs get a head.
+MAX_STORED_BYTES = 4096
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,7 @@ def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
     unbound: its measurement binds it again, and the error becomes that
     measurement's Error, exactly as if it had not been tried here.
     """
+    source = _scoped(source, prepared)
     if not hasattr(source, "bind"):
         return
     binder = cast(BindingSource, source)
@@ -105,6 +110,7 @@ async def take_measurement(
     one watchdog for every measurement in flight, by cancelling this coroutine).
     """
     name = metric.name
+    source = _scoped(source, prepared)
     try:
         bound = prepared.bindings.get(name)
         if bound is not None:
@@ -129,7 +135,33 @@ async def take_measurement(
         value, metadata = "", None
         if not isinstance(exc, TimeoutError | ProviderError):
             _log_bug(metric, exc, prepared.secret_values)
-    return recorded(phase, message, value, metadata, started, clock(), prepared.secret_values)
+    secrets = prepared.secret_values
+    if metadata and secrets:
+        metadata = {key: redact(text, secrets) for key, text in metadata.items()}
+    # Redacted before it is cut, so no secret is left half shown at the cut.
+    if len(value) > MAX_STORED_BYTES // 4:
+        value = capped(redact(value, secrets) if secrets else value)
+    if len(message) > MAX_STORED_BYTES // 4:
+        message = capped(redact(message, secrets) if secrets else message)
+    return recorded(phase, message, value, metadata, started, clock(), secrets)
+
+
+def capped(text: str, limit: int = MAX_STORED_BYTES) -> str:
+    """`text` if it fits in `limit` bytes of UTF-8, else its head and a marker with the size."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    marker = f"... [truncated: {len(data)} bytes in full]"
+    head = data[: limit - len(marker.encode())].decode("utf-8", "ignore")
+    return head + marker
+
+
+def _scoped(source: MeasurementSource, prepared: PreparedRun) -> MeasurementSource:
+    """The source as the run's namespace sees it (ProviderRegistry.for_namespace)."""
+    view = getattr(source, "for_namespace", None)
+    if prepared.namespace and callable(view):
+        return cast(MeasurementSource, view(prepared.namespace))
+    return source
 
 
 def _log_bug(metric: Metric, exc: Exception, secret_values: frozenset[str]) -> None:

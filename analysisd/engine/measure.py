@@ -69,6 +69,8 @@ class PreparedRun:
     # Metric name -> its provider block bound by the source (bind_metrics, at the run's
     # start; a block that could not be bound then is bound at its first measurement).
     bindings: dict[str, BoundSource] = field(default_factory=dict, compare=False)
+    # The run's namespace: its providers use that namespace's secrets, egress and caps.
+    namespace: str = ""
 
 
 class NoSecrets:
@@ -102,7 +104,12 @@ def prepare_run(
         for metric in metrics
     }
     return PreparedRun(
-        tuple(metrics), dry_run, retention, frozenset(resolved.secret_values), conditions
+        tuple(metrics),
+        dry_run,
+        retention,
+        frozenset(resolved.secret_values),
+        conditions,
+        namespace=(meta.namespace if meta is not None else None) or "",
     )
 
 

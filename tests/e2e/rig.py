@@ -132,8 +132,9 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return replace(base, **overrides)
 
 
-def write_secret(tmp_path: Path, name: str, key: str, value: str) -> None:
-    folder = tmp_path / "secrets" / name
+def write_secret(tmp_path: Path, name: str, key: str, value: str, namespace: str = "ns") -> None:
+    """A secret of `namespace` in the daemon's layout: secrets/<namespace>/<name>/<key>."""
+    folder = tmp_path / "secrets" / namespace / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / key).write_text(value)
 

@@ -16,8 +16,6 @@ from analysisd.outbox import CALLBACK_SECRET, CALLBACK_URL, COMPLETED_EVENT, MEA
 from tests.e2e.process import start_daemon, wait_all_completed
 from tests.e2e.rig import receiver, write_secret
 
-pytest.importorskip("providers.web")
-
 RUNS = 100
 COUNT = 5
 KEY = "kill-nine-key"
@@ -67,7 +65,7 @@ def _manifest(i: int, metric_url: str, hook_url: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 async def test_kill9_with_100_runs_in_flight_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     store = f"sqlite:///{tmp_path / 'analysisd.db'}"
     log_path = tmp_path / "daemon.log"
     runner, metric_url, _hits = await _metric_endpoint()

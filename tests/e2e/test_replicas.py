@@ -106,7 +106,7 @@ def _one_verdict_per_run(rec: Receiver, names: list[str]) -> None:
 async def test_two_replicas_share_twenty_runs_each_measured_once(
     tmp_path: Path, pg_store_url: str
 ) -> None:
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     calls: Counter[tuple[str, str]] = Counter()
     names = [f"run-{i:02d}" for i in range(RUNS)]
     settings = _settings(tmp_path, pg_store_url)
@@ -143,7 +143,7 @@ async def test_two_replicas_share_twenty_runs_each_measured_once(
 async def test_graceful_stop_hands_runs_to_the_other_replica(
     tmp_path: Path, pg_store_url: str
 ) -> None:
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     calls: Counter[tuple[str, str]] = Counter()
     names = [f"run-{i:02d}" for i in range(6)]
     settings = replace(_settings(tmp_path, pg_store_url), lease_duration=3.0)
@@ -181,7 +181,7 @@ async def test_a_run_stopped_by_an_error_is_released_and_resumed(
 ) -> None:
     """A run the scheduler dropped (as when its observer failed) while the lease is still
     renewed: the lease loop releases it and the next claim resumes it from the store."""
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     calls: Counter[tuple[str, str]] = Counter()
     settings = replace(_settings(tmp_path, pg_store_url), replica_id="replica-a")
     daemon = Daemon(settings, source=CountingSource("a", calls))
@@ -203,7 +203,7 @@ async def test_a_run_stopped_by_an_error_is_released_and_resumed(
 async def test_a_run_deleted_through_another_replica_stops_on_its_holder(
     tmp_path: Path, pg_store_url: str
 ) -> None:
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     calls: Counter[tuple[str, str]] = Counter()
     settings = _settings(tmp_path, pg_store_url)
     a = Daemon(replace(settings, replica_id="replica-a"), source=CountingSource("a", calls))
@@ -250,8 +250,7 @@ async def _metric_endpoint() -> tuple[web.AppRunner, str, Counter[str]]:
 async def test_kill9_replica_runs_are_taken_over_after_lease_expiry(
     tmp_path: Path, pg_store_url: str
 ) -> None:
-    pytest.importorskip("providers.web")
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     config = tmp_path / "analysisd.yaml"
     config.write_text("leaseDuration: 2\nwebhookPollInterval: 0.05\nwebhookBackoffBase: 0.05\n")
     runs = 10
