@@ -2,21 +2,16 @@
 
 Argo matches each rule with Go's regexp.MatchString (RE2, unanchored search) and
 treats a pattern that does not compile as matching nothing; every rule must match
-at least one metric. Python's `re` agrees with RE2 on the syntax both accept; the
-Perl-only constructs RE2 refuses (look-around, backreferences, possessive and
-atomic groups) are refused here too, so such a rule matches nothing, as in Argo.
+at least one metric. The matching is providers.gocompat's RE2 (google-re2, Go's
+syntax: ASCII \\d\\w\\s, \\z, POSIX classes, no look-around or backreferences).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 
 from analysisd.spec import DryRun, MeasurementRetention, Metric, SpecError
-
-# Constructs Python accepts and RE2 rejects.
-_NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|>)|\\[1-9]|[*+?}][+]|\(\?P=")
+from providers.gocompat import GoError, regexp_match
 
 DEFAULT_RETENTION_LIMIT = 10
 
@@ -25,30 +20,12 @@ class RuleError(SpecError):
     """A dryRun / measurementRetention rule problem, with Argo's message."""
 
 
-# RE2 spellings Python writes differently: `\z` (end of text) and `(?<name>...)`.
-_RE2_SPELLINGS = (
-    (re.compile(r"(?<!\\)((?:\\\\)*)\\z"), r"\1\\Z"),
-    (re.compile(r"\(\?<(?=[A-Za-z_])"), "(?P<"),
-)
-
-
-@lru_cache(maxsize=1024)
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    if _NOT_RE2.search(pattern):
-        return None
-    for spelling, python in _RE2_SPELLINGS:
-        pattern = spelling.sub(python, pattern)
-    try:
-        # RE2's \d, \w, \s and \b are ASCII-only.
-        return re.compile(pattern, re.ASCII)
-    except re.error:
-        return None
-
-
 def rule_matches(pattern: str, metric_name: str) -> bool:
     """Go's regexp.MatchString(pattern, name), with a bad pattern matching nothing."""
-    compiled = _compile(pattern)
-    return compiled is not None and compiled.search(metric_name) is not None
+    try:
+        return regexp_match(pattern, metric_name)
+    except GoError:
+        return False
 
 
 def _names(metrics: Iterable[Metric | str]) -> list[str]:

@@ -25,14 +25,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiobotocore.config import AioConfig
@@ -52,7 +49,7 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
-from providers.gocompat import GO_METRIC_DATA_RESULTS
+from providers.gocompat import GO_METRIC_DATA_RESULTS, GoError, format_v, parse_duration_seconds
 
 KIND = "cloudWatch"
 PROVIDER = "cloudwatch"
@@ -73,24 +70,16 @@ AUTH = {
 
 # ---------------------------------------------------------------- pure helpers
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def interval_seconds(config: Mapping[str, Any]) -> float:
-    """The ``interval`` Go duration in seconds (default 5m)."""
+    """The ``interval`` Go duration in seconds (default 5m); it must be positive."""
     text = str(config.get("interval") or "5m").strip()
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise ProviderConfigError(
-                f'cloudwatch: interval: invalid duration "{text}"',
-                provider=PROVIDER,
-                field="interval",
-            )
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
+    try:
+        total = parse_duration_seconds(text)
+    except GoError as exc:
+        raise ProviderConfigError(
+            f"cloudwatch: interval: {exc}", provider=PROVIDER, field="interval"
+        ) from None
     if total <= 0:
         raise ProviderConfigError(
             f"cloudwatch: interval {text!r} must be positive", provider=PROVIDER, field="interval"
@@ -100,25 +89,7 @@ def interval_seconds(config: Mapping[str, Any]) -> float:
 
 def go_value(value: float) -> str:
     """Go's %v of a float64 (strconv 'g', shortest): 0.1, 1e+06, 1.5e-05, NaN, +Inf."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(str(d) for d in digits)
-    exp10 = len(text) + exponent - 1
-    prefix = "-" if sign else ""
-    if exp10 < -4 or exp10 >= 6:  # Go uses %e outside this range for shortest 'g'
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if exp10 < 0:
-        return f"{prefix}0.{'0' * (-exp10 - 1)}{text}"
-    if len(text) <= exp10 + 1:
-        return prefix + text + "0" * (exp10 + 1 - len(text))
-    return f"{prefix}{text[: exp10 + 1]}.{text[exp10 + 1 :]}"
+    return format_v(value)
 
 
 def value_string(results: Sequence[Mapping[str, Any]]) -> str:

@@ -33,11 +33,9 @@ import hashlib
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import aiosonic.exceptions  # type: ignore[import-untyped]
@@ -76,7 +74,13 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
-from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE, GO_NIL
+from providers.gocompat import (
+    GO_FLOAT64,
+    GO_FLOAT64_SLICE,
+    GO_NIL,
+    format_f,
+    parse_duration_seconds,
+)
 from providers.http import check_url, parse_retry_after
 
 KIND = "datadog"
@@ -92,37 +96,15 @@ REDACTED = "*****"
 # ---------------------------------------------------------------- pure helpers
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def duration_seconds(text: str) -> float:
-    """Seconds in a Go duration string ("5m", "1h30m"); ValueError otherwise."""
-    text = text.strip()
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise ValueError(f'invalid duration "{text}"')
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if not text:
-        raise ValueError('invalid duration ""')
-    return total
+    """Seconds in a Go duration string ("5m", "1h30m"), surrounding blanks ignored;
+    ValueError (Go's message) otherwise."""
+    return parse_duration_seconds(text.strip())  # GoError is a ValueError
 
 
 def go_float(value: float) -> str:
     """Go's strconv.FormatFloat(v, 'f', -1, 64)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = format(Decimal(repr(float(value))), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_f(value)
 
 
 def value_string(result: float | list[float] | None) -> str:

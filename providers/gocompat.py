@@ -1,7 +1,10 @@
-"""Go's behaviour that analysisd must copy, written once: RE2 regexps, strconv, math.
+"""Go's behaviour that analysisd must copy, written once: RE2 regexps, strconv, math,
+time.ParseDuration, float formatting (%v, strconv 'f', encoding/json) and json.Marshal text.
 
-A leaf module: it imports nothing of ours. The condition language (analysisd.expr) uses it
-for `matches`, `asFloat`/`float`, `**` and `round`; providers may use it for the same rules.
+A leaf module: it imports nothing of ours. The condition language (analysisd.expr), the
+spec's durations (analysisd.durations), rules.py and every provider use it; where a caller
+needs a different acceptance (a provider refusing a zero interval) it keeps a thin wrapper
+around the one parser here.
 
 - Regexps are Go's `regexp` package, i.e. RE2 syntax and linear-time matching, through
   google-re2 (the C++ RE2 that Go's package was ported from). Go rejects a few escapes C++ RE2
@@ -15,9 +18,11 @@ for `matches`, `asFloat`/`float`, `**` and `round`; providers may use it for the
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -290,3 +295,219 @@ def json_go_type(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[]interface {}"
     return "map[string]interface {}"
+
+
+# --- time.ParseDuration -----------------------------------------------------------------------
+
+_DURATION_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,  # U+00B5 micro sign
+    "\u03bcs": 1_000,  # U+03BC Greek mu
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DIGITS = "0123456789"
+# Go's leadingInt overflows past 2^63 (19 digits); more digits are invalid there too.
+_MAX_WHOLE_DIGITS = 19
+# Go's leadingFraction stops adding digits once more cannot change an int64; past this
+# many the fraction is truncated here as well (and 5,000 digits never reach int()).
+_MAX_FRACTION_DIGITS = 30
+
+
+def _quote_duration(text: str) -> str:
+    # strconv.Quote as time's errors use it; a text past 100 characters is cut (Go would
+    # echo a 5,000-digit duration whole).
+    if len(text) > 100:
+        return json.dumps(text[:100], ensure_ascii=False)[:-1] + '..."'
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _leading_digits(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _DIGITS:
+        pos += 1
+    return pos
+
+
+def parse_duration_ns(text: str) -> int:
+    """time.ParseDuration in integer nanoseconds: signs, fractions ("1.1s" is exactly
+    1_100_000_000), us/\u00b5s/\u03bcs, int64 overflow; GoError with Go's message."""
+    invalid = GoError(f"time: invalid duration {_quote_duration(text)}")
+    pos, negative = 0, False
+    if text[:1] in ("-", "+"):
+        negative = text[0] == "-"
+        pos = 1
+    if text[pos:] == "0":
+        return 0
+    if pos == len(text):
+        raise invalid
+    total = 0
+    while pos < len(text):
+        if text[pos] not in _DIGITS and text[pos] != ".":
+            raise invalid
+        end = _leading_digits(text, pos)
+        digits = text[pos:end].lstrip("0")
+        if len(digits) > _MAX_WHOLE_DIGITS:
+            raise invalid  # overflows int64, as in Go
+        whole = int(digits or "0")
+        had_whole = end > pos
+        fraction, had_fraction = "", False
+        pos = end
+        if pos < len(text) and text[pos] == ".":
+            end = _leading_digits(text, pos + 1)
+            fraction, had_fraction = text[pos + 1 : end][:_MAX_FRACTION_DIGITS], end > pos + 1
+            pos = end
+        if not had_whole and not had_fraction:
+            raise invalid
+        unit_end = pos
+        while unit_end < len(text) and text[unit_end] not in _DIGITS and text[unit_end] != ".":
+            unit_end += 1
+        if unit_end == pos:
+            raise GoError(f"time: missing unit in duration {_quote_duration(text)}")
+        unit = text[pos:unit_end]
+        scale = _DURATION_UNITS_NS.get(unit)
+        if scale is None:
+            raise GoError(
+                f"time: unknown unit {_quote_duration(unit)} in duration {_quote_duration(text)}"
+            )
+        part = whole * scale
+        if fraction:
+            part += int(fraction) * scale // 10 ** len(fraction)  # truncated toward zero
+        total += part
+        if total > INT64_MAX + (1 if negative else 0):
+            raise invalid
+        pos = unit_end
+    return -total if negative else total
+
+
+def parse_duration_seconds(text: str) -> float:
+    """time.ParseDuration(text).Seconds()."""
+    return parse_duration_ns(text) / 1e9
+
+
+# --- float formatting ---------------------------------------------------------------------------
+
+
+def _shortest_digits(value: float) -> tuple[str, int]:
+    """The shortest round-trip decimal digits of |value| and its decimal exponent."""
+    text = repr(abs(float(value)))  # a float subclass (numpy) must not change the digits
+    mantissa, _, exp_text = text.partition("e")
+    point = mantissa.find(".")
+    point = len(mantissa) if point < 0 else point
+    digits = mantissa.replace(".", "")
+    exponent = (int(exp_text) if exp_text else 0) + point - 1
+    stripped = digits.lstrip("0")
+    exponent -= len(digits) - len(stripped)
+    return stripped.rstrip("0") or "0", exponent
+
+
+def format_float(value: float, *, e_small: int = -4, e_large: int = 6) -> str:
+    """Go's shortest formatting of a float64: exponent form when the decimal exponent is
+    below e_small or at least e_large. (-4, 6) is fmt's %v / strconv 'g' -1; see
+    format_f and format_json for the other two Go uses."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    digits, exponent = _shortest_digits(value)
+    sign = "-" if value < 0 else ""
+    if exponent < e_small or exponent >= e_large:
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    if len(digits) <= exponent + 1:
+        return f"{sign}{digits}{'0' * (exponent + 1 - len(digits))}"
+    return f"{sign}{digits[: exponent + 1]}.{digits[exponent + 1 :]}"
+
+
+def format_v(value: float) -> str:
+    """fmt's %v of a float64: 0.1, 1e+06, 1.5e-05, NaN, +Inf, -0."""
+    return format_float(value)
+
+
+def format_f(value: float) -> str:
+    """strconv.FormatFloat(value, 'f', -1, 64): shortest digits, never an exponent."""
+    return format_float(value, e_small=-(10**6), e_large=10**6)
+
+
+def format_json(value: float) -> str:
+    """A float64 as encoding/json writes it ('f' from 1e-6 to 1e21, else 'e' with e-7 not
+    e-07); GoError for NaN and infinities, as json.Marshal refuses them."""
+    if not math.isfinite(value):
+        raise GoError(f"json: unsupported value: {format_v(value)}")
+    text = format_float(value, e_small=-6, e_large=21)
+    if "e-0" in text:
+        text = text.replace("e-0", "e-")
+    return text
+
+
+# --- encoding/json ------------------------------------------------------------------------------
+
+_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_JSON_ESCAPES.update({"\b": "\\b", "\f": "\\f"})
+# HTML-safe, as json.Marshal escapes by default; and the JavaScript line terminators.
+_JSON_ESCAPES.update({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_JSON_ESCAPES.update({"\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_string(text: str) -> str:
+    """A string as json.Marshal writes it (invalid UTF-8, here lone surrogates, is U+FFFD)."""
+    out = ['"']
+    for char in text:
+        escaped = _JSON_ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif char < " ":
+            out.append(f"\\u{ord(char):04x}")
+        elif "\ud800" <= char <= "\udfff":
+            out.append("\ufffd")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def json_marshal(value: Any, indent: str = "", *, strict: bool = True, _depth: int = 0) -> str:
+    """json.Marshal (indent "") or json.MarshalIndent(value, "", indent) of a decoded JSON
+    value: sorted keys, HTML-safe escapes, Go's float text. strict=False writes what Go
+    refuses (NaN, non-string keys, other objects) readably instead of raising GoError."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if not strict and not math.isfinite(value):
+            return format_v(value)
+        return format_json(value)
+    if isinstance(value, str):
+        return json_string(value)
+    pad = "\n" + indent * (_depth + 1) if indent else ""
+    end = "\n" + indent * _depth if indent else ""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        items = [json_marshal(item, indent, strict=strict, _depth=_depth + 1) for item in value]
+        return "[" + pad + ("," + pad).join(items) + end + "]"
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        if strict and not all(isinstance(key, str) for key in value):
+            raise GoError("json: unsupported type: map[interface {}]interface {}")
+        colon = ": " if indent else ":"
+        items = [
+            json_string(str(key))
+            + colon
+            + json_marshal(item, indent, strict=strict, _depth=_depth + 1)
+            for key, item in sorted(value.items(), key=lambda pair: str(pair[0]))
+        ]
+        return "{" + pad + ("," + pad).join(items) + end + "}"
+    if strict:
+        raise GoError(f"json: unsupported type: {type(value).__name__}")
+    return json_string(str(value))

@@ -20,12 +20,12 @@ is Go's ``json.Marshal`` (sorted keys, HTML-safe escapes, Go float format).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
+
+from providers.gocompat import format_json, format_v, json_marshal
 
 __all__ = ["JSONPath", "JSONPathError", "compile_jsonpath", "go_json", "go_print"]
 
@@ -41,105 +41,14 @@ class GoUint8(int):
     """A byte of a string, as client-go yields when it descends into a string."""
 
 
-def _shortest(x: float) -> tuple[str, int]:
-    """Shortest round-trip digits of |x| and the decimal point position (Go's digs.dp)."""
-    sign, digits, exponent = Decimal(repr(abs(x))).as_tuple()
-    del sign
-    text = "".join(str(d) for d in digits).rstrip("0") or "0"
-    stripped = len(digits) - len("".join(str(d) for d in digits).rstrip("0"))
-    assert isinstance(exponent, int)
-    point = len(text) + exponent + stripped
-    return text, point
-
-
-def _format_e(x: float, digits: str, point: int) -> str:
-    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    exp = point - 1
-    sign = "-" if exp < 0 else "+"
-    return f"{'-' if x < 0 else ''}{mantissa}e{sign}{abs(exp):02d}"
-
-
-def _format_f(x: float, digits: str, point: int) -> str:
-    if point <= 0:
-        body = "0." + "0" * (-point) + digits
-    elif point >= len(digits):
-        body = digits + "0" * (point - len(digits))
-    else:
-        body = digits[:point] + "." + digits[point:]
-    return ("-" if x < 0 else "") + body
-
-
-def go_float_json(x: float) -> str:
-    """strconv/json formatting of a float64 as encoding/json writes it."""
-    if math.isnan(x) or math.isinf(x):
-        raise ValueError(f"json: unsupported value: {x}")
-    if x == 0:
-        return "-0" if math.copysign(1.0, x) < 0 else "0"
-    if x.is_integer() and abs(x) < 9007199254740992.0:
-        # The common case. Below 2**53 every integer is a float, so the shortest
-        # round-trip digits are the integer's own: what the %f branch would write.
-        return str(int(x))
-    digits, point = _shortest(x)
-    if abs(x) < 1e-6 or abs(x) >= 1e21:
-        text = _format_e(x, digits, point)
-        if len(text) >= 4 and text[-4] == "e" and text[-3] == "-" and text[-2] == "0":
-            text = text[:-2] + text[-1]  # Go's json writes e-7, not e-07
-        return text
-    return _format_f(x, digits, point)
-
-
-def go_float_print(x: float) -> str:
-    """fmt.Print of a float64 (%v = shortest %g: exponent form when exp < -4 or >= 6)."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    if x == 0:
-        return "-0" if math.copysign(1.0, x) < 0 else "0"
-    digits, point = _shortest(x)
-    exp = point - 1
-    if exp < -4 or exp >= 6:
-        return _format_e(x, digits, point)
-    return _format_f(x, digits, point)
-
-
-_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_JSON_ESCAPES.update({"\b": "\\b", "\f": "\\f", "<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
-_JSON_ESCAPES.update({"\u2028": "\\u2028", "\u2029": "\\u2029"})
-
-
-def _go_json_string(text: str) -> str:
-    out = ['"']
-    for ch in text:
-        escaped = _JSON_ESCAPES.get(ch)
-        if escaped is not None:
-            out.append(escaped)
-        elif ch < " ":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+# Go's float text and json.Marshal live in providers.gocompat (the one copy).
+go_float_json = format_json
+go_float_print = format_v
 
 
 def go_json(value: Any) -> str:
     """Go's json.Marshal of a decoded JSON value (map keys sorted, HTML-safe)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        return go_float_json(value)
-    if isinstance(value, str):
-        return _go_json_string(value)
-    if isinstance(value, dict):
-        items = sorted(value.items())
-        return "{" + ",".join(f"{_go_json_string(k)}:{go_json(v)}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
-    raise ValueError(f"json: unsupported type {type(value).__name__}")
+    return json_marshal(value)
 
 
 def go_print(value: Any) -> str:

@@ -39,7 +39,6 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import aiohttp
@@ -54,7 +53,7 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
-from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE
+from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE, format_f, parse_duration_seconds
 from providers.http import (
     client_session,
     map_client_error,
@@ -81,14 +80,7 @@ FORM = "application/x-www-form-urlencoded"
 
 def go_float(value: float) -> str:
     """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = format(Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_f(value)
 
 
 def value_string(result: float | Sequence[float]) -> str:
@@ -112,25 +104,9 @@ def redact_address(address: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def go_duration_seconds(text: str) -> float:
-    """Seconds in a Go duration ("1m30s"); ValueError otherwise."""
-    text = text.strip()
-    if not text:
-        raise ValueError('invalid duration ""')
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise ValueError(f'invalid duration "{text}"')
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    return total
+    """Seconds in a Go duration ("1m30s"), surrounding blanks ignored; ValueError otherwise."""
+    return parse_duration_seconds(text.strip())  # GoError is a ValueError
 
 
 def _step_seconds(text: str) -> float:

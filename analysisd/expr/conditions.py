@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -12,7 +11,8 @@ from typing import Any, Literal
 from analysisd.expr.checker import check_tree, go_type_key, type_of_go_name
 from analysisd.expr.compiler import Program, compile_expr, compile_expr_uncached
 from analysisd.expr.errors import ExprError, ExprEvalError, ExprTypeError
-from analysisd.expr.values import format_float, go_type, is_array
+from analysisd.expr.values import go_type, is_array
+from providers.gocompat import format_f, format_float, json_marshal
 
 Phase = Literal["Successful", "Failed", "Inconclusive", "Error"]
 
@@ -215,7 +215,7 @@ def _decide(
 
 def _plain_float(value: float) -> str:
     # Prometheus prints sample values with strconv 'f', -1: shortest digits, no exponent.
-    return format_float(value, e_small=-(10**6), e_large=10**6)
+    return format_f(value)
 
 
 def _scalar(value: Any) -> str | None:
@@ -228,32 +228,9 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
-def _json_float(value: float) -> str:
-    if not math.isfinite(value):
-        return _plain_float(value)  # not JSON; Go would refuse, we print it readably
-    text = format_float(value, e_small=-6, e_large=21)
-    return text.replace("e-0", "e-").replace("e+0", "e+")
-
-
 def _go_json(value: Any) -> str:
-    """Go's encoding/json: sorted keys, compact, HTML-safe escaping, Go float format."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _json_float(value)
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    if is_array(value):
-        return "[" + ",".join(_go_json(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        items = sorted(value.items(), key=lambda item: str(item[0]))
-        return "{" + ",".join(f"{_go_json(str(k))}:{_go_json(item)}" for k, item in items) + "}"
-    return _go_json(str(value))
+    """Go's encoding/json text; what Go would refuse (NaN) is printed readably instead."""
+    return json_marshal(value, strict=False)
 
 
 def _go_v(value: Any) -> str:

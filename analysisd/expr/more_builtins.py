@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from analysisd.expr.closures import sort_pairs
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
 from analysisd.expr.strings import str_arg
-from analysisd.expr.values import equal, format_float, go_type, is_array, is_int, wrap_int
+from analysisd.expr.values import equal, go_type, is_array, is_int, wrap_int
+from providers.gocompat import GoError, json_marshal
 
 Impl = Callable[[Mapping[str, Any], Sequence[Any]], Any]
 MAX_STRING = 1_000_000  # repeat's budget, as expr-lang's (n > 1e6 is "memory budget exceeded")
@@ -39,43 +38,12 @@ def uniq(env: Mapping[str, Any], args: Sequence[Any]) -> list[Any]:
     return kept
 
 
-def _json(value: Any, indent: str, depth: int) -> str:
+def _json(value: Any, indent: str, depth: int = 0) -> str:
     """encoding/json.MarshalIndent(value, "", indent): sorted keys, Go float text."""
-    pad = "\n" + indent * (depth + 1) if indent else ""
-    end = "\n" + indent * depth if indent else ""
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if is_int(value):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ExprEvalError(f"json: unsupported value: {format_float(value)}")
-        text = format_float(value, e_small=-6, e_large=21)
-        return text.replace("e-0", "e-").replace("e+0", "e+")
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-            text = text.replace(char, escaped)
-        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    if is_array(value):
-        if not value:
-            return "[]"
-        items = [_json(item, indent, depth + 1) for item in value]
-        return "[" + pad + ("," + pad).join(items) + end + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        if not all(isinstance(key, str) for key in value):
-            raise ExprEvalError("json: unsupported type: map[interface {}]interface {}")
-        colon = ": " if indent else ":"
-        items = [
-            _json(key, indent, depth + 1) + colon + _json(value[key], indent, depth + 1)
-            for key in sorted(value)
-        ]
-        return "{" + pad + ("," + pad).join(items) + end + "}"
-    raise ExprEvalError(f"json: unsupported type: {go_type(value)}")
+    try:
+        return json_marshal(value, indent)
+    except GoError as exc:
+        raise ExprEvalError(str(exc)) from None
 
 
 def to_json(env: Mapping[str, Any], args: Sequence[Any]) -> str:

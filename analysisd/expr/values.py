@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
-from providers.gocompat import go_pow
+from providers.gocompat import format_float, go_pow
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -307,34 +307,6 @@ def contained(needle: Any, haystack: Any) -> bool:
     if haystack is None:
         return False
     raise ExprTypeError(f'operator "in" not defined on {go_type(haystack)}')
-
-
-def format_float(value: float, *, e_small: int = -4, e_large: int = 6) -> str:
-    """Go's shortest float formatting; the exponent bounds pick %v (-4, 6), JSON or 'f'."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    text = repr(float(value))  # a float subclass (numpy) must not change the digits
-    mantissa, _, exp_text = text.partition("e")
-    digits = mantissa.lstrip("-").replace(".", "")
-    point = mantissa.lstrip("-").find(".")
-    point = len(mantissa.lstrip("-")) if point < 0 else point
-    exponent = (int(exp_text) if exp_text else 0) + point - 1
-    stripped = digits.lstrip("0")
-    exponent -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0") or "0"
-    sign = "-" if value < 0 else ""
-    if exponent < e_small or exponent >= e_large:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    if exponent < 0:
-        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
-    if len(digits) <= exponent + 1:
-        return f"{sign}{digits}{'0' * (exponent + 1 - len(digits))}"
-    return f"{sign}{digits[: exponent + 1]}.{digits[exponent + 1 :]}"
 
 
 def format_go(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers import jsonpath
+from providers import gocompat
 from providers.jsonpath import JSONPath, go_json
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -50,13 +50,13 @@ def test_go_json_floats_round_trip_exactly(value: float) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.integers(min_value=-(2**60), max_value=2**60))
 def test_go_json_integral_floats_match_the_shortest_digit_formatting(number: int) -> None:
-    # go_float_json writes integral floats below 2**53 by a fast path; it must agree
-    # with the shortest-digits %f formatting everywhere (and above 2**53 it is not used).
+    # encoding/json writes integral floats below 1e21 as strconv 'f' -1 does: shortest
+    # digits, zeros to the point, never an exponent.
     value = float(number)
     if value == 0 or abs(value) >= 1e21:
         return
-    digits, point = jsonpath._shortest(value)
-    assert go_json(value) == jsonpath._format_f(value, digits, point)
+    assert go_json(value) == gocompat.format_f(value)
+    assert "e" not in go_json(value) and float(go_json(value)) == value
 
 
 @settings(max_examples=200, deadline=None)
