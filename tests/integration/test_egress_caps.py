@@ -8,6 +8,8 @@ address DNS returns; bodies are read chunk by chunk and dropped at the cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -71,10 +73,8 @@ class Peer:
         response = web.StreamResponse()
         response.content_length = 100 * 1024 * 1024
         await response.prepare(request)
-        try:
+        with contextlib.suppress(ConnectionError, RuntimeError):
             await response.write(b"x" * 65536)
-        except (ConnectionError, RuntimeError):
-            pass
         return response
 
 
@@ -241,3 +241,41 @@ def test_url_prefixes_match_scheme_host_port_and_whole_path_segments(
     else:
         with pytest.raises(EgressRefused):
             policy.check_url(url)
+
+
+async def test_datadog_reads_its_secret_in_the_runs_namespace_and_obeys_its_egress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from providers.base import ProviderAuthError
+    from tests.rigs.datadog_fake import DatadogFake
+
+    for name in ("DD_API_KEY", "DD_APP_KEY", "DD_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    api, app = "dd-api-key-0123456789abcdef", "dd-app-key-fedcba9876543210"
+    async with DatadogFake(api_key=api, app_key=app) as fake:
+        fake.v1["avg:a{*}"] = [[[int(time.time()) * 1000, 0.5]]]
+        keys = {"api-key": api, "app-key": app, "address": fake.url}
+
+        def payments_secrets(secret: str, key: str) -> str | None:
+            return keys.get(key) if secret == "datadog" else None
+
+        scopes = {
+            "payments": Scope("payments", payments_secrets, RequestPolicy()),
+            "shop": Scope("shop", lambda secret, key: None, RequestPolicy()),
+            "closed": Scope(
+                "closed", payments_secrets, RequestPolicy(EgressPolicy.build("closed", []))
+            ),
+        }
+        registry = ProviderRegistry(
+            secrets=lambda secret, key: None,
+            limits=LimitsConfig(coalesce_window=0, max_attempts=1),
+            scopes=scopes.__getitem__,
+        )
+        async with registry:
+            block = {"query": "avg:a{*}"}
+            with pytest.raises(ProviderAuthError, match="API or App key not found"):
+                await registry.for_namespace("shop").measure("datadog", block)
+            with pytest.raises(EgressRefused, match="namespace 'closed'"):
+                await registry.for_namespace("closed").measure("datadog", block)
+            reading = await registry.for_namespace("payments").measure("datadog", block)
+            assert reading.result == 0.5
