@@ -310,11 +310,6 @@ _DURATION_UNITS_NS = {
     "h": 3_600_000_000_000,
 }
 _DIGITS = "0123456789"
-# Go's leadingInt overflows past 2^63 (19 digits); more digits are invalid there too.
-_MAX_WHOLE_DIGITS = 19
-# Go's leadingFraction stops adding digits once more cannot change an int64; past this
-# many the fraction is truncated here as well (and 5,000 digits never reach int()).
-_MAX_FRACTION_DIGITS = 30
 
 
 def _quote_duration(text: str) -> str:
@@ -325,15 +320,42 @@ def _quote_duration(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _leading_digits(text: str, pos: int) -> int:
+def _leading_int(text: str, pos: int) -> tuple[int, int] | None:
+    """time.leadingInt: (value, end), None when it overflows 1<<63."""
+    value = 0
     while pos < len(text) and text[pos] in _DIGITS:
+        if value > (1 << 63) // 10:
+            return None
+        value = value * 10 + ord(text[pos]) - 48
+        if value > 1 << 63:
+            return None
         pos += 1
-    return pos
+    return value, pos
+
+
+def _leading_fraction(text: str, pos: int) -> tuple[int, float, int]:
+    """time.leadingFraction: (digits as an int, 10**count as a float64, end); digits past
+    what an int64 holds are skipped."""
+    value, scale, overflow = 0, 1.0, False
+    while pos < len(text) and text[pos] in _DIGITS:
+        if not overflow:
+            if value > INT64_MAX // 10:
+                overflow = True
+            else:
+                following = value * 10 + ord(text[pos]) - 48
+                if following > 1 << 63:
+                    overflow = True
+                else:
+                    value = following
+                    scale *= 10
+        pos += 1
+    return value, scale, pos
 
 
 def parse_duration_ns(text: str) -> int:
-    """time.ParseDuration in integer nanoseconds: signs, fractions ("1.1s" is exactly
-    1_100_000_000), us/\u00b5s/\u03bcs, int64 overflow; GoError with Go's message."""
+    """time.ParseDuration in integer nanoseconds, ported: signs, us/\u00b5s/\u03bcs,
+    fractions added as float64(f) * (float64(unit) / scale) as Go does, int64 overflow;
+    GoError with Go's message."""
     invalid = GoError(f"time: invalid duration {_quote_duration(text)}")
     pos, negative = 0, False
     if text[:1] in ("-", "+"):
@@ -347,18 +369,17 @@ def parse_duration_ns(text: str) -> int:
     while pos < len(text):
         if text[pos] not in _DIGITS and text[pos] != ".":
             raise invalid
-        end = _leading_digits(text, pos)
-        digits = text[pos:end].lstrip("0")
-        if len(digits) > _MAX_WHOLE_DIGITS:
-            raise invalid  # overflows int64, as in Go
-        whole = int(digits or "0")
-        had_whole = end > pos
-        fraction, had_fraction = "", False
-        pos = end
+        start = pos
+        leading = _leading_int(text, pos)
+        if leading is None:
+            raise invalid
+        whole, pos = leading
+        had_whole = pos != start
+        fraction, scale, had_fraction = 0, 1.0, False
         if pos < len(text) and text[pos] == ".":
-            end = _leading_digits(text, pos + 1)
-            fraction, had_fraction = text[pos + 1 : end][:_MAX_FRACTION_DIGITS], end > pos + 1
-            pos = end
+            after = pos + 1
+            fraction, scale, pos = _leading_fraction(text, after)
+            had_fraction = pos != after
         if not had_whole and not had_fraction:
             raise invalid
         unit_end = pos
@@ -367,19 +388,28 @@ def parse_duration_ns(text: str) -> int:
         if unit_end == pos:
             raise GoError(f"time: missing unit in duration {_quote_duration(text)}")
         unit = text[pos:unit_end]
-        scale = _DURATION_UNITS_NS.get(unit)
-        if scale is None:
+        scale_ns = _DURATION_UNITS_NS.get(unit)
+        if scale_ns is None:
             raise GoError(
                 f"time: unknown unit {_quote_duration(unit)} in duration {_quote_duration(text)}"
             )
-        part = whole * scale
-        if fraction:
-            part += int(fraction) * scale // 10 ** len(fraction)  # truncated toward zero
+        if whole > (1 << 63) // scale_ns:
+            raise invalid
+        part = whole * scale_ns
+        if fraction > 0:
+            # float64 is what Go uses here (nanosecond-accurate for fractions of hours)
+            part += int(float(fraction) * (float(scale_ns) / scale))
+            if part > 1 << 63:
+                raise invalid
         total += part
-        if total > INT64_MAX + (1 if negative else 0):
+        if total > 1 << 63:
             raise invalid
         pos = unit_end
-    return -total if negative else total
+    if negative:
+        return -total
+    if total > INT64_MAX:
+        raise invalid
+    return total
 
 
 def parse_duration_seconds(text: str) -> float:
