@@ -120,8 +120,21 @@ def test_secret_mounts_follow_the_secrets_dir_layout() -> None:
         m["name"]: m
         for m in deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     }
-    assert mounts["secret-datadog"]["mountPath"] == "/etc/analysisd/secrets/datadog"
-    assert mounts["secret-datadog"]["readOnly"] is True
+    # DIR/<namespace>/<secret>: a secret is one namespace's (docs/operations.md).
+    assert mounts["secret-shop-datadog"]["mountPath"] == "/etc/analysisd/secrets/shop/datadog"
+    assert mounts["secret-shop-datadog"]["readOnly"] is True
+    hook = mounts["secret-payments-webhook-signing"]
+    assert hook["mountPath"] == "/etc/analysisd/secrets/payments/webhook-signing"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["secret-payments-webhook-signing"]["secret"]["secretName"] == (
+        "payments-webhook-signing"
+    )
+
+
+def test_a_secret_mount_without_its_namespace_fails_to_render() -> None:
+    with pytest.raises(helm.HelmError) as err:
+        render({"secretMounts": [{"name": "datadog"}]})
+    assert "secretMounts[].namespace" in str(err.value)
 
 
 def test_several_replicas_without_postgres_fail_to_render_with_a_clear_message() -> None:
