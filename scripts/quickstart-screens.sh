@@ -21,20 +21,25 @@ until [ -s "$work/demo.env" ]; do
   sleep 0.5
 done
 . "$work/demo.env"
-screen() {  # screen TITLE SECONDS COMMAND...
-  local title=$1 wait=$2
+# One session that outlives the others keeps the tmux server up between screens.
+tmux -S "$socket" new-session -d -s keep "sleep 600"
+screen() {  # screen TITLE UNTIL-TEXT COMMAND...: capture once UNTIL-TEXT is on the screen
+  local title=$1 until=$2
   shift 2
   tmux -S "$socket" new-session -d -x 100 -y 14 -s "$title" "$* -o none; echo \"exit \$?\"; sleep 600"
-  sleep "$wait"
+  for _ in $(seq 1 120); do
+    tmux -S "$socket" capture-pane -p -t "$title" | grep -qF -- "$until" && break
+    sleep 0.25
+  done
   echo "\$ ${*//$PROMETHEUS_ADDRESS/\$PROMETHEUS_ADDRESS} -o none"
   tmux -S "$socket" capture-pane -p -t "$title" | sed -e 's/[[:space:]]*$//' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
   echo
   tmux -S "$socket" kill-session -t "$title"
 }
 args="--arg app=checkout --arg interval=2s --arg count=3"
-screen passing 9 analysisd run examples/http-success-rate.yaml \
+screen passing 'exit ' analysisd run examples/http-success-rate.yaml \
   --arg prometheus-address="$PROMETHEUS_ADDRESS" $args --arg version=good
-screen failing 7 analysisd run examples/http-success-rate.yaml \
+screen failing 'exit ' analysisd run examples/http-success-rate.yaml \
   --arg prometheus-address="$PROMETHEUS_ADDRESS" $args --arg version=bad
-screen erroring 4 analysisd run examples/http-success-rate.yaml \
+screen erroring '└ Error' analysisd run examples/http-success-rate.yaml \
   --arg prometheus-address=http://127.0.0.1:9 $args --arg version=good
