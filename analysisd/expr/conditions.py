@@ -103,10 +103,14 @@ class Conditions:
     def _for_type(
         self, result: Any, go_type: str
     ) -> tuple[Program | ExprError | None, Program | ExprError | None]:
-        key = type_of_go_name(go_type) if go_type else go_type_key(result)
+        # Keyed by the provider's Go type name as given (no parsing on the hot path), else
+        # by the type inferred from the value; names and inferred keys that coincide
+        # ("bool", "int", "string") stand for the same type.
+        key = go_type or go_type_key(result)
         pair = self._checked.get(key)
         if pair is None:
-            pair = (_typed(self.success, key), _typed(self.failure, key))
+            kind = type_of_go_name(go_type) if go_type else key
+            pair = (_typed(self.success, kind), _typed(self.failure, kind))
             self._checked[key] = pair
         return pair
 
