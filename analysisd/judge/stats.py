@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,25 +85,23 @@ def _sorted(values: Sequence[float]) -> list[float]:
 
 def percentile_r7(values: Sequence[float], p: float) -> float:
     """Percentile p (0-100] with R's type 7 / Excel estimation (commons-math R_7)."""
-    data = _sorted(values)
-    n = len(data)
-    if n == 0:
-        return math.nan
-    if n == 1:
-        return data[0]
-    pos = n if p >= 100 else 1 + (n - 1) * (p / 100)
-    return _interpolate(data, pos)
+    return _percentile(values, lambda n: n if p >= 100 else 1 + (n - 1) * (p / 100))
 
 
 def percentile_legacy(values: Sequence[float], p: float) -> float:
     """Percentile p with commons-math's default (LEGACY, position p(n+1)/100)."""
+    return _percentile(values, lambda n: p * (n + 1) / 100)
+
+
+def _percentile(values: Sequence[float], position: Callable[[int], float]) -> float:
+    """The value at 1-based `position(n)` of the sorted values, interpolated; NaN if empty."""
     data = _sorted(values)
     n = len(data)
     if n == 0:
         return math.nan
     if n == 1:
         return data[0]
-    return _interpolate(data, p * (n + 1) / 100)
+    return _interpolate(data, position(n))
 
 
 def _interpolate(data: list[float], pos: float) -> float:
