@@ -541,3 +541,27 @@ def json_marshal(value: Any, indent: str = "", *, strict: bool = True, _depth: i
     if strict:
         raise GoError(f"json: unsupported type: {type(value).__name__}")
     return json_string(str(value))
+
+
+# --- fmt ----------------------------------------------------------------------------------------
+
+
+def sprint(value: Any) -> str:
+    """fmt.Sprint / %v of a decoded value: <nil>, true, 0.5 and 1e+06, strings bare,
+    [a b] for slices, map[k:v] (keys sorted) for maps."""
+    if value is None:
+        return "<nil>"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return format_v(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(sprint(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda pair: str(pair[0]))
+        return "map[" + " ".join(f"{sprint(key)}:{sprint(item)}" for key, item in items) + "]"
+    return str(value)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.gocompat import format_json, format_v, json_marshal
+from providers.gocompat import format_json, format_v, json_marshal, sprint
 
 __all__ = ["JSONPath", "JSONPathError", "compile_jsonpath", "go_json", "go_print"]
 
@@ -52,22 +52,8 @@ def go_json(value: Any) -> str:
 
 
 def go_print(value: Any) -> str:
-    """fmt.Print of a decoded JSON value."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        return go_float_print(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_print(v)}" for k, v in sorted(value.items())) + "]"
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(go_print(v) for v in value) + "]"
-    return str(value)
+    """fmt.Print of a decoded JSON value (providers.gocompat.sprint)."""
+    return sprint(value)
 
 
 def go_type_name(value: Any) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analysisd.expr.errors import ExprEvalError, ExprTypeError
-from providers.gocompat import format_float, go_pow
+from providers.gocompat import format_float, go_pow, sprint
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -311,12 +311,7 @@ def contained(needle: Any, haystack: Any) -> bool:
 
 def format_go(value: Any) -> str:
     """Go's fmt %v of a value (what expr-lang's string() returns)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    return sprint(value)
     if isinstance(value, float):
         return format_float(value)
     if isinstance(value, str):

@@ -266,3 +266,18 @@ def test_json_marshal_round_trips_and_call_sites_agree(document: object) -> None
     assert json.loads(text, parse_int=float) == json.loads(json.dumps(document), parse_int=float)
     assert jsonpath.go_json(document) == text
     assert json.loads(gocompat.json_marshal(document, "  ")) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, "<nil>"),
+        ([1.0, "a", None, True], "[1 a <nil> true]"),
+        ({"b": 1e6, "a": [0.5, -0.0]}, "map[a:[0.5 -0] b:1e+06]"),
+        (math.nan, "NaN"),
+    ],
+)
+def test_sprint_matches_go_fmt(value: object, text: str) -> None:
+    # fmt's %v: maps print with sorted keys (internal/fmtsort), floats as %v
+    assert gocompat.sprint(value) == text
+    assert jsonpath.go_print(value) == text
