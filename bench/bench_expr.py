@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from analysisd.expr import compile_conditions, compile_expr, evaluate_condition
-from analysisd.expr.checker import check_tree, go_type_key
+from analysisd.expr.checker import check_tree
+from analysisd.expr.go_types import go_type_key
 
 SOURCE = "result[0] >= 0.95 && result[0] < 1"
 REPEATS = 9

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from analysisd.expr.checker import check_tree, go_type_key, type_of_go_name
+from analysisd.expr.checker import check_tree
 from analysisd.expr.compiler import Program, compile_expr, compile_expr_uncached
 from analysisd.expr.errors import ExprError, ExprEvalError, ExprTypeError
+from analysisd.expr.go_types import go_type_key, type_of_go_name
 from analysisd.expr.values import go_type, is_array
 from providers.gocompat import format_f, format_float, json_marshal
 
