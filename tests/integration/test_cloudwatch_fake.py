@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from analysisd import expr
 from providers.base import (
     ProviderAuthError,
     ProviderConnectionError,
@@ -103,7 +104,6 @@ async def test_metric_math_expression_is_evaluated(fake: CloudWatchFake) -> None
 
 
 async def test_template_condition_decides_on_the_expression(fake: CloudWatchFake) -> None:
-    expr = pytest.importorskip("analysisd.expr")
     reading = await measure(fake, interval="30m", metricDataQueries=RATE_QUERIES)
     loose = expr.decide("all(result[0].Values, {# <= 0.05})", "", reading.result)
     strict = expr.decide("all(result[0].Values, {# <= 0.01})", "", reading.result)
@@ -240,7 +240,6 @@ def _cloudwatch_cases() -> list[Any]:
 
 @pytest.mark.parametrize("case", _cloudwatch_cases())
 async def test_cloudwatch_measurement_matches_argo_vector(case: dict[str, Any]) -> None:
-    expr = pytest.importorskip("analysisd.expr")
     async with CloudWatchFake() as server:
         values = case["result"][0]["Values"]
         # CloudWatch answers newest first, so the first value is the latest point.
@@ -253,7 +252,6 @@ async def test_cloudwatch_measurement_matches_argo_vector(case: dict[str, Any]) 
 
 
 async def test_argo_cloudwatch_template_decides_on_five_points() -> None:
-    expr = pytest.importorskip("analysisd.expr")
     path = argo_templates_dir() / "13-cloudwatch.yaml"
     (metric,) = yaml.safe_load(path.read_text())["spec"]["metrics"]
     block = metric["provider"]["cloudWatch"]

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession
 
+from analysisd import expr
 from providers.base import ProviderConfigError, ProviderHTTPError
 from providers.cloudwatch import CloudWatchProvider
+from providers.registry import ProviderRegistry
 from tests.rigs.moto import MotoServer, aws_env, moto_server, unique_namespace  # noqa: F401
 
 
@@ -84,7 +86,6 @@ async def test_measure_reads_put_data_back_newest_first(provider: CloudWatchProv
 async def test_conditions_on_the_result_pass_and_fail_like_argo(
     provider: CloudWatchProvider,
 ) -> None:
-    expr = pytest.importorskip("analysisd.expr")
     namespace = unique_namespace()
     await put(namespace, "latency", {1: 0.2, 2: 0.1, 3: 0.3})
     reading = await provider.measure(
@@ -191,11 +192,10 @@ async def test_unusable_config_is_a_config_error(
 
 
 async def test_registry_dispatches_cloudwatch_kind(aws_env: MotoServer) -> None:  # noqa: F811
-    registry_module = pytest.importorskip("providers.registry")
     namespace = unique_namespace()
     await put(namespace, "errors", {2: 7.0})
     config = {"interval": "10m", "metricDataQueries": [stat_query("e", namespace, "errors")]}
-    async with registry_module.ProviderRegistry(secrets=no_secrets) as registry:
+    async with ProviderRegistry(secrets=no_secrets) as registry:
         reading = await registry.measure("cloudWatch", config)
         assert reading.result[0]["Values"] == [7.0]
         assert registry.pooled() == 1

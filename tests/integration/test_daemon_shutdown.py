@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from tests.e2e.process import start_daemon, wait_all_completed
-
-pytest.importorskip("providers.web")
 
 COUNT = 6
 

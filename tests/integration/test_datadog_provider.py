@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from analysisd import expr
 from providers.base import ProviderConfigError, Reading
 from providers.datadog import DatadogProvider, go_float, value_string
 from tests.rigs.datadog_fake import DatadogFake, ScalarAnswer
@@ -140,7 +141,6 @@ async def test_v2_ungrouped_null_value_is_nil(fake: DatadogFake, provider: Datad
 
 
 async def test_no_data_decides_through_default_like_argo(provider: DatadogProvider) -> None:
-    expr = pytest.importorskip("analysisd.expr")
     reading = await provider.measure({"apiVersion": "v2", "query": "avg:nothing{*}"})
     assert expr.decide("default(result, 0) < 0.05", "", reading.result).phase == "Successful"
     assert expr.decide("default(result, 1) < 0.05", "", reading.result).phase == "Failed"

@@ -7,9 +7,8 @@ import time
 import pytest
 
 from providers.base import ProviderRateLimited
+from providers.registry import LimitsConfig, ProviderRegistry
 from tests.rigs.datadog_fake import Canned, DatadogFake
-
-registry_module = pytest.importorskip("providers.registry")
 
 API_KEY = "dd-api-key-0123456789abcdef"
 APP_KEY = "dd-app-key-fedcba9876543210"
@@ -24,7 +23,7 @@ async def test_registry_measures_and_pools_one_client_per_address() -> None:
     async with DatadogFake(api_key=API_KEY, app_key=APP_KEY) as fake:
         fake.v1["avg:a{*}"] = [[[int(time.time()) * 1000, 0.5]]]
         fake.v1["avg:b{*}"] = [[[int(time.time()) * 1000, 1.5]]]
-        async with registry_module.ProviderRegistry(secrets=lookup_for(fake)) as registry:
+        async with ProviderRegistry(secrets=lookup_for(fake)) as registry:
             first = await registry.measure("datadog", {"query": "avg:a{*}"})
             second = await registry.measure("datadog", {"query": "avg:b{*}"})
             assert (first.result, second.result) == (0.5, 1.5)
@@ -37,10 +36,8 @@ async def test_registry_surfaces_rate_limits_with_the_reset_delay() -> None:
             fake.script.append(
                 Canned(429, '{"errors": ["Rate limit"]}', {"X-RateLimit-Reset": "0"})
             )
-        limits = registry_module.LimitsConfig(max_attempts=1)
-        async with registry_module.ProviderRegistry(
-            secrets=lookup_for(fake), limits=limits
-        ) as registry:
+        limits = LimitsConfig(max_attempts=1)
+        async with ProviderRegistry(secrets=lookup_for(fake), limits=limits) as registry:
             with pytest.raises(ProviderRateLimited) as caught:
                 await registry.measure("datadog", {"query": "avg:a{*}"})
     assert caught.value.retry_after == 0.0

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from analysisd import expr
 from providers.datadog import DatadogProvider
 from tests.rigs.datadog_fake import DatadogFake, ScalarAnswer
 from tests.vectors import case_id, load_argo
@@ -47,7 +48,6 @@ def serve(fake: DatadogFake, case: dict[str, Any]) -> dict[str, str]:
 
 @pytest.mark.parametrize("case", _cases())
 async def test_datadog_measurement_matches_argo_vector(case: dict[str, Any]) -> None:
-    expr = pytest.importorskip("analysisd.expr")
     async with DatadogFake(api_key=API_KEY, app_key=APP_KEY) as fake:
         config = serve(fake, case)
         values = {"api-key": API_KEY, "app-key": APP_KEY, "address": fake.url}

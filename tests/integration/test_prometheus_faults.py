@@ -251,7 +251,6 @@ async def test_userinfo_in_address_is_not_shown(fake: FakePrometheus) -> None:
 
 
 async def test_oauth2_token_is_fetched_once_and_sent_as_bearer(fake: FakePrometheus) -> None:
-    pytest.importorskip("providers.oauth2")
     auth = {
         "oauth2": {
             "tokenUrl": f"{fake.url}/oauth/token",

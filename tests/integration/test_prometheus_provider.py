@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from analysisd import expr
 from providers.base import (
     ProviderBadBody,
     ProviderConfigError,
@@ -63,9 +64,6 @@ async def test_success_rate_template_passes_stable_and_fails_canary(
     assert isinstance(reading.result, list) and len(reading.result) == 1
     assert (reading.result[0] >= 0.95) is passes
     assert reading.metadata[RESOLVED_QUERY] == query
-    expr = pytest.importorskip("analysisd.expr")
-    if not hasattr(expr, "decide"):
-        pytest.skip("analysisd.expr.decide not built yet")
     verdict = expr.decide(
         SUCCESS_RATE_TEMPLATE["successCondition"],
         SUCCESS_RATE_TEMPLATE["failureCondition"],

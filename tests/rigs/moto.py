@@ -40,6 +40,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.rigs.peers import peer_missing
+
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 30.0
 
@@ -74,11 +76,17 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"moto_server did not serve {url} within {STARTUP_TIMEOUT_S}s")
 
 
+def require_moto_server(name: str = "moto_server") -> str:
+    """The moto_server executable; skip (fail under CI) when it is not installed."""
+    binary = shutil.which(name)
+    if binary is None:
+        peer_missing(f"{name} is not installed (pip install 'moto[server]')")
+    return binary
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    binary = shutil.which("moto_server")
-    if binary is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    binary = require_moto_server()
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     process = subprocess.Popen(

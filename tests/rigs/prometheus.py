@@ -17,7 +17,8 @@ scrapes the demo app (tests/rigs/demo_app.py, prometheus-client, 1 s interval)
 as ``job="demo"``; its samples continue the very same lines (job/instance are
 dropped by metric relabelling), so history and live data never disagree.
 ``up{job="demo"}`` shows the scrape working (after a second or two).
-Tests are skipped when the prometheus or promtool binary is missing.
+Tests are skipped when the prometheus or promtool binary is missing, and fail
+instead under CI (tests.rigs.peers).
 
 Series (every one has ``app="demo"``):
 
@@ -75,6 +76,7 @@ from pathlib import Path
 import pytest
 
 from tests.rigs.demo_app import DemoApp, render_history
+from tests.rigs.peers import peer_missing
 
 PROMETHEUS_BIN = os.environ.get("ANALYSISD_PROMETHEUS_BIN", "/usr/bin/prometheus")
 PROMTOOL_BIN = os.environ.get("ANALYSISD_PROMTOOL_BIN", "/usr/bin/promtool")
@@ -210,11 +212,16 @@ def _launch(config_file: Path, data_dir: Path, port: int, log: Path) -> subproce
         )
 
 
+def require_binaries(prometheus: str = PROMETHEUS_BIN, promtool: str = PROMTOOL_BIN) -> None:
+    """Skip (fail under CI) unless both binaries are installed."""
+    if not (shutil.which(prometheus) and shutil.which(promtool)):
+        peer_missing(f"{prometheus} / {promtool} not installed (Debian package prometheus)")
+
+
 @contextlib.contextmanager
 def running_prometheus() -> Iterator[PrometheusRig]:
     """Start demo app + backfilled Prometheus; stop both and remove every file on exit."""
-    if not (shutil.which(PROMETHEUS_BIN) and shutil.which(PROMTOOL_BIN)):
-        pytest.skip(f"{PROMETHEUS_BIN} / {PROMTOOL_BIN} not installed")
+    require_binaries()
     workdir = Path(tempfile.mkdtemp(prefix="analysisd-prom-"))
     now = time.time()
     # Aligned history timestamps; an epoch shortly before history keeps counters small.
