@@ -360,7 +360,11 @@ class Deliverer:
         and hide other receivers' rows.
         """
         now = self._clock()
-        limit = self._policy.batch + len(self._held)
+        # Rows held when the fetch starts are skipped even if their send is recorded
+        # while the fetch runs: the store may hand back its pre-record copy (PostgreSQL
+        # re-claims our own rows), and sending that again would duplicate the event.
+        held_at_fetch = set(self._held)
+        limit = self._policy.batch + len(held_at_fetch)
         rows = await self._store.due_deliveries(now, limit)
         full = len(rows) >= limit
         queued = 0
@@ -369,7 +373,7 @@ class Deliverer:
         busy: list[tuple[OutboxRow, _Receiver]] = []
         for row in rows:
             key = (row.event_id, row.target)
-            if key in self._held:
+            if key in self._held or key in held_at_fetch:
                 continue
             receiver = self._receivers.get(receiver_of(row.target))
             if receiver is None:

@@ -72,7 +72,7 @@ async def _finished(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 async def test_good_canary_succeeds_bad_fails_fast_and_verdicts_arrive_signed(
     tmp_path: Path, prometheus_rig: PrometheusRig
 ) -> None:
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     async with (
         receiver() as hook,
         running_daemon(settings_for(tmp_path)) as (_, base),
@@ -102,7 +102,7 @@ async def test_good_canary_succeeds_bad_fails_fast_and_verdicts_arrive_signed(
 async def test_terminating_an_endless_canary_run_ends_it_and_delivers_the_verdict(
     tmp_path: Path, prometheus_rig: PrometheusRig
 ) -> None:
-    write_secret(tmp_path, "hooks", "hmac-key", KEY)
+    write_secret(tmp_path, "hooks", "hmac-key", KEY, namespace="lab")
     template = _template(prometheus_rig.url)
     del template["spec"]["metrics"][0]["count"]  # interval without count: until terminated
     async with (
