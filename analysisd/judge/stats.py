@@ -47,10 +47,18 @@ def summary(values: Sequence[float]) -> Summary:
 
 
 def mean(values: Sequence[float]) -> float:
+    """commons-math StatUtils.mean, to the last bit (Kayenta's meanRatio compares it with
+    allowedIncrease/allowedDecrease, so one ulp can flip a label): a left-to-right sum over
+    n, plus the mean residual. numpy's pairwise sum differs in the last bit."""
     if not len(values):
         return math.nan
-    with np.errstate(invalid="ignore"):  # +Inf and -Inf together: NaN, as on the JVM
-        return float(np.mean(np.asarray(values, dtype=np.float64)))
+    data = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(data).all():
+        with np.errstate(invalid="ignore"):  # +Inf and -Inf together: NaN, as on the JVM
+            return float(np.mean(data))
+    n = data.size
+    xbar = float(np.cumsum(data)[-1]) / n  # cumsum adds strictly left to right
+    return xbar + float(np.cumsum(data - xbar)[-1]) / n
 
 
 def mean_ratio(control: Sequence[float], experiment: Sequence[float]) -> float:

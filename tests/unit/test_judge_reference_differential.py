@@ -173,7 +173,10 @@ def ref_mann_whitney(x: list[float], y: list[float], conf: float) -> tuple[float
 
 
 def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
+    """commons-math StatUtils.mean (Kayenta's EffectSizes): the sum's mean plus the mean
+    residual. A plain sum / n differs in the last bit, e.g. a meanRatio of exactly 0.8."""
+    xbar = sum(values) / len(values)
+    return xbar + sum(v - xbar for v in values) / len(values)
 
 
 def ref_effect(control: list[float], experiment: list[float], measure: str) -> float:
