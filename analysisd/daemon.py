@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import random
 import socket
@@ -32,7 +33,7 @@ from prometheus_client import CollectorRegistry
 
 from analysisd.api.app import build_app
 from analysisd.api.context import ApiContext, EventHub
-from analysisd.config import Settings, Subscription
+from analysisd.config import ConfigError, Settings, Subscription
 from analysisd.engine.assess import ttl_expired
 from analysisd.engine.measure import MeasurementSource
 from analysisd.engine.observer import RunChange
@@ -167,6 +168,27 @@ def default_source(
     )
 
 
+def is_loopback(host: str) -> bool:
+    """A listen address only this machine can reach ("localhost", 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost, or "" (every address)
+
+
+def check_exposure(settings: Settings) -> None:
+    """An API without tokens is anyone's: beyond loopback, only when asked for."""
+    if settings.tokens or settings.allow_anonymous or is_loopback(settings.host):
+        return
+    raise ConfigError(
+        f"host {settings.host!r} is reachable beyond this machine and no API tokens are "
+        "configured: anyone could create, read and delete runs. Configure `tokens` in the "
+        "settings file, or pass --allow-anonymous (allowAnonymous: true) to serve an open API"
+    )
+
+
 def default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -214,10 +236,12 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._ready = False
+        self._draining = False
         self.resumed = 0
         self.port: int = settings.port
 
     async def start(self) -> None:
+        check_exposure(self.settings)
         await self.store.open()
         try:
             await self._start_rest()
@@ -258,6 +282,7 @@ class Daemon:
             secrets=self.secrets,
             max_concurrency=s.max_concurrency,
             measurement_timeout=s.measurement_timeout,
+            rate_of=lambda namespace: s.namespace(namespace).quota.measurements_per_second,
         )
         await self.scheduler.start()
         await self.deliverer.start()
@@ -283,7 +308,11 @@ class Daemon:
             hub=self.hub,
             metrics_registry=self.registry,
             ready=lambda: self._ready,
-            extra={"refresh_metrics": self.refresh_metrics, "loop_problems": self.loop_problems},
+            extra={
+                "refresh_metrics": self.refresh_metrics,
+                "loop_problems": self.loop_problems,
+                "draining": lambda: self._draining,
+            },
         )
         self._runner = web.AppRunner(
             build_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=1.0
@@ -423,10 +452,14 @@ class Daemon:
         self.metrics.webhook_backlog.set(counts.get("pending", 0))
         if self.scheduler is not None:
             self.metrics.active_runs.set(self.scheduler.active_runs())
+            self.metrics.set_active_by_namespace(self.scheduler.active_by_namespace())
 
     async def aclose(self) -> None:
-        """Stop accepting, drain measurements within the grace period, close in order."""
+        """Drain measurements within the grace period (HTTP still answers, /readyz says
+        503 "draining", so a load balancer moves away instead of meeting refused
+        connections), then stop accepting and close in order."""
         self._ready = False
+        self._draining = True
         self._loops.clear()
         for task in (self._lease_task, self._ttl_task):
             if task is not None:
@@ -434,9 +467,6 @@ class Daemon:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._lease_task = self._ttl_task = None
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
         if self.scheduler is not None:
             await self.scheduler.aclose(grace=self.settings.shutdown_grace)
             self.scheduler = None
@@ -454,6 +484,9 @@ class Daemon:
                 # Sends cut short by the stop: let the other replicas take them at once.
                 with contextlib.suppress(Exception):
                     await self.leasing.release_deliveries()
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         if self._source is not None and self._given_source is None:
             await self._source.aclose()
         self._source = None

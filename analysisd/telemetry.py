@@ -2,11 +2,14 @@
 
 `DaemonMetrics` registers on a CollectorRegistry it is given (built in the app
 factory), so tests and several daemons in one process never share counters.
+No series carries a run's name: one series per run grew without bound (deleted
+and lease-lost runs were never removed) and showed every team's run names to
+whoever scraped. Per-namespace aggregates are exported; per-run detail stays in
+the API, behind the run's namespace token.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from typing import TextIO
@@ -113,20 +116,30 @@ class DaemonMetrics:
         self.webhook_backlog = Gauge(
             "analysisd_webhook_backlog", "Outbox rows not yet delivered", registry=registry
         )
-        self.last_value = Gauge(
-            "analysisd_metric_last_value",
-            "Last measured value of each running metric (numeric values only)",
-            ["namespace", "run", "metric"],
+        self.namespace_active_runs = Gauge(
+            "analysisd_namespace_active_runs",
+            "Runs the scheduler is driving now, per namespace",
+            ["namespace"],
             registry=registry,
         )
-        self._tracked: dict[tuple[str, str], set[str]] = {}
+        self.namespace_measurements = Counter(
+            "analysisd_namespace_measurements",
+            "Measurements taken, per namespace and phase",
+            ["namespace", "phase"],
+            registry=registry,
+        )
+        self.namespace_lag = Histogram(
+            "analysisd_namespace_scheduler_lag_seconds",
+            "How late a measurement started after it fell due, per namespace (best effort)",
+            ["namespace"],
+            registry=registry,
+        )
 
     def delivery(self, outcome: str) -> None:
         self.webhook_deliveries.labels(outcome).inc()
 
     def observe_change(self, run: AnalysisRun, change: RunChange) -> None:
         namespace = run.metadata.namespace or "default"
-        key = (namespace, run.metadata.name)
         kinds = {m.name: next(iter(m.provider), "unknown") for m in run.spec.metrics}
         for new in change.measurements:
             kind = kinds.get(new.metric, "unknown")
@@ -134,26 +147,20 @@ class DaemonMetrics:
             lag = scheduling_lag(run, new.metric)
             if lag is not None:
                 self.scheduler_lag.observe(lag)
+                self.namespace_lag.labels(namespace).observe(lag)
             self.measurements.labels(kind, m.phase).inc()
+            self.namespace_measurements.labels(namespace, m.phase).inc()
             if m.phase == "Error":
                 self.provider_errors.labels(kind).inc()
             if m.started_at is not None and m.finished_at is not None:
                 seconds = (m.finished_at - m.started_at).total_seconds()
                 self.measurement_latency.labels(kind).observe(max(0.0, seconds))
-            try:
-                value = float(m.value)
-            except ValueError:
-                continue
-            self.last_value.labels(namespace, run.metadata.name, new.metric).set(value)
-            self._tracked.setdefault(key, set()).add(new.metric)
-        if change.completed:
-            self.forget_run(namespace, run.metadata.name)
 
-    def forget_run(self, namespace: str, name: str) -> None:
-        """A finished or deleted run's gauges go away rather than freeze at a stale value."""
-        for metric in self._tracked.pop((namespace, name), set()):
-            with contextlib.suppress(KeyError):
-                self.last_value.remove(namespace, name, metric)
+    def set_active_by_namespace(self, counts: dict[str, int]) -> None:
+        """Namespaces with no active run drop out (not frozen at their last count)."""
+        self.namespace_active_runs.clear()
+        for namespace, count in counts.items():
+            self.namespace_active_runs.labels(namespace).set(count)
 
     def set_run_counts(self, counts: dict[str, int]) -> None:
         for phase in set(_PHASES) | set(counts):

@@ -1,20 +1,34 @@
 """API tokens scoped to namespaces (a namespace is a team).
 
 Configured as token -> namespaces; "*" grants every namespace and cluster-scoped
-writes. With no tokens configured the API is open (the zero-setup default).
+writes. With no tokens configured the API is open (the zero-setup default; beyond
+loopback only with --allow-anonymous). With tokens, /metrics needs a "*" token:
+its per-namespace series name every team. A request's token is known to the
+handlers (and the audit log) only by its name, `token_name`: never the token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from analysisd.api.audit import ANONYMOUS, caller
 from analysisd.api.errors import ApiError, Handler
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+ADMIN_PATHS = frozenset({"/metrics"})
 ALL = "*"
+
+
+def token_name(token: str) -> str:
+    """A name for a token that does not reveal it: `token-` + 12 hex digits of its
+    SHA-256 (`printf %s "$TOKEN" | sha256sum | cut -c1-12` names your own)."""
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 # Front doors whose callers cannot set an Authorization header.
 QUERY_TOKEN_PREFIXES = ("/flagger/",)
 
@@ -40,6 +54,7 @@ def auth_middleware(tokens: Mapping[str, Sequence[str]]) -> web.middleware:  # t
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not tokens or request.path in PUBLIC_PATHS:
+            caller.set(ANONYMOUS)
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
@@ -51,6 +66,9 @@ def auth_middleware(tokens: Mapping[str, Sequence[str]]) -> web.middleware:  # t
         namespaces = _find(tokens, presented.strip())
         if namespaces is None:
             raise ApiError(401, "unknown token")
+        if request.path in ADMIN_PATHS and ALL not in namespaces:
+            raise ApiError(403, f'{request.path} needs a token granted "*" (every namespace)')
+        caller.set(token_name(presented.strip()))  # for the audit log (api/audit.py)
         namespace = request.match_info.get("namespace")
         write = request.method not in ("GET", "HEAD", "OPTIONS")
         if not allowed(namespaces, namespace, write=write):

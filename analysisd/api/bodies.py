@@ -1,23 +1,107 @@
-"""Request bodies: YAML or JSON text -> one typed Argo object, with 4xx errors naming fields."""
+"""Request bodies: YAML or JSON text -> one typed Argo object, with 4xx errors naming fields.
+
+A body is parsed once. Past INLINE_BYTES it is parsed (and typed) in a worker
+thread, one body at a time: a 1 MiB YAML document takes the better part of a
+second even with libyaml (PyYAML's constructor is Python), and on the event
+loop every other request and measurement would wait for it. One at a time,
+because each parsing thread competes with the loop for the GIL.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from analysisd.admission import Problem, errors, name_problem, namespace_problem
+from analysisd.api.context import ApiContext
 from analysisd.api.errors import ApiError
-from analysisd.loader import DEFAULT_MAX_BYTES, LoadError, load_documents, parse_data
+from analysisd.loader import (
+    DEFAULT_MAX_BYTES,
+    LoadError,
+    load_documents,
+    parse_data,
+    typed_documents,
+)
 from analysisd.spec import Metric, SpecError, validate_metrics
 
 T = TypeVar("T")
+R = TypeVar("R")
 # The loader's messages start with "<source>: "; the field path follows it.
 _FIELD = re.compile(r"^body(?: \(document \d+\))?: ([A-Za-z0-9_.\[\]]+)[: ]")
 # Problems listed in one error message; details.causes holds every one.
 _MESSAGE_PROBLEMS = 5
+
+
+# Bodies up to this size are parsed on the loop (a thread hop costs more than they do).
+INLINE_BYTES = 64 * 1024
+
+
+async def off_loop(ctx: ApiContext, text: str, work: Callable[[], R]) -> R:
+    """`work()` (parsing `text`) on the loop if the text is small, else in a thread."""
+    if len(text) <= INLINE_BYTES:
+        return work()
+    slots = ctx.extra.setdefault("parse_slots", asyncio.Semaphore(1))
+    async with slots:
+        return await asyncio.to_thread(work)
+
+
+def parse_documents(text: str, max_bytes: int) -> list[Any]:
+    """The plain documents of a body (not yet typed), under the loader's limits."""
+    if not text.strip():
+        raise ApiError(400, "body: empty; send a YAML or JSON manifest", field="body")
+    try:
+        return parse_data(text, source="body", max_bytes=max_bytes)
+    except LoadError as exc:
+        raise ApiError(400, f"malformed JSON/YAML: {exc}", field="body") from None
+    except RecursionError:
+        raise ApiError(400, "body: nested too deeply", field="body") from None
+
+
+def run_request_or_object(docs: list[Any], kind: type[T]) -> dict[str, Any] | T:
+    """A run request (template references + args, no spec) as its mapping, else the
+    one typed object of `kind` the documents hold."""
+    if len(docs) == 1 and isinstance(docs[0], dict):
+        data = docs[0]
+        if "templates" in data and "spec" not in data:
+            return data
+    return one_object(docs, kind)
+
+
+def one_object(docs: list[Any], kind: type[T]) -> T:
+    """The one typed Argo object of `kind` in already parsed documents."""
+    try:
+        objects = typed_documents(docs, source="body")
+    except LoadError as exc:
+        message = str(exc)
+        match = _FIELD.match(message)
+        raise ApiError(400, message, field=match.group(1) if match else "body") from None
+    except RecursionError:
+        raise ApiError(400, "body: nested too deeply", field="body") from None
+    except (TypeError, ValueError, AttributeError):
+        # The loader expects strings where fuzzers send objects (e.g. "kind": {}); whatever
+        # it trips on, the caller sent a malformed manifest, not a server fault.
+        raise ApiError(
+            400, "body: not a valid manifest (check apiVersion, kind, metadata)", field="kind"
+        ) from None
+    if len(objects) != 1:
+        raise ApiError(400, f"body: expected one object, found {len(objects)}", field="body")
+    doc = objects[0]
+    if not isinstance(doc, kind):
+        found = getattr(doc, "kind", type(doc).__name__)
+        raise ApiError(
+            400, f"body: kind {found!r} where {kind.__name__} was expected", field="kind"
+        )
+    return doc
+
+
+async def load_body(ctx: ApiContext, text: str, kind: type[T]) -> T:
+    """The one object of `kind` in a body: parsed once, off the loop when large."""
+    max_bytes = ctx.settings.max_body_bytes
+    return await off_loop(ctx, text, lambda: one_object(parse_documents(text, max_bytes), kind))
 
 
 async def read_text(request: web.Request) -> str:

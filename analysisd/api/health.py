@@ -15,7 +15,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     ctx = context(request)
     if not ctx.ready():
-        return web.json_response({"status": "starting"}, status=503)
+        draining = ctx.extra.get("draining")
+        # Shutting down: still answering, so a load balancer sees "not ready" rather
+        # than refused connections, and stops sending before the listener closes.
+        status = "draining" if draining is not None and draining() else "starting"
+        return web.json_response({"status": status}, status=503)
     loop_problems = ctx.extra.get("loop_problems")
     unhealthy = loop_problems() if loop_problems is not None else {}
     if unhealthy:

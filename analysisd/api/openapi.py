@@ -9,9 +9,14 @@ NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "stri
 _ERRORS = {
     "400": "Bad request (field named in details.field)",
     "401": "Missing or unknown token",
-    "403": "Token not allowed in this namespace",
+    "403": "Token not allowed in this namespace, or a quota refuses the run "
+    "(metricsPerRun, minInterval: named in the message and details)",
     "404": "Not found",
+    "409": "Already exists",
     "413": "Body too large",
+    "429": "A namespace quota is full for now (activeRuns, measurementsPerSecond: named "
+    "in the message and details.field); retry later",
+    "503": "Shutting down",
 }
 
 
@@ -125,19 +130,26 @@ def build_openapi() -> dict[str, Any]:
                 "summary": "Readiness",
                 "responses": {
                     "200": _json({"type": "object"}, "Ready"),
-                    "503": _json({"type": "object"}, "Not ready"),
+                    "503": _json(
+                        {"type": "object"},
+                        'Not ready: "starting", "draining" (shutting down, in-flight '
+                        'measurements finishing), "unhealthy" or "store unavailable"',
+                    ),
                 },
             }
         },
         "/metrics": {
             "get": {
                 "operationId": "metrics",
-                "summary": "Prometheus metrics",
+                "summary": "Prometheus metrics (per-namespace aggregates; with tokens "
+                'configured, a token granted "*")',
                 "responses": {
                     "200": {
                         "description": "Text exposition format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "401": _json(_ref("Status"), _ERRORS["401"]),
+                    "403": _json(_ref("Status"), 'The token is not granted "*"'),
                 },
             }
         },

@@ -11,22 +11,26 @@ from aiohttp import web
 from pydantic import Field, ValidationError
 
 from analysisd.admission import admission_problems
+from analysisd.api.audit import audit
 from analysisd.api.bodies import (
     check_name,
-    load_one,
-    parse_plain,
+    off_loop,
+    parse_documents,
     path_name,
     path_namespace,
     read_text,
     refuse,
+    run_request_or_object,
 )
 from analysisd.api.context import ApiContext, context
 from analysisd.api.errors import ApiError, status_body
 from analysisd.api.selectors import SelectorError, matches, parse_selector
 from analysisd.args import ArgsError, build_run_spec, expand_template_refs
+from analysisd.config import Quota
 from analysisd.engine.scheduler import SchedulerClosed
 from analysisd.loader import field_path
 from analysisd.outbox import public_rows
+from analysisd.quotas import QUOTA_BACKLOG_SECONDS, active_limit, run_quota_problems
 from analysisd.spec import (
     API_VERSION,
     AnalysisRun,
@@ -110,11 +114,17 @@ async def create_run(request: web.Request) -> web.Response:
     text = await read_text(request)
     if not text.strip():
         raise ApiError(400, "body: empty; send an AnalysisRun manifest", field="body")
-    plain = parse_plain(text, ctx.settings.max_body_bytes)
-    if "templates" in plain and "spec" not in plain:
-        run = await from_templates(ctx, namespace, plain)
+    max_bytes = ctx.settings.max_body_bytes
+    # Parsed once (and typed), off the loop when large: see api/bodies.py.
+    parsed = await off_loop(
+        ctx,
+        text,
+        lambda: run_request_or_object(parse_documents(text, max_bytes), AnalysisRun),
+    )
+    if isinstance(parsed, dict):
+        run = await from_templates(ctx, namespace, parsed)
     else:
-        run = load_one(text, AnalysisRun, ctx.settings.max_body_bytes)
+        run = parsed
     body = await start_run(ctx, namespace, run)
     return web.json_response(body, status=201)
 
@@ -135,6 +145,8 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
     meta.namespace = namespace
     # Everything that would fail later (or never end) is refused now, naming the field.
     refuse(admission_problems(run.spec, meta, ctx.secrets))
+    quota = ctx.settings.namespace(namespace).quota
+    refuse_over_quota(ctx, namespace, run, quota)
     meta.uid = str(uuid.uuid4())
     meta.creation_timestamp = _now()
     run.status = None
@@ -149,10 +161,13 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
             "Pending",
             dict(meta.labels),
             body["metadata"]["creationTimestamp"],
-            max_active=ctx.settings.max_active_runs_per_namespace,
+            max_active=active_limit(quota, ctx.settings.max_active_runs_per_namespace),
         )
     except LimitExceeded as exc:
-        raise ApiError(429, f"too many runs: {exc}", reason="TooManyRequests") from None
+        named = " (the namespace's quota activeRuns)" if quota.active_runs is not None else ""
+        raise ApiError(
+            429, f"too many runs{named}: {exc}", reason="TooManyRequests", field="activeRuns"
+        ) from None
     except Conflict as exc:
         raise ApiError(409, str(exc), field="metadata.name") from None
     try:
@@ -167,7 +182,33 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
             f'AnalysisRun "{meta.name}" is still stopping; retry shortly',
             field="metadata.name",
         ) from None
+    audit("create", "AnalysisRun", namespace, meta.name)
     return body
+
+
+def refuse_over_quota(ctx: ApiContext, namespace: str, run: AnalysisRun, quota: Quota) -> None:
+    """403 for a run over the per-run quotas; 429 while the namespace's measurements are
+    backed up behind its measurementsPerSecond."""
+    problems = run_quota_problems(run.spec, quota)
+    if problems:
+        raise ApiError(
+            403,
+            "; ".join(message for _, message in problems),
+            field=problems[0][0],
+            causes=problems,
+        )
+    rate = quota.measurements_per_second
+    waiting = getattr(ctx.driver, "waiting", None)
+    if rate is not None and waiting is not None:
+        backlog = int(waiting(namespace))
+        if backlog > rate * QUOTA_BACKLOG_SECONDS:
+            raise ApiError(
+                429,
+                f"{backlog} measurements of namespace {namespace!r} are waiting behind its "
+                f"quota measurementsPerSecond ({rate:g}); retry when they have been taken",
+                reason="TooManyRequests",
+                field="measurementsPerSecond",
+            )
 
 
 async def _record(request: web.Request) -> RunRecord:
@@ -204,6 +245,7 @@ async def terminate_run(request: web.Request) -> web.Response:
         body["spec"] = {**body.get("spec", {}), "terminate": True}
         await ctx.store.mark_terminate(record.namespace, record.name, body)
         ctx.driver.terminate(record.namespace, record.name)
+        audit("terminate", "AnalysisRun", record.namespace, record.name)
     fresh = await ctx.store.get_run(record.namespace, record.name)
     return web.json_response((fresh or record).manifest(), status=202)
 
@@ -213,6 +255,7 @@ async def delete_run(request: web.Request) -> web.Response:
     record = await _record(request)
     ctx.driver.terminate(record.namespace, record.name)
     await ctx.store.delete_run(record.namespace, record.name)
+    audit("delete", "AnalysisRun", record.namespace, record.name)
     return web.json_response(status_body(200, f'AnalysisRun "{record.name}" deleted'))
 
 

@@ -7,11 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from analysisd.admission import template_problems
+from analysisd.api.audit import audit
 from analysisd.api.bodies import (
     check_name,
     check_namespace,
     check_template_metrics,
-    load_one,
+    load_body,
     path_name,
     read_text,
     refuse,
@@ -39,8 +40,8 @@ def _ns(request: web.Request) -> str:
 async def _body(request: web.Request, kind: TemplateType) -> dict[str, Any]:
     ctx = context(request)
     namespace = _ns(request)  # a bad {namespace} is refused before the body is read
-    obj: AnalysisTemplate | ClusterAnalysisTemplate = load_one(
-        await read_text(request), kind, ctx.settings.max_body_bytes
+    obj: AnalysisTemplate | ClusterAnalysisTemplate = await load_body(
+        ctx, await read_text(request), kind
     )
     check_name(obj.metadata.name)
     if namespace and obj.metadata.namespace not in (None, "", namespace):
@@ -70,6 +71,7 @@ async def create_template(request: web.Request) -> web.Response:
         )
     except Conflict as exc:
         raise ApiError(409, str(exc), field="metadata.name") from None
+    audit("create", kind.__name__, _ns(request), name)
     return web.json_response(body, status=201)
 
 
@@ -86,6 +88,7 @@ async def replace_template(request: web.Request) -> web.Response:
     created = await context(request).store.put_template(
         kind.__name__, _ns(request), name, body, create=False
     )
+    audit("create" if created else "replace", kind.__name__, _ns(request), name)
     return web.json_response(body, status=201 if created else 200)
 
 
@@ -111,4 +114,5 @@ async def delete_template(request: web.Request) -> web.Response:
     name = path_name(request)
     if not await context(request).store.delete_template(kind.__name__, _ns(request), name):
         raise ApiError(404, f'{kind.__name__} "{name}" not found')
+    audit("delete", kind.__name__, _ns(request), name)
     return web.json_response(status_body(200, f'{kind.__name__} "{name}" deleted'))

@@ -22,7 +22,8 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the analysis daemon (REST API, scheduler, webhooks)",
         description="Every flag is also an environment variable: ANALYSISD_HOST, "
-        "ANALYSISD_PORT, ANALYSISD_STORE, ANALYSISD_SECRETS_DIR, ANALYSISD_CONFIG.",
+        "ANALYSISD_PORT, ANALYSISD_STORE, ANALYSISD_SECRETS_DIR, ANALYSISD_CONFIG, "
+        "ANALYSISD_ALLOW_ANONYMOUS.",
     )
     parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
@@ -31,6 +32,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--secrets-dir", default=None, help="DIR/<secret>/<key> files")
     parser.add_argument("--config", default=None, help="YAML settings file")
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        default=None,
+        help="serve an API without tokens on a non-loopback address (anyone may use it)",
+    )
     parser.add_argument(
         "--log-level",
         default="INFO",
@@ -81,6 +88,7 @@ def main(args: argparse.Namespace) -> int:
         "store": args.store,
         "secrets_dir": args.secrets_dir,
         "config": args.config,
+        "allow_anonymous": args.allow_anonymous,
     }
     try:
         settings = load_settings(flags)

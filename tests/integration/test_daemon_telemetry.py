@@ -1,4 +1,4 @@
-"""The daemon's own metrics follow runs: counts by phase, last values removed at the end."""
+"""The daemon's own metrics follow runs: counts by phase; no series names a run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.e2e.rig import (
 )
 
 
-async def test_last_value_gauge_lives_while_the_run_runs_and_is_removed_after(
+async def test_run_counts_follow_the_run_and_no_series_names_it(
     tmp_path: Path,
 ) -> None:
     endless = {
@@ -32,7 +32,7 @@ async def test_last_value_gauge_lives_while_the_run_runs_and_is_removed_after(
         url = f"{base}/api/v1/namespaces/ns/analysisruns"
         async with s.post(url, json=run_manifest("live", [endless])) as resp:
             assert resp.status == 201
-        line = 'analysisd_metric_last_value{metric="latency",namespace="ns",run="live"} 4.5'
+        line = 'analysisd_namespace_measurements_total{namespace="ns",phase="Successful"}'
         async with asyncio.timeout(10):
             while True:
                 async with s.get(f"{base}/metrics") as resp:
@@ -41,6 +41,7 @@ async def test_last_value_gauge_lives_while_the_run_runs_and_is_removed_after(
                     break
                 await asyncio.sleep(0.05)
         assert 'analysisd_measurements_total{phase="Successful",provider="web"}' in text
+        assert 'run="live"' not in text  # per-run detail stays in the API
         assert 'analysisd_runs{phase="Running"} 1.0' in text
         async with s.post(f"{url}/live/terminate") as resp:
             assert resp.status == 202
