@@ -113,6 +113,87 @@ def _object(kind: str) -> dict[str, Any]:
     }
 
 
+KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+TEMPLATE = {"name": "template", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _front_door_paths() -> dict[str, Any]:
+    """The verdict gate an Argo `web` metric polls and Flagger's webhook gate."""
+    verdict = {
+        "type": "object",
+        "required": ["phase", "message", "run", "complete", "metrics"],
+        "properties": {
+            "phase": {"type": "string"},
+            "message": {"type": "string"},
+            "run": {"type": "string"},
+            "complete": {"type": "boolean"},
+            "metrics": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    verdict_request = {
+        "type": "object",
+        "properties": {
+            "templateName": {"type": "string"},
+            "clusterTemplateName": {"type": "string"},
+            "args": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    flagger_request = {
+        "type": "object",
+        "required": ["name", "namespace", "phase"],
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "phase": {"type": "string"},
+            "checksum": {"type": "string"},
+            "type": {"type": "string"},
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    # A refusal of the request itself is a Status object; a verdict is a sentence.
+    either = {**text, "application/json": {"schema": _ref("Status")}}
+    path = "/api/v1/namespaces/{namespace}/verdicts/{key}"
+    get = _op(
+        "getVerdict",
+        "The phase of the run started for this key",
+        {"200": _json(verdict, "The run's verdict")},
+        params=[NS, KEY],
+    )
+    post = _op(
+        "postVerdict",
+        "Start one run per key from a template (later calls answer the same run)",
+        {"200": _json(verdict, "The run's verdict")},
+        params=[NS, KEY],
+        errors=("400", "401", "403", "404", "413", "429", "503"),
+    )
+    post["requestBody"] = {
+        "required": False,
+        "content": {"application/json": {"schema": verdict_request}},
+    }
+    hook = {
+        "operationId": "flaggerWebhook",
+        "summary": "Flagger webhook gate: one run per canary checksum, answered by hook type",
+        "parameters": [NS, TEMPLATE],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": flagger_request}},
+        },
+        "responses": {
+            "200": {"description": "Go ahead", "content": text},
+            "400": {"description": "Not a Flagger webhook payload", "content": either},
+            "401": {"description": "Missing or unknown token", "content": either},
+            "403": {"description": "A definitive no, or namespace refused", "content": either},
+            "404": {"description": "No such template", "content": either},
+            "409": {"description": "Not yet: the run is still measuring", "content": either},
+            "413": {"description": "Body too large", "content": either},
+            "429": {"description": "A namespace quota is full for now", "content": either},
+            "503": {"description": "Shutting down", "content": either},
+        },
+    }
+    return {path: {"get": get, "post": post}, "/flagger/{namespace}/{template}": {"post": hook}}
+
+
 def build_openapi() -> dict[str, Any]:
     runs = "/api/v1/namespaces/{namespace}/analysisruns"
     run = runs + "/{name}"
@@ -252,6 +333,7 @@ def build_openapi() -> dict[str, Any]:
             ),
         },
     }
+    paths.update(_front_door_paths())
     paths.update(
         _template_paths(
             "AnalysisTemplate",
