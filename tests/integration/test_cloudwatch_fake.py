@@ -28,7 +28,11 @@ from providers.cloudwatch import CloudWatchProvider, go_value
 from tests.rigs.moto import CloudWatchFake, FakeReply
 from tests.vectors import argo_templates_dir, case_id, load_argo
 
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+def now() -> datetime:
+    """This minute, read when a test runs (a module constant went stale in a long suite
+    and fell outside a five-minute query window)."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 @pytest.fixture(autouse=True)
@@ -45,10 +49,11 @@ def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def fake() -> AsyncIterator[CloudWatchFake]:
     async with CloudWatchFake() as server:
+        at = now()
         server.put(
-            "app", "errors", [(NOW - timedelta(minutes=m), v) for m, v in ((2, 1.0), (3, 3.0))]
+            "app", "errors", [(at - timedelta(minutes=m), v) for m, v in ((2, 1.0), (3, 3.0))]
         )
-        server.put("app", "requests", [(NOW - timedelta(minutes=m), 100.0) for m in (2, 3)])
+        server.put("app", "requests", [(at - timedelta(minutes=m), 100.0) for m in (2, 3)])
         yield server
 
 
@@ -128,7 +133,8 @@ async def test_series_of_an_expression_is_oldest_first(fake: CloudWatchFake) -> 
     config = settings(fake.url, metricDataQueries=RATE_QUERIES)
     provider = await open_provider(config)
     try:
-        values = await provider.series(config, "", NOW - timedelta(minutes=10), NOW, 60.0)
+        at = now()
+        values = await provider.series(config, "", at - timedelta(minutes=10), at, 60.0)
     finally:
         await provider.aclose()
     assert values == [0.03, 0.01]
@@ -243,7 +249,9 @@ async def test_cloudwatch_measurement_matches_argo_vector(case: dict[str, Any]) 
     async with CloudWatchFake() as server:
         values = case["result"][0]["Values"]
         # CloudWatch answers newest first, so the first value is the latest point.
-        server.put("app", "m", [(NOW - timedelta(minutes=i + 1), v) for i, v in enumerate(values)])
+        server.put(
+            "app", "m", [(now() - timedelta(minutes=i + 1), v) for i, v in enumerate(values)]
+        )
         reading = await measure(server, interval="10m", metricDataQueries=[stat("m", "m")])
     assert reading.result[0]["Values"] == values
     assert reading.value == case["expect_value_string"]
