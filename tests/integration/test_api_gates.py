@@ -269,7 +269,7 @@ async def test_flagger_takes_its_token_from_the_url(tmp_path: Path) -> None:
 
 
 async def test_the_flagger_example_webhooks_reach_their_gates(tmp_path: Path) -> None:
-    canary = yaml.safe_load((REPO / "examples" / "flagger-canary.yaml").read_text())
+    canary = yaml.safe_load((REPO / "examples" / "flagger" / "canary.yaml").read_text())
     hooks = canary["spec"]["analysis"]["webhooks"]
     checks = template("podinfo-checks", [0.001, 0.001], interval="200ms")
     checks["spec"]["args"] = [{"name": "service"}, {"name": "threshold"}]
