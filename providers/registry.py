@@ -77,10 +77,14 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     "prometheus": "providers.prometheus:PrometheusProvider",
     "datadog": "providers.datadog:DatadogProvider",
     "cloudWatch": "providers.cloudwatch:CloudWatchProvider",
+    "job": "providers.job:JobProvider",
+    # Registered only to say why it cannot run (the plugin's name, docs/compatibility.md).
+    "plugin": "providers.plugin:PluginProvider",
+    "graphite": "providers.graphite:GraphiteProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
 UNSUPPORTED_KINDS = frozenset(
-    {"newRelic", "wavefront", "graphite", "influxdb", "skywalking", "job", "plugin", "kayenta"}
+    {"newRelic", "wavefront", "influxdb", "skywalking", "plugin", "kayenta"}
 )
 
 
@@ -92,7 +96,7 @@ def load_provider_class(kind: str, paths: Mapping[str, str] = PROVIDER_CLASSES) 
         detail = f" ({known})" if known else ""
         raise ProviderUnsupported(
             f"provider kind {kind!r} is not supported by analysisd{detail}; "
-            f"supported: {', '.join(sorted(paths))}",
+            f"supported: {', '.join(sorted(k for k in paths if k not in UNSUPPORTED_KINDS))}",
             provider=kind,
         )
     module_name, _, attr = path.partition(":")
@@ -173,8 +177,11 @@ class ProviderRegistry:
         rng: random.Random | None = None,
         classes: Mapping[str, str] | None = None,
         scopes: Callable[[str], Scope] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self._secrets = secrets
+        # The settings file's `providers` block, for classes with a `configured` hook.
+        self._settings: Mapping[str, Any] = settings or {}
         # Calls outside any namespace (analysisd run, tests): the given secrets, default policy.
         self._default_scope = Scope("", secrets)
         self._scopes = scopes
@@ -215,6 +222,10 @@ class ProviderRegistry:
         if found is not None:
             return found
         cls = load_provider_class(kind, self._class_paths)
+        configured = getattr(cls, "configured", None)
+        if callable(configured):
+            # A class that needs daemon settings (the job provider's cluster) gets them here.
+            cls = cast(ProviderClass, configured(self._settings))
         self._classes[kind] = cls
         return cls
 

@@ -10,7 +10,7 @@ import pytest
 
 from analysisd.commands.lint import run
 from analysisd.loader import DEFAULT_MAX_BYTES, load_file
-from analysisd.spec import AnalysisTemplate, ClusterAnalysisTemplate
+from analysisd.spec import RUN_PROVIDER_KINDS, AnalysisTemplate, ClusterAnalysisTemplate
 from tests.vectors import argo_templates_dir
 
 TEMPLATES = argo_templates_dir()
@@ -47,8 +47,8 @@ def _unsupported_line(name: str, kind: str, *, warning: bool) -> str:
     prefix = "warning: " if warning else ""
     return (
         f"{TEMPLATES / name}: spec.metrics[0].provider.{kind}: {prefix}provider kind "
-        f"'{kind}' is not run by analysisd (it runs cloudWatch, datadog, judge, prometheus, "
-        "web); every measurement would be an Error\n"
+        f"'{kind}' is not run by analysisd (it runs {', '.join(sorted(RUN_PROVIDER_KINDS))}); "
+        "every measurement would be an Error\n"
     )
 
 
