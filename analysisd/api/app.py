@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from analysisd.api import events, flagger, health, runs, templates, verdicts
+from analysisd.api import events, flagger, health, kayenta, runs, templates, verdicts
 from analysisd.api.auth import auth_middleware
 from analysisd.api.context import CONTEXT, ApiContext
 from analysisd.api.errors import error_middleware
@@ -44,6 +44,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_post(VERDICTS, verdicts.post_verdict)
     app.router.add_get(VERDICTS, verdicts.get_verdict)
     app.router.add_post(FLAGGER, flagger.flagger_hook)
+    kayenta.add_routes(app)  # /kayenta: Kayenta's API (analysisd/api/kayenta)
     for base in (TEMPLATES, CLUSTER_TEMPLATES):
         app.router.add_get(base, templates.list_templates)
         app.router.add_post(base, templates.create_template)

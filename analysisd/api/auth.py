@@ -9,6 +9,8 @@ handlers (and the audit log) only by its name, `token_name`: never the token.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -31,6 +33,28 @@ def token_name(token: str) -> str:
 
 # Front doors whose callers cannot set an Authorization header.
 QUERY_TOKEN_PREFIXES = ("/flagger/",)
+# Front doors whose namespace only the handler knows (the Kayenta API maps an application
+# to one): the middleware checks the token, the handler calls `check_namespace`. Their
+# callers may send the token as HTTP Basic's password (Argo's kayenta provider, a Go
+# client, sends `http://user:TOKEN@host/kayenta` that way).
+HANDLER_NAMESPACE_PREFIXES = ("/kayenta/",)
+GRANTS = "analysisd.grants"  # request key: the token's namespaces (absent: open API)
+
+
+def check_namespace(request: web.Request, namespace: str, *, write: bool) -> None:
+    """For HANDLER_NAMESPACE_PREFIXES routes: 403 unless the token may use `namespace`."""
+    namespaces = request.get(GRANTS)
+    if namespaces is not None and not allowed(namespaces, namespace, write=write):
+        verb = "change" if write else "read"
+        raise ApiError(403, f'this token may not {verb} namespace "{namespace}"')
+
+
+def _basic_password(presented: str) -> str:
+    try:
+        decoded = base64.b64decode(presented.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def _find(tokens: Mapping[str, Sequence[str]], presented: str) -> Sequence[str] | None:
@@ -61,6 +85,9 @@ def auth_middleware(tokens: Mapping[str, Sequence[str]]) -> web.middleware:  # t
         if not header and request.path.startswith(QUERY_TOKEN_PREFIXES):
             # Flagger cannot send headers: its webhook URL carries ?token=.
             scheme, presented = "bearer", request.query.get("token", "")
+        handler_namespace = request.path.startswith(HANDLER_NAMESPACE_PREFIXES)
+        if handler_namespace and scheme.lower() == "basic":
+            scheme, presented = "bearer", _basic_password(presented)
         if scheme.lower() != "bearer" or not presented:
             raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
         namespaces = _find(tokens, presented.strip())
@@ -69,6 +96,9 @@ def auth_middleware(tokens: Mapping[str, Sequence[str]]) -> web.middleware:  # t
         if request.path in ADMIN_PATHS and ALL not in namespaces:
             raise ApiError(403, f'{request.path} needs a token granted "*" (every namespace)')
         caller.set(token_name(presented.strip()))  # for the audit log (api/audit.py)
+        if handler_namespace:
+            request[GRANTS] = tuple(namespaces)
+            return await handler(request)
         namespace = request.match_info.get("namespace")
         write = request.method not in ("GET", "HEAD", "OPTIONS")
         if not allowed(namespaces, namespace, write=write):

@@ -194,6 +194,138 @@ def _front_door_paths() -> dict[str, Any]:
     return {path: {"get": get, "post": post}, "/flagger/{namespace}/{template}": {"post": hook}}
 
 
+def _kayenta_paths() -> dict[str, Any]:
+    """Kayenta's API under /kayenta (analysisd/api/kayenta): Kayenta's JSON shapes."""
+    anything = {"type": "object"}
+    config_id = {"name": "configId", "in": "path", "required": True, "schema": {"type": "string"}}
+    # POST /kayenta/canary/{id} names a config, GET an execution.
+    the_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    application = {"name": "application", "in": "query", "schema": {"type": "string"}}
+    accounts = [
+        {"name": name, "in": "query", "schema": {"type": "string"}}
+        for name in ("metricsAccountName", "configurationAccountName", "storageAccountName")
+    ]
+    summary = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "updatedTimestamp": {"type": "integer"},
+            "updatedTimestampIso": {"type": "string"},
+            "applications": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    config_ack = {
+        "type": "object",
+        "required": ["canaryConfigId"],
+        "properties": {"canaryConfigId": {"type": "string"}},
+    }
+    canary_request = {
+        "type": "object",
+        "required": ["scopes"],
+        "properties": {
+            "scopes": {"type": "object", "additionalProperties": {"type": "object"}},
+            "thresholds": {
+                "type": "object",
+                "properties": {"pass": {"type": "number"}, "marginal": {"type": "number"}},
+            },
+        },
+    }
+    canary_status = {
+        "type": "object",
+        "required": ["complete", "status"],
+        "properties": {
+            "complete": {"type": "boolean"},
+            "status": {"type": "string"},
+            "result": {"type": "object", "nullable": True},
+            "canaryConfigId": {"type": "string", "nullable": True},
+        },
+    }
+    writes = ("400", "401", "403", "404", "413", "429", "503")
+
+    def json_body(op: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        return op
+
+    base = "/kayenta"
+    return {
+        base + "/canaryConfig": {
+            "get": _op(
+                "kayentaListCanaryConfigs",
+                "Kayenta: canary configs of ?application= (or the default namespace)",
+                {"200": _json({"type": "array", "items": summary}, "Config summaries")},
+                params=[application, accounts[1]],
+                errors=("400", "401", "403"),
+            ),
+            "post": json_body(
+                _op(
+                    "kayentaCreateCanaryConfig",
+                    "Kayenta: store a canary config",
+                    {"200": _json(config_ack, "Stored")},
+                    params=[application, accounts[1]],
+                    errors=("400", "401", "403", "409", "413"),
+                ),
+                anything,
+            ),
+        },
+        base + "/canaryConfig/{configId}": {
+            "get": _op(
+                "kayentaGetCanaryConfig",
+                "Kayenta: a canary config",
+                {"200": _json(anything, "The config")},
+                params=[config_id, accounts[1]],
+                errors=("401", "403", "404"),
+            ),
+            "put": json_body(
+                _op(
+                    "kayentaReplaceCanaryConfig",
+                    "Kayenta: replace a canary config",
+                    {"200": _json(config_ack, "Stored")},
+                    params=[config_id, application, accounts[1]],
+                    errors=("400", "401", "403", "404", "413"),
+                ),
+                anything,
+            ),
+            "delete": _op(
+                "kayentaDeleteCanaryConfig",
+                "Kayenta: delete a canary config",
+                {"204": {"description": "Deleted"}},
+                params=[config_id, accounts[1]],
+                errors=("401", "403", "404"),
+            ),
+        },
+        base + "/canary/{id}": {
+            "post": json_body(
+                _op(
+                    "kayentaStartCanary",
+                    "Kayenta: one canary judgement (an AnalysisRun) as Argo's kayenta provider"
+                    " starts it",
+                    {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["canaryExecutionId"],
+                                "properties": {"canaryExecutionId": {"type": "string"}},
+                            },
+                            "Started",
+                        )
+                    },
+                    params=[the_id, application, *accounts],
+                    errors=writes,
+                ),
+                canary_request,
+            ),
+            "get": _op(
+                "kayentaGetCanary",
+                "Kayenta: a canary execution's status (CanaryExecutionStatusResponse)",
+                {"200": _json(canary_status, "Status")},
+                params=[the_id],
+                errors=("401", "403", "404"),
+            ),
+        },
+    }
+
+
 def build_openapi() -> dict[str, Any]:
     runs = "/api/v1/namespaces/{namespace}/analysisruns"
     run = runs + "/{name}"
@@ -334,6 +466,7 @@ def build_openapi() -> dict[str, Any]:
         },
     }
     paths.update(_front_door_paths())
+    paths.update(_kayenta_paths())
     paths.update(
         _template_paths(
             "AnalysisTemplate",
