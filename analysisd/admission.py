@@ -42,8 +42,8 @@ from analysisd.spec import (
     int_value,
     is_placeholder,
 )
-from providers.base import ProviderConfigError, ProviderError
-from providers.registry import check_block
+from providers.base import ProviderConfigError, ProviderError, ProviderUnsupported
+from providers.registry import PROVIDER_CLASSES, check_block
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
@@ -143,7 +143,7 @@ def metric_problems(
     if kind not in KNOWN_PROVIDER_KINDS:
         return problems  # an unknown kind: Argo's check names it
     if kind not in kinds_supported:
-        problems.append(_unsupported(prefix, kind, kinds_supported, allow_unsupported))
+        problems.append(_unsupported(prefix, kind, config, kinds_supported, allow_unsupported))
         return problems  # its conditions are never evaluated by analysisd
     where = f"{prefix}.provider.{kind}"
     if kind == "judge":
@@ -188,13 +188,22 @@ def _single_block(metric: Metric) -> tuple[str, Mapping[str, Any]] | None:
     return blocks[0]
 
 
-def _unsupported(prefix: str, kind: str, supported: frozenset[str], warn: bool) -> Problem:
-    return Problem(
-        f"{prefix}.provider.{kind}",
+def _unsupported(
+    prefix: str, kind: str, config: Mapping[str, Any], supported: frozenset[str], warn: bool
+) -> Problem:
+    message = (
         f"provider kind '{kind}' is not run by analysisd (it runs "
-        f"{', '.join(sorted(supported))}); every measurement would be an Error",
-        warning=warn,
+        f"{', '.join(sorted(supported))}); every measurement would be an Error"
     )
+    if kind in PROVIDER_CLASSES:
+        # A kind registered only to explain itself (plugin) says why in its own sentence.
+        try:
+            check_block(kind, config)
+        except ProviderUnsupported as exc:
+            message = str(exc)
+        except ProviderError:
+            pass
+    return Problem(f"{prefix}.provider.{kind}", message, warning=warn)
 
 
 def _block_problems(

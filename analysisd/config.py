@@ -213,6 +213,14 @@ def _providers(value: Any) -> dict[str, Any]:
             text = str(exc)
             where = "providers." if text.startswith("limits") else "providers.limits: "
             raise ConfigError(where + text) from None
+    if value.get("kubernetes") is not None:
+        # The job provider's cluster, checked now so a bad block stops start-up.
+        from providers.job.cluster import ClusterSettings
+
+        try:
+            ClusterSettings.from_mapping(value["kubernetes"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return dict(value)
 
 

@@ -161,10 +161,14 @@ def default_source(
 ) -> Any:
     from providers.registry import LimitsConfig, ProviderRegistry
 
-    raw = (settings.providers if settings is not None else {}).get("limits") or {}
-    limits = LimitsConfig.from_mapping(raw)
+    providers = settings.providers if settings is not None else {}
+    limits = LimitsConfig.from_mapping(providers.get("limits") or {})
     return ProviderRegistry(
-        secrets=secrets.get, metrics_registry=registry, limits=limits, scopes=scopes
+        secrets=secrets.get,
+        metrics_registry=registry,
+        limits=limits,
+        scopes=scopes,
+        settings=providers,  # e.g. providers.kubernetes, the job provider's cluster
     )
 
 

@@ -180,12 +180,12 @@ def test_conditions_of_plugin_metrics_are_never_compiled() -> None:
 
 def test_unsupported_kind_is_a_warning_where_allowed() -> None:
     spec = AnalysisRunSpec.model_validate(
-        {"metrics": [{"name": "j", "provider": {"job": {"spec": {}}}}]}
+        {"metrics": [{"name": "k", "provider": {"plugin": {"grafana/k6": {}}}}]}
     )
     found = admission_problems(spec, ObjectMeta(name="r"), NoSecrets(), allow_unsupported=True)
     assert [p.warning for p in found] == [True]
     assert errors(found) == []
-    assert str(found[0]).startswith("warning: spec.metrics[0].provider.job: ")
+    assert str(found[0]).startswith("warning: spec.metrics[0].provider.plugin: ")
 
 
 def test_template_fields_waiting_for_arguments_are_not_judged() -> None:

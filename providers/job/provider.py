@@ -1,0 +1,430 @@
+"""Argo's ``job`` provider: a Kubernetes batch/v1 Job per measurement, its outcome the phase.
+
+Argo (metricproviders/job/job.go) creates the Job in Run and reads it in Resume; our
+protocol has one call per measurement, so one call does both: create the Job, watch
+it to its end, answer. What Argo does, and what is kept:
+
+- The Job is the metric's ``provider.job.spec`` with ``provider.job.metadata``'s
+  labels and annotations, plus the label ``analysisrun.argoproj.io/uid``. It has no
+  owner (there is no AnalysisRun object in the cluster to own it).
+- Complete condition -> Successful, Failed condition -> Failed (the condition's type
+  decides, as in Argo; the Kubernetes 1.31 ``SuccessCriteriaMet`` / ``FailureTarget``
+  conditions that come first are not the end). Conditions are not evaluated. The
+  measurement's metadata ``job-name`` names the Job.
+- Create answered 409 AlreadyExists: the existing Job is taken over if it carries this
+  run's uid label (a retry of our own create), else the measurement is an Error.
+- Terminate deletes: a measurement cancelled (run terminated, measurement timeout,
+  shutdown) deletes its Job with ``propagationPolicy: Foreground`` before it ends.
+- Garbage collection keeps the last 10 Jobs of each run's metric (Argo's
+  DefaultMeasurementHistoryLimit), oldest deleted first, with Foreground propagation.
+
+What the protocol does not hand a provider, and so differs from Argo: the run's UID,
+name, namespace and the metric's name. Each binding (one per run and metric, made
+when the run is set up) takes a random UID of its own: Jobs are named
+``<that uid>.<n>``, labelled with it, and created in the cluster settings' namespace.
+The ``analysisrun.argoproj.io/name`` and ``metric-name`` annotations are not set, and
+``measurementRetention`` does not change the 10 kept.
+
+A watch that ends (``timeoutSeconds``) is opened again from the last resourceVersion;
+one refused with 410 Expired (a stale version) re-reads the Job and watches from its
+version. A 429 anywhere is the registry's to retry (Retry-After honoured): the retry
+finds its Job by name (409) and goes on watching it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from providers.base import (
+    ProviderBadBody,
+    ProviderConfigError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderUnsupported,
+    Reading,
+    SecretLookup,
+)
+from providers.gocompat import GO_NIL
+from providers.job.cluster import NOT_CONFIGURED, PROVIDER, SETTING, Cluster, ClusterSettings
+
+KIND = "job"
+JOB_NAME_KEY = "job-name"  # Argo's measurement metadata key
+RUN_UID_LABEL = "analysisrun.argoproj.io/uid"
+RUN_NAME_ANNOTATION = "analysisrun.argoproj.io/name"
+METRIC_NAME_ANNOTATION = "analysisrun.argoproj.io/metric-name"
+PHASE_METADATA_KEY = "analysisd.io/phase"  # the engine takes the phase from here
+HISTORY_LIMIT = 10  # Argo's DefaultMeasurementHistoryLimit
+WATCH_SECONDS = 60  # one watch request's timeoutSeconds; opened again after
+RESTART_POLICIES = ("Never", "OnFailure")
+DELETE_GRACE_S = 10.0  # how long aclose() waits for deletes of cancelled measurements
+
+
+# ---------------------------------------------------------------- the block
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ProviderConfigError(
+            f"job: {where} must be a mapping, got {type(value).__name__}",
+            provider=PROVIDER,
+            field=where,
+        )
+    return value
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """What every Job needs before the API is asked (the apiserver says the same, later)."""
+    metadata = _mapping(config.get("metadata") or {}, "metadata")
+    for key in ("labels", "annotations"):
+        values = _mapping(metadata.get(key) or {}, f"metadata.{key}")
+        for name, value in values.items():
+            if not isinstance(value, str):
+                raise ProviderConfigError(
+                    f"job: metadata.{key}[{name!r}] must be a string, got {value!r}",
+                    provider=PROVIDER,
+                    field=f"metadata.{key}",
+                )
+    if config.get("spec") is None:
+        raise ProviderConfigError("job: spec is required", provider=PROVIDER, field="spec")
+    spec = _mapping(config["spec"], "spec")
+    template = _mapping(spec.get("template"), "spec.template")
+    pod = _mapping(template.get("spec"), "spec.template.spec")
+    containers = pod.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise ProviderConfigError(
+            "job: spec.template.spec.containers must list at least one container",
+            provider=PROVIDER,
+            field="spec.template.spec.containers",
+        )
+    policy = pod.get("restartPolicy")
+    if policy not in RESTART_POLICIES:
+        raise ProviderConfigError(
+            f"job: spec.template.spec.restartPolicy must be Never or OnFailure for a Job, "
+            f"got {policy!r}",
+            provider=PROVIDER,
+            field="spec.template.spec.restartPolicy",
+        )
+
+
+def job_manifest(
+    config: Mapping[str, Any], name: str, namespace: str, run_uid: str
+) -> dict[str, Any]:
+    """The Job Argo's newMetricJob builds, minus the owner reference."""
+    metadata = config.get("metadata") or {}
+    labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
+    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+    labels[RUN_UID_LABEL] = run_uid
+    manifest: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": json.loads(json.dumps(config["spec"])),  # a copy the client may keep
+    }
+    if annotations:
+        manifest["metadata"]["annotations"] = annotations
+    return manifest
+
+
+def outcome(job: Mapping[str, Any]) -> str | None:
+    """Argo's Resume: the phase the Job's conditions give (the last one that decides)."""
+    phase = None
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or ():
+        kind = condition.get("type") if isinstance(condition, Mapping) else None
+        if kind == "Complete":
+            phase = "Successful"
+        elif kind == "Failed":
+            phase = "Failed"
+    return phase
+
+
+def _resource_version(job: Mapping[str, Any]) -> str:
+    return str((job.get("metadata") or {}).get("resourceVersion") or "")
+
+
+# ---------------------------------------------------------------- the provider
+
+
+class JobProvider:
+    """One cluster client; every job metric's bindings use it."""
+
+    kind: ClassVar[str] = KIND
+    STATIC_KEYS: ClassVar[bool] = True
+    CLUSTER: ClassVar[ClusterSettings | None] = None  # set by configured()
+
+    def __init__(self, settings: ClusterSettings | None) -> None:
+        self.cluster = Cluster(settings) if settings is not None else None
+        self._deleting: set[asyncio.Task[None]] = set()
+
+    def track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A delete that must outlive its measurement's cancellation."""
+        task = asyncio.ensure_future(work)
+        self._deleting.add(task)
+        task.add_done_callback(_forget(self._deleting))
+        return task
+
+    @classmethod
+    def configured(cls, settings: Mapping[str, Any]) -> type[JobProvider]:
+        """The class for a registry whose settings file has `providers` = `settings`."""
+        try:
+            cluster = ClusterSettings.from_mapping(settings.get("kubernetes"))
+        except ValueError as exc:
+            raise ProviderConfigError(f"job: {exc}", provider=PROVIDER) from None
+        return type(cls.__name__, (cls,), {"CLUSTER": cluster, "__module__": cls.__module__})
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        check(config)
+
+    @classmethod
+    def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
+        return (KIND, cls.CLUSTER)
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> JobProvider:
+        return cls(cls.CLUSTER)
+
+    @classmethod
+    def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        # Never shared: each measurement is a Job of its own.
+        return (KIND, uuid.uuid4().hex)
+
+    @classmethod
+    def limit_address(cls, config: Mapping[str, Any]) -> str:
+        return f"kubernetes {cls.CLUSTER.describe()}" if cls.CLUSTER else "kubernetes"
+
+    def bind(self, config: Mapping[str, Any]) -> JobMetric:
+        """One run's metric: its own uid, its Jobs numbered from 1."""
+        check(config)
+        return JobMetric(self, config)
+
+    async def measure(self, config: Mapping[str, Any]) -> Reading:
+        return await self.bind(config)()
+
+    async def series(
+        self, config: Mapping[str, Any], query: str, start: datetime, end: datetime, step: float
+    ) -> list[float]:
+        raise ProviderUnsupported("job: a job metric has no range data", provider=PROVIDER)
+
+    async def aclose(self) -> None:
+        if self._deleting:
+            await asyncio.wait(set(self._deleting), timeout=DELETE_GRACE_S)
+        if self.cluster is not None:
+            await self.cluster.aclose()
+
+
+class JobMetric:
+    """A job metric bound for one run: creates, watches and cleans up its Jobs."""
+
+    def __init__(self, provider: JobProvider, config: Mapping[str, Any]) -> None:
+        self.provider = provider
+        self.config = config
+        self.run_uid = str(uuid.uuid4())
+        self.created = 0
+        self.current: str | None = None  # the Job of a measurement not yet answered
+
+    def request_key(self) -> tuple[Any, ...]:
+        return (KIND, self.run_uid)
+
+    def job_name(self, number: int) -> str:
+        return f"{self.run_uid}.{number}"
+
+    async def __call__(self) -> Reading:
+        cluster = self.provider.cluster
+        if cluster is None:
+            raise ProviderError(NOT_CONFIGURED + f" ({SETTING})", provider=PROVIDER)
+        if self.current is None:
+            self.created += 1
+            self.current = self.job_name(self.created)
+        name = self.current
+        try:
+            job = await self._create(cluster, name)
+            phase = outcome(job) or await self._wait(cluster, name, job)
+        except asyncio.CancelledError:
+            self.current = None
+            await self._delete_on_cancel(cluster, name)
+            raise
+        except ProviderError as exc:
+            if not isinstance(exc, ProviderRateLimited):
+                self.current = None  # else the registry's retry takes the same Job over
+            raise
+        self.current = None
+        with contextlib.suppress(ProviderError):
+            # Retried after the next measurement; a measurement is never failed by it.
+            await self._collect_garbage(cluster)
+        return Reading(
+            result=None,
+            value="",
+            metadata={JOB_NAME_KEY: name, PHASE_METADATA_KEY: phase},
+            go_type=GO_NIL,
+        )
+
+    # ------------------------------------------------------------ steps
+
+    async def _create(self, cluster: Cluster, name: str) -> dict[str, Any]:
+        await cluster.batch()  # loads the settings: the namespace is known after
+        namespace = cluster.namespace
+        manifest = job_manifest(self.config, name, namespace, self.run_uid)
+        asked = f"create Job {namespace}/{name}"
+        try:
+            return await cluster.call(
+                asked,
+                lambda api: api.create_namespaced_job(namespace, manifest, _preload_content=False),
+            )
+        except ProviderHTTPError as exc:
+            if exc.status != 409:
+                raise
+            created = exc
+        existing = await cluster.call(
+            f"get Job {namespace}/{name}",
+            lambda api: api.read_namespaced_job(name, namespace, _preload_content=False),
+        )
+        labels = (existing.get("metadata") or {}).get("labels") or {}
+        if labels.get(RUN_UID_LABEL) != self.run_uid:
+            raise created  # someone else's Job of that name: Argo's "uid check" failure
+        return existing
+
+    async def _wait(self, cluster: Cluster, name: str, job: dict[str, Any]) -> str:
+        """Watch the Job until a condition ends it; the phase."""
+        namespace = cluster.namespace
+        version = _resource_version(job)
+        while True:
+            phase, version = await self._watch_once(cluster, namespace, name, version)
+            if phase is not None:
+                return phase
+            if not version:  # 410 Expired: read it again, watch from there
+                job = await cluster.call(
+                    f"get Job {namespace}/{name}",
+                    lambda api: api.read_namespaced_job(name, namespace, _preload_content=False),
+                )
+                phase = outcome(job)
+                if phase is not None:
+                    return phase
+                version = _resource_version(job)
+
+    async def _watch_once(
+        self, cluster: Cluster, namespace: str, name: str, version: str
+    ) -> tuple[str | None, str]:
+        """One watch request from `version`: (phase, last version seen); ("", "") on 410."""
+        asked = f"watch Job {namespace}/{name}"
+        response = await cluster.open_stream(
+            asked,
+            lambda api: api.list_namespaced_job(
+                namespace,
+                field_selector=f"metadata.name={name}",
+                resource_version=version,
+                watch=True,
+                timeout_seconds=WATCH_SECONDS,
+                _preload_content=False,
+                _request_timeout=_stream_timeout(cluster),
+            ),
+        )
+        try:
+            while True:
+                async with asyncio.timeout(WATCH_SECONDS + cluster.settings.request_timeout):
+                    line = await response.content.readline()
+                if not line:
+                    return None, version  # the server ended the watch: open another
+                if not line.strip():
+                    continue
+                event = cluster.parse(asked, line)
+                kind, obj = event.get("type"), event.get("object")
+                if not isinstance(obj, dict) or not isinstance(kind, str):
+                    raise ProviderBadBody(
+                        f"job: Kubernetes API at {cluster.server} sent {asked} an event "
+                        f"without type and object: {line[:200]!r}",
+                        provider=PROVIDER,
+                        address=cluster.server,
+                    )
+                if kind == "ERROR":
+                    code = int(obj.get("code") or 0)
+                    if code == 410:
+                        return None, ""
+                    raise cluster.status_error(asked, code, str(obj.get("message") or obj))
+                if kind == "DELETED":
+                    raise ProviderHTTPError(
+                        f"job: Job {namespace}/{name} was deleted before it finished "
+                        f'(jobs.batch "{name}" not found)',
+                        status=404,
+                        provider=PROVIDER,
+                        address=cluster.server,
+                    )
+                if kind == "BOOKMARK":
+                    version = _resource_version(obj) or version
+                    continue
+                version = _resource_version(obj) or version
+                phase = outcome(obj)
+                if phase is not None:
+                    return phase, version
+        except TimeoutError:
+            return None, version  # no event for a whole watch: open another
+        finally:
+            response.release()
+
+    async def _delete(self, cluster: Cluster, name: str) -> None:
+        namespace = cluster.namespace
+        try:
+            await cluster.call(
+                f"delete Job {namespace}/{name}",
+                lambda api: api.delete_namespaced_job(
+                    name, namespace, propagation_policy="Foreground", _preload_content=False
+                ),
+            )
+        except ProviderHTTPError as exc:
+            if exc.status != 404:  # gone already: what deleting wanted
+                raise
+
+    async def _delete_on_cancel(self, cluster: Cluster, name: str) -> None:
+        """Terminate: the Job goes with its measurement (one request, its own timeout).
+
+        The delete runs in a task of the provider's, so a second cancellation does not
+        cut it off; `aclose()` waits for the ones still going."""
+        deleting = self.provider.track(self._delete(cluster, name))
+        with contextlib.suppress(asyncio.CancelledError, ProviderError):
+            await asyncio.shield(deleting)
+
+    async def _collect_garbage(self, cluster: Cluster) -> None:
+        """Keep this run's last HISTORY_LIMIT Jobs (Argo's GarbageCollect)."""
+        namespace = cluster.namespace
+        listed = await cluster.call(
+            f"list Jobs in {namespace} with {RUN_UID_LABEL}={self.run_uid}",
+            lambda api: api.list_namespaced_job(
+                namespace, label_selector=f"{RUN_UID_LABEL}={self.run_uid}", _preload_content=False
+            ),
+        )
+        items = [i for i in listed.get("items") or () if isinstance(i, Mapping)]
+        if len(items) <= HISTORY_LIMIT:
+            return
+        items.sort(key=_created_order)
+        for item in items[: len(items) - HISTORY_LIMIT]:
+            await self._delete(cluster, str(item["metadata"]["name"]))
+
+
+def _created_order(job: Mapping[str, Any]) -> tuple[str, int]:
+    meta = job.get("metadata") or {}
+    # creationTimestamp has whole seconds; our names end in the Job's number.
+    number = str(meta.get("name", "")).rpartition(".")[2]
+    return str(meta.get("creationTimestamp") or ""), int(number) if number.isdigit() else 0
+
+
+def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed delete is left to garbage collection
+
+    return done
+
+
+def _stream_timeout(cluster: Cluster) -> Any:
+    import aiohttp
+
+    seconds = cluster.settings.request_timeout
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=WATCH_SECONDS + seconds)
