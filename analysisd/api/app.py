@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from analysisd import ui
 from analysisd.api import events, flagger, health, kayenta, runs, templates, verdicts
 from analysisd.api.auth import auth_middleware
 from analysisd.api.context import CONTEXT, ApiContext
@@ -21,7 +22,11 @@ def build_app(ctx: ApiContext) -> web.Application:
     # error_middleware first: it is outermost, so auth failures become JSON too.
     app = web.Application(
         client_max_size=ctx.settings.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware(ctx.settings.tokens)],
+        middlewares=[
+            error_middleware,
+            ui.middleware(ctx.settings.tokens),  # /ui/ pages: session token -> bearer
+            auth_middleware(ctx.settings.tokens),
+        ],
     )
     app[CONTEXT] = ctx
     document = build_openapi()
@@ -51,4 +56,5 @@ def build_app(ctx: ApiContext) -> web.Application:
         app.router.add_get(base + "/{name}", templates.get_template)
         app.router.add_put(base + "/{name}", templates.replace_template)
         app.router.add_delete(base + "/{name}", templates.delete_template)
+    ui.add_routes(app)  # /ui/ pages for people (analysisd.ui); not part of the REST API
     return app

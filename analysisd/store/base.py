@@ -107,6 +107,9 @@ class Store(Protocol):
     async def count_runs_in(self, namespace: str) -> int: ...
     async def get_run(self, namespace: str, name: str) -> RunRecord | None: ...
     async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]: ...
+    async def list_runs_newest(
+        self, namespace: str, phase: str | None = None, *, limit: int, offset: int = 0
+    ) -> tuple[int, list[RunRecord]]: ...
     async def completed_runs_with_ttl(self, limit: int = 1000) -> list[RunRecord]: ...
     async def unfinished_runs(self) -> list[RunRecord]: ...
     async def unfinished_manifests(self) -> list[str]: ...
@@ -334,6 +337,22 @@ class SqlStore(ABC):
         else:
             rows = await self._fetch(f"{_RUNS} WHERE namespace=? ORDER BY name", namespace)
         return [run_from_row(row) for row in rows]
+
+    async def list_runs_newest(
+        self, namespace: str, phase: str | None = None, *, limit: int, offset: int = 0
+    ) -> tuple[int, list[RunRecord]]:
+        """One page of a namespace's runs, newest first, and how many match in all (the web
+        pages' run list reads one page of a namespace of thousands, not all of it)."""
+        params: tuple[str, ...] = (namespace, phase) if phase else (namespace,)
+        where = "namespace=? AND phase=?" if phase else "namespace=?"
+        total = await self._fetchone(f"SELECT COUNT(*) FROM runs WHERE {where}", *params)
+        rows = await self._fetch(
+            f"{_RUNS} WHERE {where} ORDER BY created_at DESC, name DESC LIMIT ? OFFSET ?",
+            *params,
+            limit,
+            offset,
+        )
+        return (int(total[0]) if total else 0), [run_from_row(row) for row in rows]
 
     async def completed_runs_with_ttl(self, limit: int = 1000) -> list[RunRecord]:
         """Completed runs whose manifest has a ttlStrategy, oldest first (for TTL deletion)."""
