@@ -208,6 +208,7 @@ class KubeAPI:
         self._revision = itertools.count(1001)
         self._last_revision = 1000
         self._watchers: set[_Watcher] = set()
+        self.watching = asyncio.Event()  # set once a watch is streaming
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
 
@@ -543,6 +544,7 @@ class KubeAPI:
         else:
             backlog = [("ADDED", copy.deepcopy(j)) for j in self.jobs.values() if watcher.wants(j)]
         self._watchers.add(watcher)
+        self.watching.set()
         try:
             for event, obj in backlog:
                 await send(event, obj)
