@@ -247,8 +247,77 @@ def _kayenta_paths() -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         return op
 
+    standalone_request = {
+        "type": "object",
+        "properties": {
+            "scopes": {"type": "array", "items": {"type": "object"}},
+            "thresholds": {"type": "object"},
+            "lifetimeDurationMins": {"type": "number"},
+            "beginAfterMins": {"type": "number"},
+            "lookbackMins": {"type": "number"},
+            "analysisIntervalMins": {"type": "number"},
+            "canaryConfig": {"type": "object"},
+            "executionRequest": {"type": "object"},
+        },
+    }
+    standalone_ack = {
+        "type": "object",
+        "required": ["canaryAnalysisExecutionId"],
+        "properties": {"canaryAnalysisExecutionId": {"type": "string"}},
+    }
+    standalone_params = [
+        application,
+        *accounts,
+        *(
+            {"name": name, "in": "query", "schema": {"type": "string"}}
+            for name in ("user", "parentPipelineExecutionId")
+        ),
+    ]
+    standalone_status = {
+        "type": "object",
+        "required": ["complete", "executionStatus", "status"],
+        "properties": {
+            "complete": {"type": "boolean"},
+            "executionStatus": {"type": "string"},
+            "status": {"type": "string"},
+            "canaryAnalysisExecutionResult": {"type": "object", "nullable": True},
+        },
+    }
     base = "/kayenta"
+    standalone = base + "/standalone_canary_analysis"
     return {
+        standalone: {
+            "post": json_body(
+                _op(
+                    "kayentaStartAdhocAnalysis",
+                    "Kayenta: a standalone canary analysis of an inline config"
+                    " ({canaryConfig, executionRequest}); one run of several judgements",
+                    {"200": _json(standalone_ack, "Started")},
+                    params=standalone_params,
+                    errors=writes,
+                ),
+                standalone_request,
+            ),
+        },
+        standalone + "/{id}": {
+            "post": json_body(
+                _op(
+                    "kayentaStartAnalysis",
+                    "Kayenta: a standalone canary analysis of a stored config (id)",
+                    {"200": _json(standalone_ack, "Started")},
+                    params=[the_id, *standalone_params],
+                    errors=writes,
+                ),
+                standalone_request,
+            ),
+            "get": _op(
+                "kayentaGetAnalysis",
+                "Kayenta: a standalone analysis' status (CanaryAnalysisExecutionStatusResponse)",
+                {"200": _json(standalone_status, "Status")},
+                params=[the_id, accounts[2]],
+                errors=("401", "403", "404"),
+            ),
+        },
         base + "/canaryConfig": {
             "get": _op(
                 "kayentaListCanaryConfigs",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from analysisd.api.kayenta import canary, configs
+from analysisd.api.kayenta import canary, configs, standalone
 
 PREFIX = "/kayenta"
 
@@ -27,3 +27,7 @@ def add_routes(app: web.Application) -> None:
     # One path: POST names a config, GET an execution (Kayenta's two routes look alike).
     router.add_post(PREFIX + "/canary/{id}", canary.post_canary)
     router.add_get(PREFIX + "/canary/{id}", canary.get_canary)
+    # POST names a stored config, GET an analysis (as /canary/{id}).
+    router.add_post(PREFIX + "/standalone_canary_analysis", standalone.post_standalone)
+    router.add_post(PREFIX + "/standalone_canary_analysis/{id}", standalone.post_standalone)
+    router.add_get(PREFIX + "/standalone_canary_analysis/{id}", standalone.get_standalone)
