@@ -81,10 +81,11 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     # Registered only to say why it cannot run (the plugin's name, docs/compatibility.md).
     "plugin": "providers.plugin:PluginProvider",
     "graphite": "providers.graphite:GraphiteProvider",
+    "influxdb": "providers.influxdb:InfluxdbProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
 UNSUPPORTED_KINDS = frozenset(
-    {"newRelic", "wavefront", "influxdb", "skywalking", "plugin", "kayenta"}
+    {"newRelic", "wavefront", "skywalking", "plugin", "kayenta"}
 )
 
 
