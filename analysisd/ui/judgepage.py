@@ -3,14 +3,17 @@
 A judge measurement keeps the score as its value and, in its metadata, the
 verdict and per canary metric the text the judge wrote (`<metric>.why`,
 `.baseline` "n= mean= median=", `.canary`, `.interval` "[lo, hi] at 95%",
-`.effect`, `.direction`, `.classification`). The raw baseline/canary series and
-the group scores are not stored, so this page draws per metric what the text
-holds: baseline and canary mean and median on one axis, and the interval of the
-shift against zero. `analysisd judge --report` draws the full distributions.
+`.effect`, `.direction`, `.classification`), and the whole judgement in
+Kayenta's CanaryJudgeResult shape (`judgeResult`: each side's count, min,
+median, mean and max per metric, the group scores). Per metric one plot:
+baseline and canary on one value axis (min-max range, median, mean), and the
+interval of the shift against zero; then the group scores and the verdict. The
+raw series are not stored: `analysisd judge --report` draws them whole.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +35,8 @@ class Side:
     n: int
     mean: float | None
     median: float | None
+    low: float | None = None  # min
+    high: float | None = None  # max
 
 
 def _number(text: str | None) -> float | None:
@@ -49,6 +54,37 @@ def side(text: str) -> Side | None:
     if not match:
         return None
     return Side(int(match.group(1)), _number(match.group(2)), _number(match.group(3)))
+
+
+def kayenta_result(metadata: Mapping[str, str]) -> dict[str, Any]:
+    """The stored CanaryJudgeResult (empty when absent or unreadable)."""
+    try:
+        value = json.loads(metadata.get("judgeResult") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _stat(stats: Mapping[str, Any], key: str) -> float | None:
+    value = stats.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def side_of(result: Mapping[str, Any], key: str, text: str) -> Side | None:
+    """A side from the CanaryJudgeResult's stats (`controlMetadata` baseline,
+    `experimentMetadata` canary), else from the text the judge wrote."""
+    stats = (result.get(key) or {}).get("stats") or {}
+    if isinstance(stats, Mapping) and isinstance(stats.get("count"), int):
+        return Side(
+            int(stats["count"]),
+            _stat(stats, "mean"),
+            _stat(stats, "median"),
+            _stat(stats, "min"),
+            _stat(stats, "max"),
+        )
+    return side(text)
 
 
 def interval(text: str) -> tuple[float, float] | None:
@@ -87,15 +123,20 @@ def _scale(values: list[float]) -> tuple[float, float]:
 
 
 def summary_svg(name: str, baseline: Side | None, canary: Side | None) -> str:
-    """Baseline and canary on one value axis: median as a bar, mean as a dot."""
+    """Baseline and canary on one value axis: min-max as a thin line, median as a bar,
+    mean as a dot."""
     rows = [("baseline", baseline, "#4c72b0", 34), ("canary", canary, "#dd8452", 74)]
     values = [
-        v for _, s, _, _ in rows if s is not None for v in (s.mean, s.median) if v is not None
+        v
+        for _, s, _, _ in rows
+        if s is not None
+        for v in (s.mean, s.median, s.low, s.high)
+        if v is not None
     ]
     parts = [
         f'<svg class="metric-plot" data-metric="{e(name)}" xmlns="http://www.w3.org/2000/svg"'
         f' viewBox="0 0 {WIDTH} 112" role="img"'
-        f' aria-label="baseline and canary mean and median of {e(name)}">'
+        f' aria-label="baseline and canary of {e(name)}: range, median and mean">'
     ]
     if not values:
         parts.append('<text x="260" y="56" text-anchor="middle">no data</text></svg>')
@@ -117,6 +158,12 @@ def summary_svg(name: str, baseline: Side | None, canary: Side | None) -> str:
         if s is None or (s.mean is None and s.median is None):
             parts.append(f'<text x="92" y="{y + 4}">no data</text>')
             continue
+        if s.low is not None and s.high is not None:
+            parts.append(
+                f'<line class="range" x1="{x(s.low):.1f}" x2="{x(s.high):.1f}" y1="{y}"'
+                f' y2="{y}" stroke="{colour}" stroke-width="2"><title>{label} min'
+                f" {s.low:.4g}, max {s.high:.4g}</title></line>"
+            )
         if s.median is not None:
             parts.append(
                 f'<line x1="{x(s.median):.1f}" x2="{x(s.median):.1f}" y1="{y - 11}"'
@@ -152,21 +199,51 @@ def interval_svg(name: str, bounds: tuple[float, float] | None) -> str:
     )
 
 
-def _section(metadata: Mapping[str, str], name: str) -> str:
+def _section(metadata: Mapping[str, str], name: str, result: Mapping[str, Any]) -> str:
     label, critical = _label(metadata, name)
     rows = "".join(
         f"<tr><th scope=row>{f}</th><td>{e(metadata.get(f'{name}.{f}', '-'))}</td></tr>"
         for f in _FIELDS
     )
     plot = summary_svg(
-        name, side(metadata.get(f"{name}.baseline", "")), side(metadata.get(f"{name}.canary", ""))
+        name,
+        side_of(result, "controlMetadata", metadata.get(f"{name}.baseline", "")),
+        side_of(result, "experimentMetadata", metadata.get(f"{name}.canary", "")),
     )
+    groups = ", ".join(str(g) for g in result.get("groups") or [])
     return (
         f'<section class="judged" data-metric="{e(name)}">'
         f"<h2>{e(name)} {_badge(label)}{' (critical)' if critical else ''}</h2>"
         f'<p class="why">{e(metadata.get(f"{name}.why", ""))}</p>{plot}'
         f"{interval_svg(name, interval(metadata.get(f'{name}.interval', '')))}"
-        f"<table>{rows}</table></section>"
+        f"<table>{rows}"
+        f"{f'<tr><th scope=row>groups</th><td>{e(groups)}</td></tr>' if groups else ''}"
+        "</table></section>"
+    )
+
+
+def group_table(result: Mapping[str, Any]) -> str:
+    """The group scores (0-100), each with a bar; the summary score is their weighted sum."""
+    rows = []
+    for group in result.get("groupScores") or []:
+        if not isinstance(group, Mapping):
+            continue
+        score = _stat(group, "score")
+        width = 0.0 if score is None else max(0.0, min(100.0, score))
+        shown = "-" if score is None else f"{score:.4g}"
+        rows.append(
+            f'<tr data-group="{e(group.get("name", ""))}"><th scope="row">'
+            f"{e(group.get('name', ''))}</th><td>{shown}</td>"
+            f'<td><svg class="group-bar" viewBox="0 0 100 10" width="200" height="12"'
+            f' aria-hidden="true"><rect width="100" height="10" fill="#eee"/>'
+            f'<rect width="{width:.1f}" height="10" fill="#4c72b0"/></svg></td></tr>'
+        )
+    if not rows:
+        return ""
+    return (
+        '<table class="groups"><caption>Group scores</caption><thead><tr>'
+        '<th scope="col">Group</th><th scope="col">Score</th><th scope="col">of 100</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -208,6 +285,10 @@ def judge_page(
     chosen_one = mine[index]
     meta: Mapping[str, str] = chosen_one.body.get("metadata") or {}
     names = canary_metrics(meta, config_order(record, metric))
+    kayenta = kayenta_result(meta)
+    by_name = {
+        str(r.get("name")): r for r in kayenta.get("results") or [] if isinstance(r, Mapping)
+    }
     reason = f"<p>{e(meta['reason'])}</p>" if meta.get("reason") else ""
     warnings = (
         f'<p class="problem">Warnings: {e(meta["warnings"])}</p>' if meta.get("warnings") else ""
@@ -222,9 +303,13 @@ def judge_page(
         f' <span class="muted">(pass \u2265 {e(meta.get("pass", "-"))},'
         f" marginal \u2265 {e(meta.get('marginal', '-'))})</span></div>"
         f"{reason}{warnings}{f'<p class=message>{e(message)}</p>' if message else ''}"
-        '<p class="muted">Stored with each judge measurement: the score, the verdict and per'
-        " metric the summary below. The raw series and the group scores are not stored by the"
-        " daemon; <code>analysisd judge --report</code> draws the full distributions.</p>"
-        f'<div class="judged-metrics">{"".join(_section(meta, n) for n in names)}</div>'
+        f"{group_table(kayenta)}"
+        '<p class="muted">Per metric: baseline and canary on one axis (thin line min to max,'
+        " bar median, dot mean) and the interval of the shift. Stored with each judge"
+        " measurement: the score, the verdict, each side's summary statistics and the group"
+        " scores; the raw series are not stored (<code>analysisd judge --report</code> draws"
+        " them whole).</p>"
+        '<div class="judged-metrics">'
+        f"{''.join(_section(meta, n, by_name.get(n, {})) for n in names)}</div>"
     )
     return page(title, body, crumbs=crumbs, script=False)

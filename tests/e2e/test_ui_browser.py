@@ -278,6 +278,17 @@ async def test_judge_page_shows_one_plot_per_metric(tmp_path: Path) -> None:
             )
             assert plots == ["latency", "errors", "throughput"]  # the canary config's order
             assert await page.js("document.querySelectorAll('svg.interval-plot').length") >= 1
+            # each side's range (min-max) from the stored CanaryJudgeResult, and group scores
+            ranges = await page.js(
+                "[...document.querySelectorAll('svg.metric-plot')]"
+                ".map(s => s.querySelectorAll('line.range').length)"
+            )
+            assert ranges == [2, 2, 2]
+            groups = await page.js(
+                "[...document.querySelectorAll('table.groups tr[data-group]')]"
+                ".map(r => r.dataset.group)"
+            )
+            assert sorted(groups) == ["errors", "speed", "traffic"]
             verdict = await page.js("document.getElementById('verdict').textContent")
             assert "score" in verdict and "Failed" in verdict
             await page.screenshot(_shots(tmp_path) / "ui-judge.png", 1200, 900)
