@@ -1,0 +1,214 @@
+"""A real-world-shaped job AnalysisTemplate, linted and run by the daemon against the local
+Kubernetes API (tests/rigs/kube_api.py), its cluster given in a settings file.
+
+The template has the shape public job templates share (Argo's field names exactly): a
+`curl` smoke test and a `k6` load test as Job containers, arguments substituted into
+their command lines, a pod label to keep a mesh sidecar out, `ttlSecondsAfterFinished`.
+A plugin template (k6 as an Argo RPC plugin) is linted too: one sentence naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from analysisd.cli import main
+from analysisd.config import load_settings
+from analysisd.daemon import Daemon
+from providers.job.provider import RUN_UID_LABEL
+from tests.rigs.kube_api import KubeAPI
+
+pytestmark = pytest.mark.integration
+
+NAMESPACE = "jobs"
+TEMPLATE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: smoke-and-load
+spec:
+  args:
+  - name: service-name
+  - name: canary-url
+  metrics:
+  - name: smoke-test
+    count: 1
+    failureLimit: 0
+    provider:
+      job:
+        metadata:
+          labels:
+            app: smoke-test
+          annotations:
+            owner: checkout-team
+        spec:
+          backoffLimit: 1
+          ttlSecondsAfterFinished: 600
+          template:
+            metadata:
+              labels:
+                sidecar.istio.io/inject: "false"
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: smoke-test
+                image: curlimages/curl:8.8.0
+                command: [sh, -c]
+                args:
+                - curl -fsS --retry 3 http://{{args.service-name}}/healthz
+  - name: load-test
+    count: 1
+    provider:
+      job:
+        spec:
+          backoffLimit: 0
+          template:
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: k6
+                image: grafana/k6:0.52.0
+                args: [run, /scripts/load.js, -e, "TARGET={{args.canary-url}}"]
+                volumeMounts:
+                - name: scripts
+                  mountPath: /scripts
+              volumes:
+              - name: scripts
+                configMap:
+                  name: k6-scripts
+"""
+PLUGIN_TEMPLATE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: k6-plugin
+spec:
+  metrics:
+  - name: k6-load
+    successCondition: result.passed == true
+    provider:
+      plugin:
+        grafana/k6:
+          testRunId: "1234"
+"""
+ARGS = {"service-name": "checkout-canary.shop", "canary-url": "http://checkout-canary.shop"}
+
+
+def test_the_job_template_lints_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "smoke-and-load.yaml"
+    path.write_text(TEMPLATE)
+    assert main(["lint", str(path)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_the_plugin_template_lint_names_the_plugin_in_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "k6-plugin.yaml"
+    path.write_text(PLUGIN_TEMPLATE)
+    assert main(["lint", str(path)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line == (
+        f"{path}: spec.metrics[0].provider.plugin: provider kind 'plugin' (plugin "
+        "'grafana/k6') is not run by analysisd: Argo Rollouts runs metric plugins as Go "
+        "binaries over RPC, which analysisd cannot; see docs/compatibility.md#plugin-metrics"
+    )
+
+
+def run_body(name: str) -> dict[str, Any]:
+    template = yaml.safe_load(TEMPLATE)
+    spec = template["spec"]
+    spec["args"] = [{"name": k, "value": v} for k, v in ARGS.items()]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+async def run_to_the_end(base: str, name: str) -> dict[str, Any]:
+    runs = f"{base}/api/v1/namespaces/shop/analysisruns"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(runs, json=run_body(name)) as response:
+            assert response.status == 201, await response.text()
+        for _ in range(1000):
+            async with http.get(f"{runs}/{name}") as response:
+                run: dict[str, Any] = await response.json()
+            if (run.get("status") or {}).get("phase") in ("Successful", "Failed", "Error"):
+                return run
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"run {name} did not end: {run.get('status')}")
+
+
+@pytest.mark.parametrize(
+    ("k6_outcome", "phase"), [("Complete", "Successful"), ("Failed", "Failed")]
+)
+async def test_the_job_template_runs_in_the_daemon_against_the_cluster(
+    tmp_path: Path, k6_outcome: str, phase: str
+) -> None:
+    async with KubeAPI(token="daemon-sa-token") as kube:
+
+        def outcome(job: dict[str, Any]) -> tuple[str | None, float]:
+            container = job["spec"]["template"]["spec"]["containers"][0]
+            return (k6_outcome if container["name"] == "k6" else "Complete"), 0.05
+
+        kube.outcome = outcome
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+        settings_file = tmp_path / "analysisd.yaml"
+        settings_file.write_text(
+            yaml.safe_dump(
+                {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
+                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
+                }
+            )
+        )
+        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
+        await daemon.start()
+        try:
+            run = await run_to_the_end(
+                f"http://127.0.0.1:{daemon.port}", f"release-{phase.lower()}"
+            )
+        finally:
+            await daemon.aclose()
+        jobs = {
+            job["spec"]["template"]["spec"]["containers"][0]["name"]: job
+            for job in kube.jobs.values()
+        }
+
+    status = run["status"]
+    assert status["phase"] == phase
+    results = {r["name"]: r for r in status["metricResults"]}
+    assert results["smoke-test"]["phase"] == "Successful"
+    assert results["load-test"]["phase"] == phase
+    for metric, container in (("smoke-test", "smoke-test"), ("load-test", "k6")):
+        (measurement,) = results[metric]["measurements"]
+        assert measurement["phase"] == results[metric]["phase"]
+        assert measurement.get("message", "") == ""
+        assert measurement["metadata"]["job-name"] == jobs[container]["metadata"]["name"]
+    smoke, load = jobs["smoke-test"], jobs["k6"]
+    # Created in the kubeconfig context's namespace, arguments substituted, Argo's label.
+    assert smoke["metadata"]["namespace"] == NAMESPACE
+    assert smoke["metadata"]["labels"]["app"] == "smoke-test"
+    assert smoke["metadata"]["annotations"] == {"owner": "checkout-team"}
+    assert RUN_UID_LABEL in smoke["metadata"]["labels"]
+    assert smoke["metadata"]["labels"][RUN_UID_LABEL] != load["metadata"]["labels"][RUN_UID_LABEL]
+    assert smoke["spec"]["ttlSecondsAfterFinished"] == 600
+    assert smoke["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] == "false"
+    assert smoke["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "curl -fsS --retry 3 http://checkout-canary.shop/healthz"
+    ]
+    assert load["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "run",
+        "/scripts/load.js",
+        "-e",
+        "TARGET=http://checkout-canary.shop",
+    ]
