@@ -121,6 +121,7 @@ class BenchObserver:
     lags: list[float] = field(default_factory=list)
     first_lags: list[float] = field(default_factory=list)
     finished: int = 0
+    first_done: int = 0  # first measurements finished
     errors: int = 0
     last_finish: dict[tuple[str, str], datetime] = field(default_factory=dict)
     first_wave_done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -158,9 +159,13 @@ class BenchObserver:
                 lags.append((m.started_at - due).total_seconds())
             if m.finished_at is not None:
                 self.last_finish[key] = m.finished_at
-            if self.finished == self.first_wave:
-                self.wave_end = (time.perf_counter(), time.process_time())
-                self.first_wave_done.set()
+            if previous is None:
+                # The wave is every run's first measurements: a run set up late must
+                # not be stood in for by an early run's second measurement.
+                self.first_done += 1
+                if self.first_done == self.first_wave:
+                    self.wave_end = (time.perf_counter(), time.process_time())
+                    self.first_wave_done.set()
         if change.completed:
             self.completed += 1
             if self.completed == self.runs:
@@ -341,7 +346,8 @@ async def scheduler_phase(
     return {
         "measurements": float(observer.finished),
         "errors": float(observer.errors),
-        "prepare_seconds": observer.all_started - start,
+        # all_started stays 0 if some run never started (its set-up failed).
+        "prepare_seconds": observer.all_started - start if observer.all_started else math.nan,
         "prepared_late": float(observer.all_started > wave_start),
         "first_wave_per_s": observer.first_wave / wave_seconds,
         "first_wave_per_cpu_s": observer.first_wave / wave_cpu_seconds,

@@ -6,7 +6,11 @@ reach by name (link-local, the daemon's own listen addresses). Two checks:
 
 - `check_url(url)`: before every request and every redirect hop. With prefixes,
   the URL must fall under one; without, anything goes. A URL naming an IP
-  literal is also an address check (no DNS happens for it).
+  literal is also an address check (no DNS happens for it). What a URL was
+  allowed by is remembered per policy (see `_Allowed`): the next URL with the
+  same scheme, host and port (and path, when a prefix names one) costs a
+  dictionary lookup, and an IP literal's (ip, port) is still looked up in the
+  daemon's listen addresses every time (they are filled in once it binds).
 - `check_address(ip, port)`: after DNS, for every address about to be connected
   to (the resolver in providers/http.py filters through it). Link-local and the
   daemon itself are refused unless a prefix names that IP literally: a name
@@ -20,12 +24,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from providers.base import ProviderError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# URLs whose decision is remembered per policy, at most (then the memory starts over).
+_ALLOWED_KEPT = 4096
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 
@@ -138,6 +144,12 @@ class EgressPolicy:
     prefixes: tuple[UrlPrefix, ...] | None = None
     # The daemon's own (ip, port) pairs: a frozenset or a shared ListenAddresses.
     denied: Container[tuple[IPAddress, int]] = frozenset()
+    # URL key (see _url_key) -> the (ip, port) an allowed URL names literally, or None
+    # for a host name (its addresses are checked after DNS). Not an init field, so
+    # dataclasses.replace() of a policy never shares another policy's decisions.
+    _allowed: dict[str, tuple[IPAddress, int] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def build(
@@ -155,6 +167,49 @@ class EgressPolicy:
 
     def check_url(self, url: str) -> None:
         """Raise EgressRefused unless the policy lets a request go to `url`."""
+        key = self._url_key(url)
+        if key is not None:
+            allowed = self._allowed
+            if key in allowed:
+                literal = allowed[key]
+                if literal is None or literal not in self.denied:
+                    return
+                # Listed as the daemon's own address since it was allowed: decide
+                # afresh, which raises with the full message.
+        literal = self._decide(url)
+        if key is not None:
+            allowed = self._allowed
+            if len(allowed) >= _ALLOWED_KEPT:
+                allowed.clear()
+            allowed[key] = literal
+
+    def _url_key(self, url: str) -> str | None:
+        """The part of `url` the decision depends on, or None: not remembered.
+
+        Only plain http(s) URLs are remembered; for them everything the decision reads
+        (scheme, host, port, and the path when a prefix has one) lies before the first
+        '/?#' after the scheme (before the first '?#' when the path counts). Anything
+        urlsplit would treat specially (tabs and newlines it removes, leading blanks,
+        upper-case schemes) is decided afresh every time.
+        """
+        if url.startswith("http://"):
+            start = 7
+        elif url.startswith("https://"):
+            start = 8
+        else:
+            return None
+        if "\t" in url or "\n" in url or "\r" in url:
+            return None
+        needs_path = self.prefixes is not None and any(p.path for p in self.prefixes)
+        end = len(url)
+        for separator in "?#" if needs_path else "/?#":
+            found = url.find(separator, start)
+            if found != -1 and found < end:
+                end = found
+        return url[:end]
+
+    def _decide(self, url: str) -> tuple[IPAddress, int] | None:
+        """The full check; the (ip, port) named literally by an allowed URL, else None."""
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -176,20 +231,20 @@ class EgressPolicy:
                 f"prefix (egress: {allowed})"
             )
         ip = _ip(host)
-        if ip is not None:
-            self.check_address(str(ip), port, target=url)
+        if ip is None:
+            return None
+        self.check_address(str(ip), port, target=url)
+        return _unmapped(ip), port
 
     def check_address(self, ip: str, port: int, target: str = "") -> None:
         """Raise EgressRefused if connecting to (ip, port) breaks an always-on rule."""
-        address = _ip(ip.split("%", 1)[0])
-        if address is None:
+        found = _ip(ip.split("%", 1)[0])
+        if found is None:
             return
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        named = self.prefixes is not None and any(p.ip == address for p in self.prefixes)
+        address = _unmapped(found)
+        if self.prefixes is not None and any(p.ip == address for p in self.prefixes):
+            return
         shown = _shown(target) + f" ({address})" if target else str(address)
-        if named:
-            return
         if any(address in net for net in LINK_LOCAL):
             raise EgressRefused(
                 f"egress refused{self._where()}: {shown} is link-local "
@@ -200,6 +255,13 @@ class EgressPolicy:
             raise EgressRefused(
                 f"egress refused{self._where()}: {shown} is the daemon's own listen address"
             )
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    """An IPv4-mapped IPv6 address as the IPv4 address it stands for."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _shown(url: str) -> str:

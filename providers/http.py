@@ -20,7 +20,7 @@ import email.utils
 import math
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -329,7 +329,7 @@ class ResponseTooLarge(ProviderBadBody):
 async def read_capped(
     response: aiohttp.ClientResponse,
     provider: str,
-    where: str,
+    where: str | Callable[[], str],
     limit: int | None = None,
     *,
     setting: str | None = None,
@@ -338,6 +338,8 @@ async def read_capped(
 
     `limit` None: the current policy's max_response_bytes. A declared
     Content-Length over the cap is refused before a byte of the body is read.
+    `where` (the address for the message) may be a function: it is called only
+    when there is a message to write.
     """
     policy = _POLICY.get()
     cap = policy.max_response_bytes if limit is None else limit
@@ -355,7 +357,11 @@ async def read_capped(
     return bytes(buffer)
 
 
-def _too_large(provider: str, where: str, cap: int, rule: str, seen: str) -> ResponseTooLarge:
+def _too_large(
+    provider: str, where: str | Callable[[], str], cap: int, rule: str, seen: str
+) -> ResponseTooLarge:
+    if not isinstance(where, str):
+        where = where()
     return ResponseTooLarge(
         f"{provider} at {where}: response body is larger than the {cap}-byte cap "
         f"({rule}); {seen}, stopped reading",

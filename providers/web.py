@@ -413,7 +413,8 @@ class WebProvider:
                 timeout=request.client_timeout,
             ) as response:
                 # Capped while reading: a huge answer never sits in memory whole.
-                raw = await read_capped(response, PROVIDER, shown_url(where))
+                # The shown URL is built only for a message (a body past the cap).
+                raw = await read_capped(response, PROVIDER, lambda: shown_url(where))
                 status = response.status
                 response_headers = response.headers
         except ProviderError:
