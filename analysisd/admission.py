@@ -27,11 +27,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analysisd import AnalysisdError
 from analysisd.durations import DurationError, parse_duration_ns
-from analysisd.engine.measure import RunSetupError, SecretLookupSource, prepare_run
+from analysisd.engine.measure import PreparedRun, RunSetupError, SecretLookupSource, prepare_run
 from analysisd.spec import (
     KNOWN_PROVIDER_KINDS,
     RUN_PROVIDER_KINDS,
@@ -44,6 +44,9 @@ from analysisd.spec import (
 )
 from providers.base import ProviderConfigError, ProviderError, ProviderUnsupported
 from providers.registry import PROVIDER_CLASSES, check_block
+
+if TYPE_CHECKING:
+    from analysisd.expr import Conditions
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
@@ -125,11 +128,14 @@ def metric_problems(
     allow_unsupported: bool = False,
     allow_placeholders: bool = False,
     compile_conditions: bool = True,
+    compiled: Conditions | None = None,
 ) -> list[Problem]:
     """What Argo's ValidateMetric lets through but the metric cannot run with.
 
     allow_placeholders: a template before its arguments are known; a field still
     holding `{{...}}` is not judged, and conditions compile with 0 for each tag.
+    compiled: the metric's conditions already compiled (a prepared run's): their errors
+    are reported instead of compiling them again.
     """
     prefix = f"spec.metrics[{index}]"
     problems = [
@@ -150,7 +156,9 @@ def metric_problems(
         problems.extend(_judge_problems(where, config))
     else:
         problems.extend(_block_problems(where, kind, config, allow_placeholders))
-    if compile_conditions:
+    if compiled is not None:
+        problems.extend(_compile_errors(prefix, compiled))
+    elif compile_conditions:
         problems.extend(_condition_problems(prefix, metric, allow_placeholders))
     return problems
 
@@ -316,10 +324,16 @@ def _condition_problems(prefix: str, metric: Metric, lenient: bool) -> list[Prob
     if lenient:
         success, failure = _TAG.sub("0", success), _TAG.sub("0", failure)
     try:
-        errors = compile_conditions(success, failure).errors
+        compiled = compile_conditions(success, failure)
     except RecursionError:
         return [Problem(f"{prefix}.successCondition", "does not compile: nested too deeply")]
-    return [Problem(f"{prefix}.{field}", f"does not compile: {exc}") for field, exc in errors]
+    return _compile_errors(prefix, compiled)
+
+
+def _compile_errors(prefix: str, compiled: Conditions) -> list[Problem]:
+    return [
+        Problem(f"{prefix}.{field}", f"does not compile: {exc}") for field, exc in compiled.errors
+    ]
 
 
 # ---- a whole run ----
@@ -338,13 +352,37 @@ def admission_problems(
     Arguments are resolved as the run will resolve them (engine.measure.prepare_run,
     Argo's validation included); the problems of the resolved metrics follow.
     """
+    problems, _ = admit_run(
+        spec,
+        metadata,
+        secrets,
+        kinds_supported=kinds_supported,
+        allow_unsupported=allow_unsupported,
+    )
+    return problems
+
+
+def admit_run(
+    spec: AnalysisRunSpec,
+    metadata: ObjectMeta | None,
+    secrets: SecretLookupSource,
+    *,
+    kinds_supported: frozenset[str] = RUN_PROVIDER_KINDS,
+    allow_unsupported: bool = False,
+) -> tuple[list[Problem], PreparedRun | None]:
+    """admission_problems, and the run prepared on the way (arguments resolved, conditions
+    compiled: once, here) for the scheduler to start it with; None if it could not be.
+
+    The metadata must be final (uid and creation time included): fieldRef arguments read
+    it, and the prepared run is only valid for the run as it will be stored.
+    """
     problems = metadata_problems(metadata) if metadata is not None else []
     if metadata is not None:
         problems.extend(callback_secret_problems(metadata, secrets))
     try:
         prepared = prepare_run(spec, secrets, metadata)
     except RunSetupError as exc:
-        return [*problems, _setup_problem(exc, spec, metadata)]
+        return [*problems, _setup_problem(exc, spec, metadata)], None
     for index, metric in enumerate(prepared.metrics):
         problems.extend(
             metric_problems(
@@ -352,9 +390,10 @@ def admission_problems(
                 index,
                 kinds_supported=kinds_supported,
                 allow_unsupported=allow_unsupported,
+                compiled=prepared.conditions.get(metric.name),
             )
         )
-    return problems
+    return problems, prepared
 
 
 def template_problems(

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from analysisd.config import Settings
+from analysisd.engine.measure import PreparedRun
 from analysisd.secrets import SecretSource
 from analysisd.spec import AnalysisRun
 from analysisd.store import Store
@@ -19,7 +20,7 @@ from analysisd.store import Store
 class RunDriver(Protocol):
     """The scheduler as the API sees it."""
 
-    def submit(self, run: AnalysisRun) -> None: ...
+    def submit(self, run: AnalysisRun, prepared: PreparedRun | None = None) -> None: ...
 
     def terminate(self, namespace: str, name: str) -> bool: ...
 

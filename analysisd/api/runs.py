@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from analysisd.admission import admission_problems
+from analysisd.admission import admit_run
 from analysisd.api.audit import audit
 from analysisd.api.bodies import (
     check_name,
@@ -143,12 +143,15 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
         meta.name = _generated(meta.generate_name)
     check_name(meta.name)
     meta.namespace = namespace
-    # Everything that would fail later (or never end) is refused now, naming the field.
-    refuse(admission_problems(run.spec, meta, ctx.secrets))
-    quota = ctx.settings.namespace(namespace).quota
-    refuse_over_quota(ctx, namespace, run, quota)
+    # Final before admission: fieldRef arguments read the metadata, and the run prepared
+    # here is the one the scheduler starts (arguments resolved and conditions compiled once).
     meta.uid = str(uuid.uuid4())
     meta.creation_timestamp = _now()
+    # Everything that would fail later (or never end) is refused now, naming the field.
+    problems, prepared = admit_run(run.spec, meta, ctx.secrets)
+    refuse(problems)
+    quota = ctx.settings.namespace(namespace).quota
+    refuse_over_quota(ctx, namespace, run, quota)
     run.status = None
     body = run.model_dump(mode="json", by_alias=True, exclude_none=True)
     try:
@@ -171,7 +174,7 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
     except Conflict as exc:
         raise ApiError(409, str(exc), field="metadata.name") from None
     try:
-        ctx.driver.submit(run)
+        ctx.driver.submit(run, prepared)
     except SchedulerClosed:
         raise ApiError(503, "shutting down; the run is stored and resumes on restart") from None
     except ValueError:
@@ -220,7 +223,13 @@ async def _record(request: web.Request) -> RunRecord:
 
 
 async def get_run(request: web.Request) -> web.Response:
-    return web.json_response((await _record(request)).manifest())
+    # The stored manifest text as it is (from memory while the store holds the run live):
+    # nothing parsed or serialised again.
+    namespace, name = path_namespace(request), path_name(request)
+    text = await context(request).store.run_manifest(namespace, name)
+    if text is None:
+        raise ApiError(404, f'AnalysisRun "{name}" not found in namespace "{namespace}"')
+    return web.Response(text=text, content_type="application/json")
 
 
 async def list_runs(request: web.Request) -> web.Response:

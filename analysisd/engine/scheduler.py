@@ -79,6 +79,7 @@ class _RunState:
     __slots__ = (
         "busy",
         "done",
+        "given",
         "key",
         "measuring",
         "prepared",
@@ -101,6 +102,7 @@ class _RunState:
         self.busy = False
         self.turns: deque[asyncio.Future[None]] | None = None
         self.prepared: PreparedRun | None = None
+        self.given: PreparedRun | None = None  # prepared by the caller of submit (admission)
         # Metric name -> the worker measuring it, or None while it waits in the queue.
         self.measuring: dict[str, _Worker | None] = {}
         self.timer: asyncio.TimerHandle | None = None
@@ -247,8 +249,10 @@ class Scheduler:
 
     # ---- public API ----
 
-    def submit(self, run: AnalysisRun) -> None:
-        """Start (or resume, from its stored status) a run."""
+    def submit(self, run: AnalysisRun, prepared: PreparedRun | None = None) -> None:
+        """Start (or resume, from its stored status) a run. `prepared`: the run already
+        prepared (prepare_run of this very spec, secrets and metadata), e.g. by admission;
+        it is then not prepared again."""
         if self._closing:
             raise SchedulerClosed("scheduler is shutting down")
         key = (run.metadata.namespace or "default", run.metadata.name)
@@ -261,6 +265,7 @@ class Scheduler:
         done: asyncio.Future[AnalysisRun] = self._event_loop.create_future()
         self._completed.pop(key, None)
         state = _RunState(key, run, done)
+        state.given = prepared
         self._runs[key] = state
         self._count_namespace(key[0], +1)
         self._arrivals.append(state)
@@ -403,7 +408,9 @@ class Scheduler:
         if assess.completed(state.status.phase):
             return None, None  # stored completed: nothing to prepare
         try:
-            prepared = prepare_run(state.run.spec, self._secrets, state.run.metadata)
+            prepared, state.given = state.given, None
+            if prepared is None:
+                prepared = prepare_run(state.run.spec, self._secrets, state.run.metadata)
             bind_metrics(self._source, prepared)
         except Exception as exc:  # RunSetupError: Argo's message; anything else: a bug
             return None, exc

@@ -13,12 +13,13 @@ PostgreSQL backend renumbers them to `$1, $2, ...` (see postgres.numbered).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 from analysisd import AnalysisdError
 from analysisd.store.migrations import load_migrations
@@ -106,6 +107,7 @@ class Store(Protocol):
     ) -> None: ...
     async def count_runs_in(self, namespace: str) -> int: ...
     async def get_run(self, namespace: str, name: str) -> RunRecord | None: ...
+    async def run_manifest(self, namespace: str, name: str) -> str | None: ...
     async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]: ...
     async def list_runs_newest(
         self, namespace: str, phase: str | None = None, *, limit: int, offset: int = 0
@@ -177,17 +179,104 @@ class Tx(Protocol):
 
 _RUNS = f"SELECT {RUN_COLUMNS} FROM runs"
 _OUTBOX = f"SELECT {OUTBOX_COLUMNS} FROM outbox"
-_INSERT_OUTBOX = (
+INSERT_OUTBOX = (
     f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (event_id, target) DO NOTHING"
 )
 # The next sequence number is computed inside the insert: one round trip a measurement.
 # The casts give PostgreSQL the parameter types a SELECT list cannot.
-_INSERT_MEASUREMENT = (
+INSERT_MEASUREMENT = (
     "INSERT INTO measurements SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " COALESCE(MAX(seq), 0) + 1, CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT)"
     " FROM measurements WHERE namespace=? AND name=? AND metric=?"
 )
+
+
+W = TypeVar("W")
+
+
+class RolledBack(StoreError):
+    """A write of a group-commit batch failed and the whole batch was rolled back (the
+    failure is the __cause__)."""
+
+
+class GroupCommit(Generic[W]):
+    """Group commit: the writes queued while the previous batch was being committed (or
+    during one pass of the event loop) are committed together, in one transaction.
+
+    `run(op)` queues a write and waits for its result. `commit(ops)` (the backend's) runs
+    a batch in one transaction and returns each op's result in order. If an op fails, the
+    backend rolls the batch back and raises RolledBack: then each op of the batch is
+    committed on its own, so an error is only heard by the caller whose write caused it.
+    Any other error (COMMIT itself failed: whether it took effect is unknown) is every
+    op's, and none is retried (a retry could write a measurement twice). A result is handed
+    back after COMMIT: a caller hears of its write once it is durable. An op runs even if
+    its caller stops waiting (as a statement already sent would); it must not raise for an
+    expected outcome (a duplicate, a fenced-off update): it returns it, and writes nothing.
+    """
+
+    def __init__(self, commit: Callable[[list[W]], Awaitable[list[Any]]]) -> None:
+        self._commit = commit
+        self._pending: list[tuple[W, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions committed (for tests and benchmarks)
+        self.ops = 0  # writes committed in them
+
+    async def run(self, op: W) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((op, future))
+        if self._flusher is None:
+            # Starts on the next pass of the loop: whatever else this pass queues joins it.
+            self._flusher = loop.create_task(self._flush())
+        return await future
+
+    async def drain(self) -> None:
+        """Wait until every queued write is committed (or failed)."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._commit_batch(batch)
+        finally:
+            self._flusher = None
+
+    async def _commit_batch(self, batch: list[tuple[W, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._commit([op for op, _ in batch])
+        except RolledBack as rolled_back:
+            if len(batch) > 1:  # nothing was written: find whose write failed, one by one
+                for item in batch:
+                    await self._commit_batch([item])
+                return
+            _settle(batch[0][1], exception=rolled_back.__cause__ or rolled_back)
+            return
+        except Exception as exc:
+            for _, future in batch:
+                _settle(future, exception=exc)
+            return
+        except BaseException as exc:  # cancelled (the loop is going away): nobody waits on
+            for _, future in batch:
+                _settle(future, exception=exc)
+            raise
+        self.batches += 1
+        self.ops += len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result=result)
+
+
+def _settle(
+    future: asyncio.Future[Any], *, result: Any = None, exception: BaseException | None = None
+) -> None:
+    if future.done():  # its caller was cancelled: the write happened (or not) all the same
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)
 
 
 class SqlStore(ABC):
@@ -329,6 +418,13 @@ class SqlStore(ABC):
         row = await self._fetchone(f"{_RUNS} WHERE namespace=? AND name=?", namespace, name)
         return run_from_row(row) if row else None
 
+    async def run_manifest(self, namespace: str, name: str) -> str | None:
+        """The run as manifest JSON text (body + status), as stored: nothing parsed."""
+        row = await self._fetchone(
+            "SELECT body, status FROM runs WHERE namespace=? AND name=?", namespace, name
+        )
+        return splice_manifest(row[0], row[1]) if row else None
+
     async def list_runs(self, namespace: str, phase: str | None = None) -> list[RunRecord]:
         if phase:
             rows = await self._fetch(
@@ -406,7 +502,7 @@ class SqlStore(ABC):
         """The new measurements and outbox rows of one change, inside its transaction."""
         for m in measurements:
             await tx.execute(
-                _INSERT_MEASUREMENT,
+                INSERT_MEASUREMENT,
                 *(namespace, name, m.metric, m.phase, int(m.dry_run), dumps(m.body)),
                 namespace,
                 name,
@@ -414,7 +510,7 @@ class SqlStore(ABC):
             )
         rows = [outbox_params(row) for row in outbox]
         if rows:
-            await tx.executemany(_INSERT_OUTBOX, rows)
+            await tx.executemany(INSERT_OUTBOX, rows)
 
     async def measurements(self, namespace: str, name: str) -> list[StoredMeasurement]:
         rows = await self._fetch(

@@ -5,18 +5,27 @@ is one transaction, as in SQLite. Several replicas share one database by leasing
 runs (analysisd/store/leases.py): a replica runs only the runs it claimed, and every
 status write is fenced by owner and epoch, so a replica whose lease was taken over
 writes nothing.
+
+Run creations and status changes go through group commit (base.GroupCommit): those
+queued while the previous batch was being written share one transaction (one
+BEGIN/COMMIT and one WAL flush instead of one each). Reads always go to the
+database: another replica may have terminated or deleted a run this one holds, and
+this one hears of it only at its next renewal or write, so a copy in memory could be
+stale.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from analysisd.store.base import (
     Conflict,
+    GroupCommit,
     LimitExceeded,
+    RolledBack,
     Row,
     SqlStore,
     StoreError,
@@ -40,6 +49,9 @@ DEFAULT_LEASE_SECONDS = 30.0
 # How long a replica's claim on due outbox rows keeps other replicas off them: longer
 # than any one delivery attempt, short enough that a crashed claimer delays little.
 DELIVERY_CLAIM_SECONDS = 60.0
+
+# One write of a batch: its statements in the batch's transaction, returning the outcome.
+_Write = Callable[[Tx], Awaitable[Any]]
 
 
 def _affected(status: str) -> int:
@@ -84,6 +96,7 @@ class PostgresStore(SqlStore):
         self.owner = owner
         self.leases = Leases(owner, lease_seconds)
         self._pool: Any = None  # asyncpg.Pool; asyncpg is the optional [postgres] extra
+        self.group: GroupCommit[_Write] = GroupCommit(self._commit)
 
     async def open(self) -> None:
         try:
@@ -106,6 +119,7 @@ class PostgresStore(SqlStore):
 
     async def aclose(self) -> None:
         if self._pool is not None:
+            await self.group.drain()
             pool, self._pool = self._pool, None
             await pool.close()
 
@@ -128,6 +142,22 @@ class PostgresStore(SqlStore):
         async with self.pool.acquire() as conn, conn.transaction():
             yield _PostgresTx(conn)
 
+    async def _commit(self, writes: list[_Write]) -> list[Any]:
+        """A batch of writes in one transaction (RolledBack if one of them failed)."""
+        async with self.pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                tx = _PostgresTx(conn)
+                outcomes = [await write(tx) for write in writes]
+            except BaseException as exc:
+                await transaction.rollback()
+                if isinstance(exc, Exception):
+                    raise RolledBack(str(exc)) from exc  # nothing of the batch was written
+                raise
+            await transaction.commit()  # if this fails, whether it took effect is unknown
+            return outcomes
+
     # ---- runs ----
 
     async def create_run(
@@ -145,39 +175,42 @@ class PostgresStore(SqlStore):
     ) -> None:
         """Insert a run, held by this replica; Conflict on a duplicate name, LimitExceeded
         past `max_active`."""
-        async with self._transaction() as tx:
+        params = (
+            *(namespace, name, uid, dumps(body)),
+            dumps(status) if status is not None else None,
+            *(phase, dumps(labels), created_at, self.owner, self.leases.seconds),
+        )
+
+        async def write(tx: Tx) -> int | None:
+            # None: inserted; -1: the name is taken; else the namespace's unfinished runs.
             if max_active is not None:
                 # Serialise creates per namespace so two replicas cannot both squeeze in.
                 await tx.fetch("SELECT pg_advisory_xact_lock(hashtext($1))", namespace)
                 rows = await tx.fetch(
                     "SELECT COUNT(*) FROM runs WHERE namespace=$1 AND completed=0", namespace
                 )
-                active = rows[0][0]
+                active = int(rows[0][0])
                 if active >= max_active:
-                    raise LimitExceeded(
-                        f'namespace "{namespace}" already has {active} unfinished runs'
-                        f" (limit {max_active})"
-                    )
+                    return active
             inserted = await tx.execute(
                 # The creating replica holds the run from the start (epoch 1).
                 "INSERT INTO runs (namespace, name, uid, body, status, phase, completed,"
                 " labels, created_at, updated_at, owner, lease_expires_at, epoch)"
                 f" VALUES ($1,$2,$3,$4,$5,$6,0,$7,$8,$8,$9,{DB_NOW} + $10,1)"
                 " ON CONFLICT (namespace, name) DO NOTHING",
-                namespace,
-                name,
-                uid,
-                dumps(body),
-                dumps(status) if status is not None else None,
-                phase,
-                dumps(labels),
-                created_at,
-                self.owner,
-                self.leases.seconds,
+                *params,
             )
-            if not inserted:
-                raise Conflict(f'AnalysisRun "{name}" already exists')
-        self.leases.hold((namespace, name), 1)
+            return None if inserted else -1
+
+        outcome = await self.group.run(write)
+        if outcome is None:
+            self.leases.hold((namespace, name), 1)
+            return
+        if outcome < 0:
+            raise Conflict(f'AnalysisRun "{name}" already exists')
+        raise LimitExceeded(
+            f'namespace "{namespace}" already has {outcome} unfinished runs (limit {max_active})'
+        )
 
     async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Store spec.terminate. A run another replica holds is also released (epoch bumped):
@@ -241,16 +274,24 @@ class PostgresStore(SqlStore):
         if uid is not None:
             sql += " AND uid=$10"
             params.append(uid)
-        async with self._transaction() as tx:
+        measurements, outbox = list(measurements), list(outbox)
+
+        async def write(tx: Tx) -> str | None:
+            # None: written; "gone": deleted or re-created; "lost": another replica's now.
             if not await tx.execute(sql, *params):
                 rows = await tx.fetch(
                     "SELECT uid FROM runs WHERE namespace=$1 AND name=$2", namespace, name
                 )
-                self.leases.drop(key)
-                if not rows or (uid is not None and rows[0][0] != uid):
-                    return False
-                raise LeaseLost(f"run {namespace}/{name}: lease lost by {self.owner!r}")
+                return "gone" if not rows or (uid is not None and rows[0][0] != uid) else "lost"
             await self._append(tx, namespace, name, measurements, outbox)
+            return None
+
+        outcome = await self.group.run(write)
+        if outcome is not None:
+            self.leases.drop(key)
+            if outcome == "gone":
+                return False
+            raise LeaseLost(f"run {namespace}/{name}: lease lost by {self.owner!r}")
         if completed:
             self.leases.drop(key)
         return True

@@ -4,29 +4,79 @@ Every write that belongs to one state change of a run (its status, its new
 measurements and the outbox events announcing them) happens in one transaction,
 so a crash leaves either all of it or none of it. One replica uses a file, so it
 holds every run: this store does not implement Leasing.
+
+Writes to runs go through group commit (base.GroupCommit): the creates, status
+changes, terminations and deletions queued while the previous batch was being
+written are written together, in one transaction run in one hop to the
+connection's thread (a hop costs more than the statements). Each caller hears of
+its write after COMMIT.
+
+Live runs are served from memory: the file lock keeps every other process off the
+file, so every write to a run passes through this object, which keeps the manifest
+text (body + status, as committed) of each unfinished run it has written or read.
+A read of a live run is then a dictionary lookup; a finished run is read from the
+file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from analysisd.store.base import Conflict, LimitExceeded, Row, SqlStore, StoreError, Tx
+from analysisd.store.base import (
+    INSERT_MEASUREMENT,
+    INSERT_OUTBOX,
+    Conflict,
+    GroupCommit,
+    LimitExceeded,
+    RolledBack,
+    Row,
+    SqlStore,
+    StoreError,
+    Tx,
+)
 from analysisd.store.filelock import FileLock
 from analysisd.store.records import (
     OUTBOX_COLUMNS,
     OutboxRow,
+    RunKey,
     StoredMeasurement,
     dumps,
     now_iso,
     outbox_from_row,
+    outbox_params,
+    splice_manifest,
 )
+
+# Unfinished runs whose manifest text is kept in memory (beyond it, reads go to the file).
+LIVE_MAX = 100_000
+
+_INSERT_RUN = (
+    "INSERT INTO runs (namespace, name, uid, body, status, phase, completed, labels,"
+    " created_at, updated_at, owner, epoch) SELECT ?,?,?,?,?,?,0,?,?,?,?,0"
+    " WHERE ? < 0 OR (SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0) < ?"
+    " ON CONFLICT (namespace, name) DO NOTHING"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One write of a batch: `run` on the connection's thread inside the batch's
+    transaction (returns the outcome, raises only on a fault); `after` on the loop once
+    the batch is committed, with that outcome (keeps the live runs in step)."""
+
+    run: Callable[[sqlite3.Connection], Any]
+    after: Callable[[Any], None]
+
+
+_FINISHED = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 
 
 def _is_file(path: str) -> bool:
@@ -78,6 +128,11 @@ class SqliteStore(SqlStore):
         self._write = asyncio.Lock()
         # One daemon per file (see store/filelock.py); none for in-memory databases.
         self._lock = FileLock(self.path + ".lock") if _is_file(self.path) else None
+        self.group: GroupCommit[_Write] = GroupCommit(self._commit)
+        # Unfinished runs -> (body JSON, status JSON or None) as committed; `_generation`
+        # counts committed run writes, so a read that raced one is not remembered.
+        self._live: dict[RunKey, tuple[str, str | None]] = {}
+        self._generation = 0
 
     # ---- lifecycle ----
 
@@ -102,7 +157,9 @@ class SqliteStore(SqlStore):
     async def aclose(self) -> None:
         try:
             if self._db is not None:
+                await self.group.drain()
                 db, self._db = self._db, None
+                self._live.clear()
                 await db.close()
         finally:
             if self._lock is not None:
@@ -154,7 +211,59 @@ class SqliteStore(SqlStore):
         async with self._tx() as db:
             yield _SqliteTx(db)
 
+    async def _commit(self, writes: list[_Write]) -> list[Any]:
+        """A batch of writes in one transaction, in one hop to the connection's thread."""
+        db = self.db
+        # aiosqlite runs connection calls one at a time on its thread; _execute (its own
+        # queueing method) runs a function there, with the sqlite3 connection (_conn).
+        conn: sqlite3.Connection = db._conn
+
+        def batch() -> list[Any]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = [write.run(conn) for write in writes]
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, Exception):
+                    raise RolledBack(str(exc)) from exc  # nothing of the batch was written
+                raise
+            return outcomes
+
+        # Under the writer lock: no other transaction is open on the connection meanwhile.
+        # The batch is one call on the thread, so it runs whole (commit or rollback) even
+        # if this task is cancelled while waiting for it.
+        async with self._write:
+            outcomes: list[Any] = await db._execute(batch)  # type: ignore[no-untyped-call]
+        self._generation += 1
+        for write, outcome in zip(writes, outcomes, strict=True):
+            write.after(outcome)
+        return outcomes
+
+    def _remember(self, key: RunKey, body: str, status: str | None) -> None:
+        if key in self._live or len(self._live) < LIVE_MAX:
+            self._live[key] = (body, status)
+
     # ---- runs ----
+
+    async def run_manifest(self, namespace: str, name: str) -> str | None:
+        """The run's manifest text: from memory while it is unfinished, else from the file."""
+        key = (namespace, name)
+        live = self._live.get(key)
+        if live is not None:
+            return splice_manifest(*live)
+        generation = self._generation
+        row = await self._fetchone(
+            "SELECT body, status, completed FROM runs WHERE namespace=? AND name=?",
+            namespace,
+            name,
+        )
+        if row is None:
+            return None
+        if not row[2] and generation == self._generation:
+            self._remember(key, row[0], row[1])  # no run write landed while we read
+        return splice_manifest(row[0], row[1])
 
     async def create_run(
         self,
@@ -171,46 +280,76 @@ class SqliteStore(SqlStore):
     ) -> None:
         """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`."""
         limit = max_active if max_active is not None else -1
-        # One statement, so one round trip: SQLite runs it atomically without BEGIN/COMMIT.
-        # It inserts nothing when the name is taken or the namespace is full; which of the
-        # two is asked only in that (rare) case.
-        inserted = await self._execute(
-            "INSERT INTO runs (namespace, name, uid, body, status, phase, completed, labels,"
-            " created_at, updated_at, owner, epoch) SELECT ?,?,?,?,?,?,0,?,?,?,?,0"
-            " WHERE ? < 0 OR (SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0) < ?"
-            " ON CONFLICT (namespace, name) DO NOTHING",
-            namespace,
-            name,
-            uid,
-            dumps(body),
-            dumps(status) if status is not None else None,
-            phase,
-            dumps(labels),
-            created_at,
-            created_at,
-            self.owner,
-            limit,
-            namespace,
-            limit,
+        key = (namespace, name)
+        body_text = dumps(body)
+        status_text = dumps(status) if status is not None else None
+        params = (
+            *(namespace, name, uid, body_text, status_text, phase, dumps(labels)),
+            *(created_at, created_at, self.owner, limit, namespace, limit),
         )
-        if inserted == 1:
+
+        def run(conn: sqlite3.Connection) -> int | None:
+            # It inserts nothing when the name is taken or the namespace is full; which of
+            # the two is asked only in that (rare) case. None: inserted; -1: taken;
+            # otherwise the namespace's unfinished runs.
+            if conn.execute(_INSERT_RUN, params).rowcount == 1:
+                return None
+            taken = conn.execute(
+                "SELECT 1 FROM runs WHERE namespace=? AND name=?", (namespace, name)
+            ).fetchone()
+            if taken is not None:
+                return -1
+            count = conn.execute(
+                "SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0", (namespace,)
+            ).fetchone()
+            return int(count[0])
+
+        def after(outcome: int | None) -> None:
+            if outcome is None and phase not in _FINISHED:
+                self._remember(key, body_text, status_text)
+
+        outcome = await self.group.run(_Write(run, after))
+        if outcome is None:
             return
-        if await self.get_run(namespace, name) is not None:
+        if outcome < 0:
             raise Conflict(f'AnalysisRun "{name}" already exists')
-        active = await self.count_runs_in(namespace)
         raise LimitExceeded(
-            f'namespace "{namespace}" already has {active} unfinished runs (limit {max_active})'
+            f'namespace "{namespace}" already has {outcome} unfinished runs (limit {max_active})'
         )
 
     async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Store spec.terminate so a restart keeps the request."""
-        await self._execute(
-            "UPDATE runs SET body=?, updated_at=?, epoch=epoch+1 WHERE namespace=? AND name=?",
-            dumps(body),
-            now_iso(),
-            namespace,
-            name,
-        )
+        key = (namespace, name)
+        body_text = dumps(body)
+        params = (body_text, now_iso(), namespace, name)
+
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE runs SET body=?, updated_at=?, epoch=epoch+1 WHERE namespace=? AND name=?",
+                params,
+            ).rowcount
+
+        def after(updated: int) -> None:
+            live = self._live.get(key)
+            if live is not None:
+                self._live[key] = (body_text, live[1])
+
+        await self.group.run(_Write(run, after))
+
+    async def delete_run(self, namespace: str, name: str) -> bool:
+        key = (namespace, name)
+
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute(
+                "DELETE FROM runs WHERE namespace=? AND name=?", (namespace, name)
+            ).rowcount
+            conn.execute("DELETE FROM measurements WHERE namespace=? AND name=?", (namespace, name))
+            return deleted > 0
+
+        def after(deleted: bool) -> None:
+            self._live.pop(key, None)
+
+        return bool(await self.group.run(_Write(run, after)))
 
     async def record_change(
         self,
@@ -229,24 +368,40 @@ class SqliteStore(SqlStore):
         With `uid`, a run deleted and re-created under the same name is not written to by
         the old run's late changes (the uid fences them off).
         """
+        key = (namespace, name)
+        status_text = dumps(status)
         sql = (
             "UPDATE runs SET status=?, phase=?, completed=?, updated_at=?, epoch=epoch+1"
             " WHERE namespace=? AND name=?"
         )
-        params: tuple[Any, ...] = (dumps(status), phase, int(completed), now_iso(), namespace, name)
+        params: tuple[Any, ...] = (status_text, phase, int(completed), now_iso(), namespace, name)
         if uid is not None:
             sql += " AND uid=?"
             params += (uid,)
-        outbox = list(outbox)
-        measurements = list(measurements)
-        if not outbox and not measurements:
-            # A status-only change is one statement: atomic without BEGIN/COMMIT round trips.
-            return await self._execute(sql, *params) > 0
-        async with self._transaction() as tx:
-            if not await tx.execute(sql, *params):
+        rows = [outbox_params(row) for row in outbox]
+        added = [
+            (namespace, name, m.metric, m.phase, int(m.dry_run), dumps(m.body), *key, m.metric)
+            for m in measurements
+        ]
+
+        def run(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(sql, params).rowcount:
                 return False
-            await self._append(tx, namespace, name, measurements, outbox)
-        return True
+            for values in added:
+                conn.execute(INSERT_MEASUREMENT, values)
+            if rows:
+                conn.executemany(INSERT_OUTBOX, rows)
+            return True
+
+        def after(written: bool) -> None:
+            if not written or completed:
+                self._live.pop(key, None)
+                return
+            live = self._live.get(key)
+            if live is not None:
+                self._live[key] = (live[0], status_text)
+
+        return bool(await self.group.run(_Write(run, after)))
 
     # ---- outbox ----
 
