@@ -314,7 +314,21 @@ class JobMetric:
     ) -> tuple[str | None, str]:
         """One watch request from `version`: (phase, last version seen); ("", "") on 410."""
         asked = f"watch Job {namespace}/{name}"
-        response = await cluster.open_stream(
+        try:
+            response = await self._open_watch(cluster, asked, namespace, name, version)
+        except ProviderHTTPError as exc:
+            if exc.status == 410:  # some servers refuse a stale version with HTTP 410 itself
+                return None, ""
+            raise
+        try:
+            return await self._read_events(cluster, response, asked, namespace, name, version)
+        finally:
+            response.release()
+
+    async def _open_watch(
+        self, cluster: Cluster, asked: str, namespace: str, name: str, version: str
+    ) -> Any:
+        return await cluster.open_stream(
             asked,
             lambda api: api.list_namespaced_job(
                 namespace,
@@ -326,6 +340,10 @@ class JobMetric:
                 _request_timeout=_stream_timeout(cluster),
             ),
         )
+
+    async def _read_events(
+        self, cluster: Cluster, response: Any, asked: str, namespace: str, name: str, version: str
+    ) -> tuple[str | None, str]:
         try:
             while True:
                 async with asyncio.timeout(WATCH_SECONDS + cluster.settings.request_timeout):
@@ -344,7 +362,7 @@ class JobMetric:
                         address=cluster.server,
                     )
                 if kind == "ERROR":
-                    code = int(obj.get("code") or 0)
+                    code = _status_code(obj.get("code"))
                     if code == 410:
                         return None, ""
                     raise cluster.status_error(asked, code, str(obj.get("message") or obj))
@@ -365,8 +383,6 @@ class JobMetric:
                     return phase, version
         except TimeoutError:
             return None, version  # no event for a whole watch: open another
-        finally:
-            response.release()
 
     async def _delete(self, cluster: Cluster, name: str) -> None:
         namespace = cluster.namespace
@@ -405,6 +421,13 @@ class JobMetric:
         items.sort(key=_created_order)
         for item in items[: len(items) - HISTORY_LIMIT]:
             await self._delete(cluster, str(item["metadata"]["name"]))
+
+
+def _status_code(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _created_order(job: Mapping[str, Any]) -> tuple[str, int]:

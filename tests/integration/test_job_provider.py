@@ -325,6 +325,16 @@ async def test_stale_watch_410_reads_the_job_again_and_watches_on(cluster: Clust
     assert int(fresh.query["resourceVersion"]) > int(stale.query["resourceVersion"])
 
 
+async def test_watch_refused_with_http_410_reads_the_job_again(cluster: Cluster) -> None:
+    body = status_body(410, "Gone", "too old resource version: 1001 (1003)")
+    cluster.kube.outcome = lambda _job: ("Complete", 0.2)
+    cluster.kube.faults.append(Fault("watch", 410, json.dumps(body)))
+    async with cluster.registry() as registry:
+        measurement = await measure(registry)
+    assert measurement.phase == "Successful"
+    assert cluster.verbs() == ["create", "watch", "get", "watch", "list"]
+
+
 async def test_api_that_does_not_answer_is_a_timeout_error(cluster: Cluster) -> None:
     cluster.kube.faults.append(Fault("create", 201, "{}", delay_s=1.5))
     settings = cluster.settings(requestTimeoutSeconds=0.2)
