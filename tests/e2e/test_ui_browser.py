@@ -294,6 +294,44 @@ async def test_judge_page_shows_one_plot_per_metric(tmp_path: Path) -> None:
             await page.screenshot(_shots(tmp_path) / "ui-judge.png", 1200, 900)
 
 
+async def test_pages_read_at_200_percent_zoom_and_by_keyboard(tmp_path: Path) -> None:
+    """A 1200 px window at 200 % zoom is 600 CSS px wide: nothing scrolls sideways. The
+    first Tab reaches the skip link, and Enter on it moves focus to the content."""
+    async with running_daemon(settings_for(tmp_path), ScriptedSource()) as (_, base):
+        name = "a-rather-long-run-name-for-the-checkout-canary-of-today"
+        metrics = [
+            scripted_metric("latency", count=4, interval="10ms", values=[3, 12, 5, 8]),
+            scripted_metric("errors"),
+        ]
+        await _post(base, "shop", run_manifest(name, metrics, labels={"app": "checkout"}), "")
+        await _wait_completed(base, "shop", name, "")
+        async with chromium(tmp_path / "profile") as page:
+            await page.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=600,
+                height=450,
+                deviceScaleFactor=2,
+                mobile=False,
+            )
+            for path in ("/ui/", "/ui/namespaces/shop", f"/ui/namespaces/shop/analysisruns/{name}"):
+                await page.goto(base + path)
+                widths = await page.js("[document.documentElement.scrollWidth, innerWidth]")
+                assert widths[0] <= widths[1] == 600, (path, widths)
+            for key in ("Tab", "Enter"):
+                code = {"Tab": 9, "Enter": 13}[key]
+                for kind in ("keyDown", "keyUp"):
+                    await page.send(
+                        "Input.dispatchKeyEvent",
+                        type=kind,
+                        key=key,
+                        code=key,
+                        windowsVirtualKeyCode=code,
+                    )
+                if key == "Tab":
+                    assert await page.js("document.activeElement.className") == "skip"
+            await page.wait_for("document.activeElement.id === 'main'", 5)
+
+
 async def _ready_ms(page: Page, url: str) -> float:
     await page.goto(url)
     await page.wait_for("document.documentElement.dataset.ready === '1'")
