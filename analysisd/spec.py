@@ -82,7 +82,8 @@ ARGO_PROVIDER_KINDS: frozenset[str] = frozenset(
     }
 )
 RUN_PROVIDER_KINDS: frozenset[str] = frozenset(
-    {"prometheus", "datadog", "cloudWatch", "web", "judge", "job"} | {"graphite", "influxdb"}
+    {"prometheus", "datadog", "cloudWatch", "web", "judge", "job"}
+    | {"graphite", "influxdb", "newRelic"}
 )
 KNOWN_PROVIDER_KINDS: frozenset[str] = ARGO_PROVIDER_KINDS | RUN_PROVIDER_KINDS
 

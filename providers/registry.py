@@ -82,10 +82,11 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     "plugin": "providers.plugin:PluginProvider",
     "graphite": "providers.graphite:GraphiteProvider",
     "influxdb": "providers.influxdb:InfluxdbProvider",
+    "newRelic": "providers.newrelic:NewRelicProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
 UNSUPPORTED_KINDS = frozenset(
-    {"newRelic", "wavefront", "skywalking", "plugin", "kayenta"}
+    {"wavefront", "skywalking", "plugin", "kayenta"}
 )
 
 

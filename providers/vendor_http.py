@@ -18,6 +18,7 @@ Secrets never reach a message: callers pass the values to `redact`.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -132,6 +133,15 @@ def go_percent_f(value: float, precision: int = 6) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return f"{value:.{precision}f}"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def go_json(body: bytes | str) -> Any:
+    """JSON decoded as Go decodes it into interface{}: every number a float64, no NaN."""
+    return json.loads(body, parse_int=float, parse_constant=_no_constant)
 
 
 def http_failure(
