@@ -23,8 +23,10 @@ Every problem names its field (`spec.metrics[0].provider.web.url`). Pure: no I/O
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -385,15 +387,53 @@ def admit_run(
         return [*problems, _setup_problem(exc, spec, metadata)], None
     for index, metric in enumerate(prepared.metrics):
         problems.extend(
+            _resolved_metric_problems(
+                metric,
+                index,
+                kinds_supported,
+                allow_unsupported,
+                prepared.conditions.get(metric.name),
+            )
+        )
+    return problems, prepared
+
+
+# Resolved metric (by digest) -> its problems, for metrics as runs hold them (arguments
+# resolved): runs made from one template with the same arguments repeat their metrics,
+# and checking a provider block (URLs, jsonPath) costs tens of microseconds. A digest,
+# not the text, is kept: a resolved block may hold a secret's value.
+_CHECKED: OrderedDict[bytes, tuple[Problem, ...]] = OrderedDict()
+_CHECKED_MAX = 4096
+
+
+def _resolved_metric_problems(
+    metric: Metric,
+    index: int,
+    kinds_supported: frozenset[str],
+    allow_unsupported: bool,
+    compiled: Conditions | None,
+) -> list[Problem]:
+    """metric_problems of a resolved metric, through a small cache: they depend on nothing
+    but the metric (a provider's check is pure), the kinds run and where it sits."""
+    text = metric.model_dump_json(by_alias=True, exclude_none=True)
+    key = hashlib.blake2b(
+        f"{index}|{sorted(kinds_supported)}|{allow_unsupported}|{text}".encode(), digest_size=16
+    ).digest()
+    found = _CHECKED.get(key)
+    if found is None:
+        found = tuple(
             metric_problems(
                 metric,
                 index,
                 kinds_supported=kinds_supported,
                 allow_unsupported=allow_unsupported,
-                compiled=prepared.conditions.get(metric.name),
+                compiled=compiled,
             )
         )
-    return problems, prepared
+        _CHECKED[key] = found
+        if len(_CHECKED) > _CHECKED_MAX:
+            _CHECKED.popitem(last=False)
+    return list(found)
 
 
 def template_problems(

@@ -41,6 +41,7 @@ from analysisd.spec import (
     ObjectMeta,
 )
 from analysisd.store import Conflict, LimitExceeded, RunRecord
+from analysisd.store.records import dumps
 
 COMPLETED_PHASES = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -125,13 +126,22 @@ async def create_run(request: web.Request) -> web.Response:
         run = await from_templates(ctx, namespace, parsed)
     else:
         run = parsed
-    body = await start_run(ctx, namespace, run)
-    return web.json_response(body, status=201)
+    _, text = await start_run_text(ctx, namespace, run)
+    # The text stored is the answer (serialised once).
+    return web.Response(text=text, status=201, content_type="application/json")
 
 
 async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[str, Any]:
     """Admit `run` into `namespace`, store it and hand it to the scheduler: every front door
     (the API, verdicts, Flagger) creates runs through here. Returns the stored manifest."""
+    body, _ = await start_run_text(ctx, namespace, run)
+    return body
+
+
+async def start_run_text(
+    ctx: ApiContext, namespace: str, run: AnalysisRun
+) -> tuple[dict[str, Any], str]:
+    """start_run, with the stored manifest also as the JSON text stored."""
     meta = run.metadata
     if meta.namespace not in (None, "", namespace):
         raise ApiError(
@@ -154,12 +164,13 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
     refuse_over_quota(ctx, namespace, run, quota)
     run.status = None
     body = run.model_dump(mode="json", by_alias=True, exclude_none=True)
+    text = dumps(body)
     try:
         await ctx.store.create_run(
             namespace,
             meta.name,
             meta.uid,
-            body,
+            text,
             None,
             "Pending",
             dict(meta.labels),
@@ -186,7 +197,7 @@ async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[s
             field="metadata.name",
         ) from None
     audit("create", "AnalysisRun", namespace, meta.name)
-    return body
+    return body, text
 
 
 def refuse_over_quota(ctx: ApiContext, namespace: str, run: AnalysisRun, quota: Quota) -> None:

@@ -78,9 +78,17 @@ def _compiled(source: str) -> Program | ExprError | None:
     if not source:
         return None
     try:
-        return compile_expr_uncached(source)
+        return _compile_shared(source)
     except ExprError as exc:
         return exc
+
+
+@lru_cache(maxsize=4096)
+def _compile_shared(source: str) -> Program:
+    """Compile once per text across runs (a template's conditions repeat in every run made
+    from it; a Program is immutable, and each Conditions keeps its own checker results).
+    Errors are not kept: each run gets its own."""
+    return compile_expr_uncached(source)
 
 
 class Conditions:

@@ -97,7 +97,7 @@ class Store(Protocol):
         namespace: str,
         name: str,
         uid: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | str,
         status: dict[str, Any] | None,
         phase: str,
         labels: dict[str, str],

@@ -165,7 +165,7 @@ class PostgresStore(SqlStore):
         namespace: str,
         name: str,
         uid: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | str,
         status: dict[str, Any] | None,
         phase: str,
         labels: dict[str, str],
@@ -176,7 +176,7 @@ class PostgresStore(SqlStore):
         """Insert a run, held by this replica; Conflict on a duplicate name, LimitExceeded
         past `max_active`."""
         params = (
-            *(namespace, name, uid, dumps(body)),
+            *(namespace, name, uid, body if isinstance(body, str) else dumps(body)),
             dumps(status) if status is not None else None,
             *(phase, dumps(labels), created_at, self.owner, self.leases.seconds),
         )

@@ -270,7 +270,7 @@ class SqliteStore(SqlStore):
         namespace: str,
         name: str,
         uid: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | str,
         status: dict[str, Any] | None,
         phase: str,
         labels: dict[str, str],
@@ -278,10 +278,11 @@ class SqliteStore(SqlStore):
         *,
         max_active: int | None = None,
     ) -> None:
-        """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`."""
+        """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`.
+        `body` may be given as its text (records.dumps)."""
         limit = max_active if max_active is not None else -1
         key = (namespace, name)
-        body_text = dumps(body)
+        body_text = body if isinstance(body, str) else dumps(body)
         status_text = dumps(status) if status is not None else None
         params = (
             *(namespace, name, uid, body_text, status_text, phase, dumps(labels)),

@@ -183,6 +183,7 @@ async def test_conditions_are_compiled_when_the_run_is_prepared_never_per_measur
         return real(source)
 
     monkeypatch.setattr(expr_conditions, "compile_expr_uncached", counting)
+    expr_conditions._compile_shared.cache_clear()  # texts compiled by earlier tests
     m = metric("result >= 0.95", "result < 0.5")
     run = prepared(m)
     assert compiled == ["result >= 0.95", "result < 0.5"]
