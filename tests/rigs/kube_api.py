@@ -18,6 +18,8 @@ kubectl, tests/integration/test_job_provider_rig.py) cannot tell the difference:
   ``ADDED`` for every match when it is empty or ``0``; ends after
   ``timeoutSeconds``. A version older than the last ``compact()`` is a 200 stream
   holding one ``ERROR`` event with a 410 ``Expired`` Status, as the watch cache does.
+- Discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/batch/v1``) and
+  ``GET /api/v1/namespaces/{ns}`` (every namespace exists), for kubectl.
 - ``DELETE .../jobs/{name}`` with ``propagationPolicy`` (DeleteOptions body or
   query): ``Foreground`` answers 200 with the Job carrying ``deletionTimestamp`` and
   the ``foregroundDeletion`` finalizer, and removes it after its (simulated) pods;
@@ -42,15 +44,19 @@ Use: ``async with KubeAPI(token=...) as kube: kube.url, kube.kubeconfig(path)``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
+import ipaddress
 import itertools
 import json
 import re
+import ssl
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -194,8 +200,13 @@ class _Watcher:
 
 
 class KubeAPI:
-    def __init__(self, *, token: str = "test-token", outcome: Outcome | None = None) -> None:
+    def __init__(
+        self, *, token: str = "test-token", outcome: Outcome | None = None, tls: bool = False
+    ) -> None:
         self.token = token
+        # HTTPS with a CA of its own (kubectl sends tokens over TLS only); the kubeconfig
+        # carries the CA as certificate-authority-data.
+        self.ca_pem, self._ssl = _self_signed() if tls else (b"", None)
         self.outcome: Outcome = outcome or (lambda _job: ("Complete", 0.0))
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.history: list[tuple[int, str, dict[str, Any]]] = []
@@ -223,18 +234,20 @@ class KubeAPI:
         app.router.add_get(base + "/{name}", self._get)
         app.router.add_delete(base + "/{name}", self._delete)
         app.router.add_get("/api", self._api_versions)
+        app.router.add_get("/api/v1", self._core_resources)
+        app.router.add_get("/api/v1/namespaces/{namespace}", self._namespace)
         app.router.add_get("/apis", self._api_groups)
         app.router.add_get("/apis/batch/v1", self._batch_resources)
         app.router.add_get("/version", self._version)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self._ssl else 'http'}://127.0.0.1:{port}"
         return self
 
     async def __aexit__(
@@ -256,13 +269,16 @@ class KubeAPI:
 
     def kubeconfig(self, path: Path, *, token: str | None = None, namespace: str = "") -> Path:
         """Write a kubeconfig for this server (the token given, else the right one)."""
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.ca_pem:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         context: dict[str, Any] = {"cluster": "rig", "user": "analysisd"}
         if namespace:
             context["namespace"] = namespace
         doc = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "rig", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "rig", "cluster": cluster}],
             "users": [{"name": "analysisd", "user": {"token": token or self.token}}],
             "contexts": [{"name": "rig", "context": context}],
             "current-context": "rig",
@@ -418,7 +434,8 @@ class KubeAPI:
             )
         causes = _invalid(job)
         if causes:
-            text = causes[0] if len(causes) == 1 else "[" + ", ".join(causes) + "]"
+            texts = [f"{field}: {message}" for field, _reason, message in causes]
+            text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
             return status_response(
                 422,
                 "Invalid",
@@ -427,7 +444,10 @@ class KubeAPI:
                     "name": name,
                     "group": GROUP,
                     "kind": KIND,
-                    "causes": [{"reason": "FieldValueInvalid", "message": c} for c in causes],
+                    "causes": [
+                        {"reason": reason, "message": message, "field": field}
+                        for field, reason, message in causes
+                    ],
                 },
             )
         if (namespace, name) in self.jobs:
@@ -629,6 +649,37 @@ class KubeAPI:
             {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
         )
 
+    async def _core_resources(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": "v1",
+                "resources": [
+                    {
+                        "name": "namespaces",
+                        "singularName": "namespace",
+                        "namespaced": False,
+                        "kind": "Namespace",
+                        "verbs": ["get"],
+                    }
+                ],
+            }
+        )
+
+    async def _namespace(self, request: web.Request) -> web.StreamResponse:
+        """Every namespace exists (kubectl asks after a NotFound)."""
+        name = request.match_info["namespace"]
+        return web.json_response(
+            {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
+        )
+
     async def _api_groups(self, request: web.Request) -> web.StreamResponse:
         version = {"groupVersion": f"{GROUP}/v1", "version": "v1"}
         return web.json_response(
@@ -676,6 +727,46 @@ class KubeAPI:
         return status_response(404, "NotFound", "the server could not find the requested resource")
 
 
+def _self_signed() -> tuple[bytes, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 signed by itself: (its PEM, the server's context)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-api-rig")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        cert_path, key_path = Path(folder, "tls.crt"), Path(folder, "tls.key")
+        cert_path.write_bytes(cert_pem)
+        key_path.write_bytes(key_pem)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_path, key_path)
+    return cert_pem, context
+
+
 def _not_found_job(name: str) -> web.Response:
     return status_response(
         404,
@@ -685,29 +776,40 @@ def _not_found_job(name: str) -> web.Response:
     )
 
 
-def _invalid(job: dict[str, Any]) -> list[str]:
-    """The apiserver's validation causes for a Job, the ones a client can run into."""
-    causes: list[str] = []
+def _invalid(job: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The apiserver's validation causes for a Job, the ones a client can run into:
+    (field, reason, message) as in a Status's details.causes."""
+    causes: list[tuple[str, str, str]] = []
+    required = "FieldValueRequired"
     name = str(job.get("metadata", {}).get("name") or "")
     if not name:
-        causes.append("metadata.name: Required value: name or generateName is required")
+        causes.append(
+            ("metadata.name", required, "Required value: name or generateName is required")
+        )
     elif not _SUBDOMAIN.match(name) or len(name) > 253:
-        causes.append(f'metadata.name: Invalid value: "{name}": {_SUBDOMAIN_TEXT}')
+        causes.append(
+            ("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_SUBDOMAIN_TEXT}')
+        )
     elif len(name) > 63:
         # The controller puts the name into the pods' job-name label (63 at most).
         causes.append(
-            f'spec.template.labels: Invalid value: "{name}": must be no more than 63 characters'
+            (
+                "spec.template.labels",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": must be no more than 63 characters',
+            )
         )
     spec = job.get("spec")
     template = spec.get("template") if isinstance(spec, dict) else None
     pod = template.get("spec") if isinstance(template, dict) else None
-    if not isinstance(pod, dict):
-        causes.append("spec.template.spec.containers: Required value")
-        return causes
-    if not pod.get("containers"):
-        causes.append("spec.template.spec.containers: Required value")
-    if pod.get("restartPolicy") not in ("OnFailure", "Never"):
+    if not isinstance(pod, dict) or not pod.get("containers"):
+        causes.append(("spec.template.spec.containers", required, "Required value"))
+    if not isinstance(pod, dict) or pod.get("restartPolicy") not in ("OnFailure", "Never"):
         causes.append(
-            'spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"'
+            (
+                "spec.template.spec.restartPolicy",
+                required,
+                'Required value: valid values: "OnFailure", "Never"',
+            )
         )
     return causes
