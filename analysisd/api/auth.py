@@ -38,7 +38,8 @@ QUERY_TOKEN_PREFIXES = ("/flagger/",)
 # callers may send the token as HTTP Basic's password (Argo's kayenta provider, a Go
 # client, sends `http://user:TOKEN@host/kayenta` that way).
 HANDLER_NAMESPACE_PREFIXES = ("/kayenta/",)
-GRANTS = "analysisd.grants"  # request key: the token's namespaces (absent: open API)
+# The token's namespaces, for those handlers (absent: the API is open).
+GRANTS: web.RequestKey[tuple[str, ...]] = web.RequestKey("analysisd_grants", tuple)
 
 
 def check_namespace(request: web.Request, namespace: str, *, write: bool) -> None:

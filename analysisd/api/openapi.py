@@ -265,7 +265,7 @@ def _kayenta_paths() -> dict[str, Any]:
         "required": ["canaryAnalysisExecutionId"],
         "properties": {"canaryAnalysisExecutionId": {"type": "string"}},
     }
-    standalone_params = [
+    standalone_params: list[dict[str, Any]] = [
         application,
         *accounts,
         *(
@@ -283,9 +283,47 @@ def _kayenta_paths() -> dict[str, Any]:
             "canaryAnalysisExecutionResult": {"type": "object", "nullable": True},
         },
     }
+    judge_request = {
+        "type": "object",
+        "required": ["canaryConfig", "metricSetPairList"],
+        "properties": {
+            "canaryConfig": {"type": "object"},
+            "scoreThresholds": {"type": "object"},
+            "metricSetPairList": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    judge_result = {
+        "type": "object",
+        "required": ["judgeName", "results", "groupScores", "score"],
+        "properties": {
+            "judgeName": {"type": "string"},
+            "results": {"type": "array", "items": {"type": "object"}},
+            "groupScores": {"type": "array", "items": {"type": "object"}},
+            "score": {"type": "object"},
+        },
+    }
     base = "/kayenta"
     standalone = base + "/standalone_canary_analysis"
     return {
+        base + "/judge": {
+            "post": json_body(
+                _op(
+                    "kayentaRemoteJudge",
+                    "Kayenta RemoteJudge: judge a metric set pair list (CanaryJudgeResult)",
+                    {"200": _json(judge_result, "The judgement")},
+                    errors=("400", "401", "413"),
+                ),
+                judge_request,
+            ),
+        },
+        base + "/judges": {
+            "get": _op(
+                "kayentaListJudges",
+                "Kayenta: the judges served",
+                {"200": _json({"type": "array", "items": {"type": "object"}}, "Judges")},
+                errors=("401",),
+            ),
+        },
         standalone: {
             "post": json_body(
                 _op(

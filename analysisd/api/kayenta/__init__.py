@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from analysisd.api.kayenta import canary, configs, standalone
+from analysisd.api.kayenta import canary, configs, remote_judge, standalone
 
 PREFIX = "/kayenta"
 
@@ -31,3 +31,5 @@ def add_routes(app: web.Application) -> None:
     router.add_post(PREFIX + "/standalone_canary_analysis", standalone.post_standalone)
     router.add_post(PREFIX + "/standalone_canary_analysis/{id}", standalone.post_standalone)
     router.add_get(PREFIX + "/standalone_canary_analysis/{id}", standalone.get_standalone)
+    router.add_post(PREFIX + "/judge", remote_judge.post_judge)
+    router.add_get(PREFIX + "/judges", remote_judge.list_judges)

@@ -106,6 +106,7 @@ def judge_block(
     pairs: Mapping[str, tuple[Side, Side]],
     thresholds: tuple[float, float],
     where: str = "scopes",
+    step_field: str | None = None,
 ) -> dict[str, Any]:
     """The `judge:` provider block judging `config` over `pairs` (scope name -> (control,
     experiment)): queries per metric and side from queries.py, one window for all."""
@@ -130,6 +131,14 @@ def judge_block(
             400,
             f"{where}: the control and experiment windows must be equally long",
             field=f"{where}.controlScope",
+        )
+    window = (experiment.end - experiment.start).total_seconds()
+    if experiment.step > window:
+        step_field = step_field or f"{where}.{next(iter(pairs))}.experimentScope.step"
+        raise ApiError(
+            400,
+            f"{step_field}: {experiment.step:g}s is longer than the window ({window:g}s)",
+            field=step_field,
         )
     offset = (experiment.start - control.start).total_seconds()
     if offset < 0:
@@ -161,7 +170,8 @@ def judge_block(
                 for side_name, side in (("baseline", c), ("canary", e))
             }
         except queries.QueryError as exc:
-            raise ApiError(400, str(exc), field=f"canaryConfig.metrics[{index}].query") from None
+            where = f"canaryConfig.metrics[{index}].query"
+            raise ApiError(400, f"{where}: {exc}", field=where) from None
     block: dict[str, Any] = {
         "source": {SOURCE_KEYS[metrics_account.kind]: dict(metrics_account.config)},
         "start": iso(experiment.start),
@@ -175,19 +185,9 @@ def judge_block(
         block["baselineOffset"] = offset
     try:
         parse_judge_block(block)
-    except ConfigError as exc:
-        message = str(exc)
-        raise ApiError(400, message, field=_judge_field(message)) from None
+    except ConfigError as exc:  # what the checks above do not catch: the config's own
+        raise ApiError(400, f"canaryConfig: {exc}", field="canaryConfig") from None
     return block
-
-
-def _judge_field(message: str) -> str:
-    """Our judge's field names, as the Kayenta request names them."""
-    if message.startswith("judge.step"):
-        return "scopes.default.experimentScope.step"
-    if "thresholds" in message or "scoreThresholds" in message:
-        return "thresholds"
-    return "canaryConfig"
 
 
 def thresholds_of(

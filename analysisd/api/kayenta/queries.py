@@ -14,8 +14,9 @@ do, per side:
   filters are the expanded custom filter's comma-separated parts followed by
   `labelBindings`; without a custom filter, `resourceType` `gce_instance` or
   `aws_ec2_instance` gives Kayenta's scope/zone filters, any other is an error.
-- datadog (DatadogMetricsService): `metricName{scope[,tags]}`; `metricType: COUNT`
-  becomes `sum:...{...}.as_count()`. An inline template is the whole query.
+- datadog (DatadogMetricsService): `metricName{scope[,tags]}`; `metricType: count`
+  becomes `sum:...{...}.as_count()`. Kayenta's service reads no templates; here an
+  inline template, expanded, is the whole query.
 - cloudwatch (not in Kayenta; our convention): an inline template is the
   `metricDataQueries` JSON; otherwise `metricName` in `namespace` with `stat`
   (default Average), dimensions from the scope written `Name=Value,Name2=Value2`.
@@ -80,8 +81,10 @@ def _bindings(query: Mapping[str, Any], scope: Scope) -> dict[str, str]:
         "scope": scope.scope,
         "location": scope.location,
     }
+    # Kayenta binds the scope's attributes that are set; scope and location always are
+    # here (a request that leaves them out gives "").
     for name in _BASE_ATTRIBUTES:
-        if own[name]:
+        if own[name] or name in ("scope", "location"):
             bindings[name] = own[name]
     for name in ("project", "resourceType"):
         value = query.get(name)
@@ -171,9 +174,9 @@ def prometheus_query(
 def datadog_query(
     config: Mapping[str, Any], query: Mapping[str, Any], scope: Scope, metric: str
 ) -> str:
-    expanded = custom_filter(config, query, scope, metric)
-    if expanded and query.get("customInlineTemplate"):
-        return expanded
+    inline = query.get("customInlineTemplate")
+    if inline:  # ours: Kayenta's datadog service reads no templates
+        return expand(str(inline), _bindings(query, scope), metric)
     name = query.get("metricName")
     if not name:
         raise QueryError(f"metric {metric!r}: a datadog query needs metricName")

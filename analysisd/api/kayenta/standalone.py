@@ -217,7 +217,11 @@ async def post_standalone(request: web.Request) -> web.Response:
         metrics: list[dict[str, Any]] = []
         for index, (w_start, w_end, wait) in enumerate(judgements, start=1):
             block = judge_block(
-                config, metrics_account, _pairs(execution, w_start, w_end), thresholds
+                config,
+                metrics_account,
+                _pairs(execution, w_start, w_end),
+                thresholds,
+                step_field="scopes[0].step",
             )
             metric: dict[str, Any] = {"name": judgement_name(index), "provider": {"judge": block}}
             if index < len(judgements):
