@@ -212,3 +212,33 @@ async def test_the_job_template_runs_in_the_daemon_against_the_cluster(
         "-e",
         "TARGET=http://checkout-canary.shop",
     ]
+
+
+async def test_daemon_shutdown_deletes_the_job_of_a_measurement_in_flight(tmp_path: Path) -> None:
+    async with KubeAPI(token="daemon-sa-token") as kube:
+        kube.outcome = lambda _job: (None, 0.0)  # the Job would run for ever
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+        settings_file = tmp_path / "analysisd.yaml"
+        settings_file.write_text(
+            yaml.safe_dump(
+                {
+                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
+                    "shutdownGrace": 0.2,
+                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
+                }
+            )
+        )
+        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
+        await daemon.start()
+        try:
+            runs = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/shop/analysisruns"
+            body = run_body("long-load-test")
+            body["spec"]["metrics"] = body["spec"]["metrics"][1:]  # the k6 Job only
+            async with aiohttp.ClientSession() as http, http.post(runs, json=body) as response:
+                assert response.status == 201, await response.text()
+            await kube.watching.wait()
+            ((namespace, name),) = kube.jobs
+        finally:
+            await daemon.aclose()
+        assert kube.deletions == [(namespace, name, "Foreground")]
+        assert kube.jobs == {}
