@@ -83,10 +83,11 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     "graphite": "providers.graphite:GraphiteProvider",
     "influxdb": "providers.influxdb:InfluxdbProvider",
     "newRelic": "providers.newrelic:NewRelicProvider",
+    "wavefront": "providers.wavefront:WavefrontProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
 UNSUPPORTED_KINDS = frozenset(
-    {"wavefront", "skywalking", "plugin", "kayenta"}
+    {"skywalking", "plugin", "kayenta"}
 )
 
 
