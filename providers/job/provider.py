@@ -52,7 +52,7 @@ from providers.base import (
     SecretLookup,
 )
 from providers.gocompat import GO_NIL
-from providers.job.cluster import NOT_CONFIGURED, PROVIDER, SETTING, Cluster, ClusterSettings
+from providers.job.cluster import NOT_CONFIGURED, PROVIDER, Cluster, ClusterSettings
 
 KIND = "job"
 JOB_NAME_KEY = "job-name"  # Argo's measurement metadata key
@@ -239,7 +239,7 @@ class JobMetric:
     async def __call__(self) -> Reading:
         cluster = self.provider.cluster
         if cluster is None:
-            raise ProviderError(NOT_CONFIGURED + f" ({SETTING})", provider=PROVIDER)
+            raise ProviderError(NOT_CONFIGURED, provider=PROVIDER)
         if self.current is None:
             self.created += 1
             self.current = self.job_name(self.created)

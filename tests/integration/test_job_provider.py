@@ -184,8 +184,10 @@ async def test_no_cluster_configured_is_an_error_naming_the_setting(cluster: Clu
     async with cluster.registry(settings={}) as registry:
         measurement = await measure(registry)
     assert measurement.phase == "Error"
-    assert measurement.message.startswith("job: no Kubernetes cluster is configured; ")
-    assert "providers.kubernetes.kubeconfig" in measurement.message
+    assert measurement.message == (
+        "job: no Kubernetes cluster is configured; set providers.kubernetes.kubeconfig "
+        "(or providers.kubernetes.inCluster: true) in the settings file"
+    )
     assert cluster.kube.requests == []
 
 
