@@ -342,6 +342,20 @@ async def test_bad_input_is_a_400_naming_the_field_or_a_404_never_a_5xx(tmp_path
                 "metricSetPairList[0].values.control",
             ),
         ]
+        cases.append(
+            (
+                "POST",
+                "/kayenta/standalone_canary_analysis/cpu?application=checkout"
+                "&metricsAccountName=prom",
+                {
+                    "scopes": [{"controlScope": "a", "experimentScope": "b"}],
+                    "thresholds": {"pass": 90, "marginal": 75},
+                    "lifetimeDurationMins": 1e300,
+                },
+                400,
+                "lifetimeDurationMins",
+            )
+        )
         status, _ = await call(s, "POST", f"{base}/kayenta/canaryConfig", datadog_config)
         assert status == 200
         cases.append(("POST", start_url("", "dd"), good, 400, "canaryConfig.metrics[0].query"))

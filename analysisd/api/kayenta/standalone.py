@@ -74,11 +74,17 @@ def judgement_name(index: int) -> str:
     return f"judgement-{index}"
 
 
+MAX_MINUTES = 366 * 24 * 60  # a year: beyond it a window's end would not be a date soon
+
+
 def _minutes(request: Mapping[str, Any], key: str, default: float | None) -> float | None:
     value = request.get(key)
     if value is None:
         return default
-    return number(value, key)
+    minutes = number(value, key)
+    if minutes > MAX_MINUTES:
+        raise ApiError(400, f"{key}: at most {MAX_MINUTES} minutes (a year)", field=key)
+    return minutes
 
 
 def plan(request: Mapping[str, Any], now: datetime) -> list[tuple[datetime, datetime, float]]:
