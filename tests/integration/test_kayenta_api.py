@@ -493,3 +493,32 @@ async def test_tokens_and_the_application_namespace_rule(tmp_path: Path) -> None
             await call(s, "POST", f"{base}/kayenta/judge", judge_body, headers=auth("default-t"))
         )[0] == 200
         assert (await call(s, "POST", f"{base}/kayenta/judge", judge_body))[0] == 401
+
+
+async def test_an_execution_ended_without_a_judgement_completes_with_no_score(
+    tmp_path: Path,
+) -> None:
+    """Terminated before its series could be fetched (the account's address refuses):
+    complete, no result, so Argo's provider reads no score and errs, as with Kayenta."""
+    async with kayenta_daemon(tmp_path) as (base, s):
+        await call(s, "POST", f"{base}/kayenta/canaryConfig", config(id="cpu"))
+        body = {"scopes": scopes(), "thresholds": {"pass": 90, "marginal": 75}}
+        status, started = await call(s, "POST", start_url(base, "cpu"), body)
+        assert status == 200, started
+        execution = started["canaryExecutionId"]
+        status, running = await call(s, "GET", f"{base}/kayenta/canary/{execution}")
+        assert (status, running["complete"], running["result"]) == (200, False, None)
+        namespace, name = execution.split(".", 1)
+        status, _ = await call(
+            s, "POST", f"{base}/api/v1/namespaces/{namespace}/analysisruns/{name}/terminate"
+        )
+        assert status == 202
+        async with asyncio.timeout(30):
+            while True:
+                status, done = await call(s, "GET", f"{base}/kayenta/canary/{execution}")
+                if done["complete"]:
+                    break
+                await asyncio.sleep(0.05)
+    assert status == 200 and done["complete"] is True
+    assert done["result"] is None and done["status"] == "canceled"
+    assert done["exception"]["message"]
