@@ -242,3 +242,45 @@ async def test_daemon_shutdown_deletes_the_job_of_a_measurement_in_flight(tmp_pa
             await daemon.aclose()
         assert kube.deletions == [(namespace, name, "Foreground")]
         assert kube.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "message"),
+    [
+        (
+            lambda job: job["spec"]["template"]["spec"].pop("restartPolicy"),
+            "spec.template.spec.restartPolicy",
+            "job: spec.template.spec.restartPolicy must be Never or OnFailure for a Job, got None",
+        ),
+        (
+            lambda job: job["spec"]["template"]["spec"].update(containers=[]),
+            "spec.template.spec.containers",
+            "job: spec.template.spec.containers must list at least one container",
+        ),
+        (
+            lambda job: job.pop("spec"),
+            "spec",
+            "job: spec is required",
+        ),
+        (
+            lambda job: job["metadata"]["labels"].update(tier=1),
+            "metadata.labels",
+            "job: metadata.labels['tier'] must be a string, got 1",
+        ),
+    ],
+    ids=["no-restartPolicy", "no-containers", "no-spec", "label-not-a-string"],
+)
+def test_lint_names_the_field_of_a_job_block_that_can_never_run(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: Any,
+    field: str,
+    message: str,
+) -> None:
+    template = yaml.safe_load(TEMPLATE)
+    edit(template["spec"]["metrics"][0]["provider"]["job"])
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(template))
+    assert main(["lint", str(path)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line == f"{path}: spec.metrics[0].provider.job.{field}: {message}"
