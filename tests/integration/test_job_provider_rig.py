@@ -167,3 +167,31 @@ async def test_the_job_provider_speaks_tls_with_the_kubeconfigs_ca(tmp_path: Pat
         assert (measurement.phase, measurement.message) == ("Successful", "")
         ((namespace, _name),) = kube.jobs
         assert namespace == NAMESPACE
+
+
+async def test_in_cluster_service_account_is_read_as_a_pod_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes_asyncio.config import incluster_config
+
+    import providers.job.cluster as cluster_module
+
+    async with KubeAPI(token="projected-sa-token", tls=True) as kube:
+        # What the kubelet mounts and sets in a pod, pointed at the rig.
+        account = tmp_path / "serviceaccount"
+        account.mkdir()
+        (account / "token").write_text("projected-sa-token")
+        (account / "ca.crt").write_bytes(kube.ca_pem)
+        (account / "namespace").write_text("team-b\n")
+        host, port = kube.url.removeprefix("https://").split(":")
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
+        monkeypatch.setattr(cluster_module, "SERVICE_ACCOUNT_NAMESPACE", account / "namespace")
+        settings = {"kubernetes": {"inCluster": True}}
+        async with ProviderRegistry(secrets=lambda _n, _k: None, settings=settings) as registry:
+            reading = await registry.measure("job", {"spec": JOB["spec"]})
+        assert reading.metadata["analysisd.io/phase"] == "Successful"
+        ((namespace, name),) = kube.jobs
+        assert (namespace, name) == ("team-b", reading.metadata["job-name"])
