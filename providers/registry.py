@@ -84,10 +84,11 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     "influxdb": "providers.influxdb:InfluxdbProvider",
     "newRelic": "providers.newrelic:NewRelicProvider",
     "wavefront": "providers.wavefront:WavefrontProvider",
+    "skywalking": "providers.skywalking:SkyWalkingProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
 UNSUPPORTED_KINDS = frozenset(
-    {"skywalking", "plugin", "kayenta"}
+    {"plugin", "kayenta"}
 )
 
 
