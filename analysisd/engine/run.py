@@ -37,6 +37,16 @@ def result_for(status: AnalysisRunStatus, name: str) -> MetricResult | None:
     return None
 
 
+# From this many metric results on, a pass over a run's metrics looks each one up in a
+# dictionary built once for the pass; below it, a scan of the short list costs less.
+_INDEX_FROM = 8
+
+
+def results_by_name(status: AnalysisRunStatus) -> dict[str, MetricResult]:
+    """name -> metric result, built once for a pass over many metrics (lookups O(1))."""
+    return {result.name: result for result in status.metric_results}
+
+
 @functools.lru_cache(maxsize=1024)
 def _duration(text: str) -> timedelta | None:
     # Memoised: a pure function of a handful of distinct strings, asked several times
@@ -119,11 +129,14 @@ def plan(
     started_at = status.started_at
     tasks: list[MetricTask] = []
     earliest: datetime | None = None
+    # Looked up in a dictionary made once per pass: a scan per metric made a pass over
+    # a run of 3,000 metrics cost 4.5 million comparisons, after every measurement.
+    index = results_by_name(status) if len(status.metric_results) >= _INDEX_FROM else None
     for metric in metrics:
         name = metric.name
         if name in in_flight:
             continue
-        result = result_for(status, name)
+        result = index.get(name) if index is not None else result_for(status, name)
         unfinished = _unfinished(result)
         due: datetime | None = None
         known = False  # `due` computed with started_at as given
@@ -151,13 +164,25 @@ def plan(
 
 
 def begin_measurement(
-    status: AnalysisRunStatus, task: MetricTask, *, dry_run: bool, now: datetime
+    status: AnalysisRunStatus,
+    task: MetricTask,
+    *,
+    dry_run: bool,
+    now: datetime,
+    index: dict[str, MetricResult] | None = None,
 ) -> Measurement:
-    """Record an in-flight measurement (phase Running, no finishedAt) for `task`."""
-    result = result_for(status, task.metric.name)
+    """Record an in-flight measurement (phase Running, no finishedAt) for `task`.
+
+    `index` (results_by_name of this status, kept up to date here): look the metric
+    up there instead of scanning the status.
+    """
+    name = task.metric.name
+    result = index.get(name) if index is not None else result_for(status, name)
     if result is None:
-        result = MetricResult.trusted(task.metric.name, "Running", dry_run=dry_run)
+        result = MetricResult.trusted(name, "Running", dry_run=dry_run)
         status.metric_results.append(result)
+        if index is not None:
+            index[name] = result
     # Values of our own making, and this runs for every measurement of every run.
     measurement = Measurement.trusted("Running", started_at=now)
     if task.resume and _unfinished(result) is not None:
@@ -167,9 +192,30 @@ def begin_measurement(
     return measurement
 
 
-def finish_measurement(status: AnalysisRunStatus, name: str, measurement: Measurement) -> None:
-    """Replace the metric's in-flight measurement with the completed one; update counters."""
-    result = result_for(status, name)
+def begin_measurements(
+    status: AnalysisRunStatus,
+    tasks: Sequence[MetricTask],
+    *,
+    dry_run: Collection[str],
+    now: datetime,
+) -> None:
+    """begin_measurement for each of `tasks` (due together), the status indexed once."""
+    index = results_by_name(status) if len(tasks) > 1 else None
+    for task in tasks:
+        begin_measurement(status, task, dry_run=task.metric.name in dry_run, now=now, index=index)
+
+
+def finish_measurement(
+    status: AnalysisRunStatus,
+    name: str,
+    measurement: Measurement,
+    index: Mapping[str, MetricResult] | None = None,
+) -> None:
+    """Replace the metric's in-flight measurement with the completed one; update counters.
+
+    `index`: results_by_name of this status, for a batch of measurements finished together.
+    """
+    result = index.get(name) if index is not None else result_for(status, name)
     if result is None:
         raise KeyError(name)
     if _unfinished(result) is not None:
@@ -179,9 +225,11 @@ def finish_measurement(status: AnalysisRunStatus, name: str, measurement: Measur
     assess.apply_counters(result, measurement.phase)
 
 
-def drop_unfinished(status: AnalysisRunStatus, name: str) -> None:
+def drop_unfinished(
+    status: AnalysisRunStatus, name: str, index: Mapping[str, MetricResult] | None = None
+) -> None:
     """Forget an in-flight measurement that was cancelled (it never completed)."""
-    result = result_for(status, name)
+    result = index.get(name) if index is not None else result_for(status, name)
     if result is not None and _unfinished(result) is not None:
         result.measurements.pop()
 
