@@ -262,6 +262,18 @@ async def test_429_on_create_is_retried_after_retry_after(cluster: Cluster) -> N
     assert len(cluster.kube.jobs) == 1
 
 
+async def test_503_with_retry_after_is_retried_and_without_is_an_error(cluster: Cluster) -> None:
+    body = json.dumps(status_body(503, "ServiceUnavailable", "the server is shutting down"))
+    cluster.kube.faults.append(Fault("create", 503, body, {"Retry-After": "0"}))
+    async with cluster.registry() as registry:
+        assert (await measure(registry)).phase == "Successful"
+        cluster.kube.faults.append(Fault("create", 503, body))
+        measurement = await measure(registry)
+    assert measurement.phase == "Error"
+    assert measurement.message.endswith(": the server is shutting down (HTTP 503)")
+    assert cluster.verbs().count("create") == 3
+
+
 async def test_429_until_attempts_run_out_is_an_error(cluster: Cluster) -> None:
     body = status_body(429, "TooManyRequests", "Too many requests, please try again later.")
     cluster.kube.faults.append(
