@@ -27,7 +27,11 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,14 +50,23 @@ BIG_INTERVAL = timedelta(seconds=5)
 SMALL_INTERVAL = timedelta(seconds=5)
 
 
+def stop_endpoint(proc: Any) -> None:
+    """Stop the endpoint and the worker processes it started (its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait()
+
+
 def start_endpoint(delay_ms: float) -> tuple[Any, str]:
     import subprocess
 
     server = Path(__file__).with_name("endpoint_server.py")
+    # Its own session: the endpoint's worker processes are stopped with it (stop_endpoint).
     proc = subprocess.Popen(
         [sys.executable, str(server), "--port", "0", "--workers", "2", "--delay-ms", str(delay_ms)],
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
@@ -180,6 +193,9 @@ async def amain(args: argparse.Namespace) -> None:
             registry,
             Scheduler(registry, observer, max_concurrency=args.concurrency) as scheduler,
         ):
+            # Both phases with the collector as `analysisd serve` has it once started.
+            gc.collect()
+            gc.freeze()
             # 1. small alone
             submit_group(
                 scheduler, observer, "alone", "b", args.small, url, SMALL_INTERVAL, small_count
@@ -211,17 +227,17 @@ async def amain(args: argparse.Namespace) -> None:
                 time.perf_counter() - began
             )
             # 3. the same small runs behind big's backlog, in big's own namespace
-            submit_group(
-                scheduler, observer, "queued", "a", args.small, url, SMALL_INTERVAL, small_count
-            )
-            # Behind a's backlog these take minutes: a while is enough to see it.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(args.seconds):
-                    await finish(scheduler, "a", "queued", args.small)
+            if args.single_queue:
+                submit_group(
+                    scheduler, observer, "queued", "a", args.small, url, SMALL_INTERVAL, small_count
+                )
+                # Behind a's backlog these take minutes: a while is enough to see it.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(args.seconds):
+                        await finish(scheduler, "a", "queued", args.small)
             elapsed = time.perf_counter() - start
     finally:
-        proc.terminate()
-        proc.wait()
+        stop_endpoint(proc)
     offered = args.big / BIG_INTERVAL.total_seconds()
     capacity = args.concurrency / (args.delay_ms / 1000)
     alone = percentile(observer.lags.get("alone", []), 0.99)
@@ -238,8 +254,35 @@ async def amain(args: argparse.Namespace) -> None:
     )
     print(f"b alone:              {summary(observer, 'alone')}")
     print(f"b beside a (own ns):  {summary(observer, 'beside')}")
-    print(f"b inside a's queue:   {summary(observer, 'queued')}")
+    if args.single_queue:
+        print(f"b inside a's queue:   {summary(observer, 'queued')}")
     print(f"b's p99 beside a / b's p99 alone: {beside / alone:.2f} (target <= 2)")
+    if args.json:
+        print(json.dumps({"alone_p99": alone, "beside_p99": beside, "ratio": beside / alone}))
+
+
+def rounds(args: argparse.Namespace) -> None:
+    """`--rounds N`: N fresh processes one after another, then the medians
+    (--single-queue in the first only)."""
+    results = []
+    for i in range(args.rounds):
+        command = [sys.executable, __file__, "--json"]
+        for flag in ("big", "small", "concurrency", "delay_ms", "seconds"):
+            command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+        if args.single_queue and i == 0:
+            command.append("--single-queue")
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        lines = out.strip().splitlines()
+        print(f"--- round {i + 1}")
+        print("\n".join(lines[:-1]), flush=True)
+        results.append(json.loads(lines[-1]))
+    ratios = [r["ratio"] for r in results]
+    print(
+        f"b's p99 beside a / alone over {len(ratios)} rounds: "
+        f"{', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f} "
+        f"(b alone p99 median {1000 * statistics.median(r['alone_p99'] for r in results):.1f} ms, "
+        f"beside a {1000 * statistics.median(r['beside_p99'] for r in results):.1f} ms)"
+    )
 
 
 def main() -> None:
@@ -249,7 +292,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--delay-ms", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    asyncio.run(amain(parser.parse_args()))
+    parser.add_argument("--rounds", type=int, default=1, help="fresh processes; medians")
+    parser.add_argument(
+        "--single-queue", action="store_true", help="also: b's runs inside a's own namespace"
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rounds > 1:
+        rounds(args)
+    else:
+        asyncio.run(amain(args))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,21 @@ With one namespace it is a FIFO.
 
 Turns alone still make a small team wait for a worker to come free (at
 saturation, every worker is busy with the big team). So while several
-namespaces have runs, one namespace may hold at most `cap` workers (the
-scheduler keeps a tenth of them back): a small team's measurement then finds a
-free worker at once, as it would alone. The cap is off with one namespace.
+namespaces have runs (`share(limit, namespaces)`), a namespace holding its fair
+share of the `limit` workers (limit / namespaces) or more may take another only
+while `headroom` workers (a tenth) stay free for the others; below its fair
+share it takes one whenever one is free. The big team then holds
+`limit - headroom - (what the others use)`: however many workers a small team
+uses, a tenth more stay free for its next measurement, which finds one at once
+as it would alone (a fixed cap would leave it exactly a tenth, and its bursts
+would wait for the big team's measurements to finish). Off with one namespace.
+`cap`, when set, is a plain ceiling per namespace on top of that.
+
+The event loop is shared too: every measurement's bookkeeping (parse, judge,
+record) runs on it, so a big team's completions can make a small team's timers
+late even with workers to spare. `throttle(n)` lowers what namespaces over their
+fair share may fill (never below their fair share); the scheduler sets it from
+the loop's lag.
 
 A namespace with a `measurementsPerSecond` quota takes a token from its own
 bucket per measurement; when the bucket is empty the namespace is parked until
@@ -79,8 +91,14 @@ class FairQueue(Generic[T]):
         self._unpark_at = math.inf  # the earliest of _parked's times
         # Items taken and not yet finished, per namespace; namespaces at the cap wait.
         self._in_flight: dict[str, int] = {}
+        self._total = 0  # items taken and not finished, every namespace together
         self._blocked: set[str] = set()
         self._cap: int | None = None
+        # Fair share (see share()): None while one namespace has the process to itself.
+        self._limit: int | None = None
+        self._fair = 0
+        self._headroom = 0
+        self._throttle: int | None = None  # see throttle()
         self.runnable = 0  # items in namespaces that are not parked
 
     def __len__(self) -> int:
@@ -99,8 +117,47 @@ class FairQueue(Generic[T]):
     def cap(self, cap: int | None) -> None:
         """Most items one namespace may have taken and not finished (None: no limit)."""
         self._cap = cap
+        self._recheck()
+
+    def share(self, limit: int | None, namespaces: int = 1) -> None:
+        """`limit` workers shared by `namespaces` namespaces with runs (None: no sharing).
+
+        A namespace at or over limit / namespaces may take an item only while more than
+        a tenth of the limit stays free; under it, whenever the limit allows.
+        """
+        if limit is None or namespaces < 2 or limit < 2:
+            self._limit = None
+        else:
+            self._limit = limit
+            self._fair = max(1, limit // namespaces)
+            self._headroom = max(1, limit // 10)
+        self._recheck()
+
+    def throttle(self, limit: int | None) -> None:
+        """While sharing, namespaces over their fair share fill up to `limit` items in
+        flight (all namespaces together) instead of the whole limit (None: no throttle).
+
+        The scheduler lowers it while its event loop runs late: the loop is one more
+        queue every namespace shares, and a big team's bookkeeping must not fill it."""
+        self._throttle = limit
+        self._recheck()
+
+    def _may_take(self, namespace: str) -> bool:
+        held = self._in_flight.get(namespace, 0)
+        cap = self._cap
+        if cap is not None and held >= cap:
+            return False
+        limit = self._limit
+        if limit is None or held < self._fair:
+            return True
+        throttle = self._throttle
+        if throttle is not None and throttle < limit:
+            limit = throttle
+        return self._total + self._headroom < limit
+
+    def _recheck(self) -> None:
         for namespace in list(self._blocked):
-            if cap is None or self._in_flight.get(namespace, 0) < cap:
+            if self._may_take(namespace):
                 self._unblock(namespace)
 
     def push(self, namespace: str, item: T) -> None:
@@ -120,9 +177,10 @@ class FairQueue(Generic[T]):
         if left:
             self._in_flight[namespace] = left
         else:
-            del self._in_flight[namespace]
-        if namespace in self._blocked and (self._cap is None or left < self._cap):
-            self._unblock(namespace)
+            self._in_flight.pop(namespace, None)
+        self._total = max(0, self._total - 1)
+        if self._blocked:
+            self._recheck()
 
     def _unblock(self, namespace: str) -> None:
         self._blocked.discard(namespace)
@@ -147,9 +205,8 @@ class FairQueue(Generic[T]):
             if not queue:
                 del queues[namespace]
                 continue
-            cap = self._cap
-            if cap is not None and self._in_flight.get(namespace, 0) >= cap:
-                self._blocked.add(namespace)  # back in turn when one of its items finishes
+            if not self._may_take(namespace):
+                self._blocked.add(namespace)  # back in turn when an item finishes
                 self.runnable -= len(queue)
                 continue
             bucket = self._bucket(namespace, now)
@@ -163,6 +220,7 @@ class FairQueue(Generic[T]):
             item = queue.popleft()
             self.runnable -= 1
             self._in_flight[namespace] = self._in_flight.get(namespace, 0) + 1
+            self._total += 1
             if queue:
                 ready.append(namespace)
             else:

@@ -63,6 +63,11 @@ _ADMIT_SLICE_S = 0.005
 # records a finished measurement, so that its siblings finishing in the same pass are
 # recorded, assessed and stored with it in one step (see _measure).
 _GATHER_FROM = 8
+# The loop-lag governor (see _on_probe): while several namespaces have runs, a timer
+# every _PROBE_S measures how late the loop runs it; later than _LAG_TARGET_S, the
+# namespaces over their fair share get a quarter fewer workers, else one more.
+_PROBE_S = 0.02
+_LAG_TARGET_S = 0.005
 
 
 def utc_now() -> datetime:
@@ -168,10 +173,14 @@ class Scheduler:
         )
         self._unpark_timer: asyncio.TimerHandle | None = None
         self._unpark_at = 0.0
-        # Active runs per namespace: with more than one namespace, the busiest may hold
-        # at most `_shared_cap` workers, so a small one finds a free worker at once.
+        # Active runs per namespace: with more than one namespace, one at or over its
+        # fair share of the workers leaves a tenth of them free for the others, so a
+        # small one finds a free worker at once (FairQueue.share).
         self._namespaces: dict[str, int] = {}
-        self._shared_cap = max(1, max_concurrency - max(1, max_concurrency // 10))
+        self._shares = 0
+        self._probe: asyncio.TimerHandle | None = None
+        self._probe_at = 0.0
+        self._throttle = max_concurrency  # workers over-share namespaces may fill
         self._workers: set[_Worker] = set()
         # Submitted runs not yet set up, and the task setting them up (see _admit).
         self._arrivals: deque[_RunState] = deque()
@@ -229,6 +238,7 @@ class Scheduler:
         if self._closing:
             return
         self._closing = True
+        self._stop_probe()
         self._queue.clear()
         if self._unpark_timer is not None:
             self._unpark_timer.cancel()
@@ -302,11 +312,50 @@ class Scheduler:
             namespaces[namespace] = count
         else:
             namespaces.pop(namespace, None)
-        shared = len(namespaces) > 1 and self._max_concurrency > 1
-        cap = self._shared_cap if shared else None
-        if cap != self._queue.cap:
-            self._queue.cap = cap
+        shares = len(namespaces)
+        if shares != self._shares and (shares > 1 or self._shares > 1):
+            # Fair share of the workers among namespaces with runs (FairQueue.share).
+            self._queue.share(self._max_concurrency if shares > 1 else None, shares)
+            if shares > 1 and self._probe is None and not self._closing:
+                self._arm_probe()
+            elif shares < 2:
+                self._stop_probe()
             self._dispatch()
+        self._shares = shares
+
+    def _arm_probe(self) -> None:
+        loop = self._event_loop
+        self._probe_at = loop.time() + _PROBE_S
+        self._probe = loop.call_at(self._probe_at, self._on_probe, context=self._timer_context)
+
+    def _stop_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        self._throttle = self._max_concurrency
+        self._queue.throttle(None)
+
+    def _on_probe(self) -> None:
+        """The loop is a queue every namespace shares: while it runs late, namespaces
+        over their fair share take fewer workers (their bookkeeping is what fills it),
+        never fewer than their fair share (FairQueue.throttle); on time, more again."""
+        self._probe = None
+        if self._closing or self._shares < 2:
+            return
+        limit = self._max_concurrency
+        late = self._event_loop.time() - self._probe_at
+        throttle = self._throttle
+        if late > _LAG_TARGET_S:
+            throttle = max(1, throttle * 3 // 4)
+        elif throttle < limit:
+            throttle = min(limit, throttle + max(1, limit // 50))
+        if throttle != self._throttle:
+            raised = throttle > self._throttle
+            self._throttle = throttle
+            self._queue.throttle(throttle if throttle < limit else None)
+            if raised:
+                self._dispatch()
+        self._arm_probe()
 
     def _dropped(self, state: _RunState) -> None:
         """`state` left self._runs (finished, abandoned or handed over)."""

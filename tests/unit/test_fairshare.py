@@ -128,3 +128,33 @@ def test_lifting_the_cap_frees_blocked_namespaces() -> None:
     queue.cap = 5
     assert queue.runnable == 1
     assert drain(queue) == ["a1"]
+
+
+def test_a_namespace_over_its_fair_share_leaves_a_tenth_free_beyond_what_others_use() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.share(20, namespaces=2)  # fair share 10 each, headroom 2
+    for i in range(30):
+        queue.push("big", f"big{i}")
+    assert len(drain(queue)) == 18  # 20 - headroom: two stay free
+    for i in range(5):
+        queue.push("small", f"small{i}")
+    # Under its fair share, small takes the free workers (the scheduler's limit stops
+    # it at 20 in all); big, over its share, takes none while fewer than 2 are free.
+    assert drain(queue) == [f"small{i}" for i in range(5)]
+    queue.finished("big")
+    assert drain(queue) == []  # 22 taken, 1 finished: still not 2 free beyond the others
+    for _ in range(5):
+        queue.finished("small")
+    # 17 taken (all big): big may go back up to 18 (20 - headroom), no further.
+    assert drain(queue) == ["big18"]
+
+
+def test_sharing_off_lets_one_namespace_take_everything() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.share(4, namespaces=2)  # fair 2, headroom 1: big may hold 3
+    for i in range(5):
+        queue.push("big", f"big{i}")
+    assert drain(queue) == ["big0", "big1", "big2"]
+    queue.share(None)
+    assert queue.runnable == 2
+    assert drain(queue) == ["big3", "big4"]
