@@ -1,16 +1,18 @@
-"""The app factory: store, providers, scheduler, API, outbox deliverer and telemetry.
+"""The composition root: store, providers, scheduler, API, outbox deliverer and telemetry.
 
-`Daemon` owns every piece and their order. Start: open the store, build the
-provider registry and scheduler, start the deliverer, resume every unfinished
-run from its stored status, then accept HTTP. Stop (SIGTERM): stop accepting
-HTTP, let the scheduler finish in-flight measurements within the grace period
-(each is persisted by the observer as it lands), release run leases, stop the
-deliverer, close the providers, the HTTP runner and finally the store.
+`start_engine` is the measuring half, used by both `analysisd serve` (through
+`Daemon`) and `analysisd run`: the provider registry with the settings' provider
+limits, and the scheduler with the settings' concurrency, timeout and quotas.
 
-Replicas (PostgreSQL): a replica runs only the runs it leased. At start it claims
-free runs; a lease loop (every lease/3, jittered) renews its leases in one
-statement, stops locally any run it lost, and claims runs whose lease expired (a
-dead replica's), which the scheduler resumes from their stored status.
+`Daemon` owns every piece, entered into one AsyncExitStack in start-up order so
+that they stop in the reverse order. Start: open the store, start the deliverer,
+build providers and scheduler, resume every unfinished run from its stored status
+(or, with replicas, claim runs and start the lease loop: analysisd/replicas.py),
+start the TTL collector (analysisd/ttl.py), then accept HTTP. Stop (SIGTERM):
+/readyz says 503 "draining" at once, the loops stop, the scheduler finishes
+in-flight measurements within the grace period (each persisted by the observer,
+analysisd/recorder.py, as it lands), the providers close, run leases are released,
+the deliverer stops (its claims released), then the HTTP listener and the store.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ import asyncio
 import contextlib
 import ipaddress
 import os
-import random
 import socket
-import time
 import uuid
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -33,25 +33,29 @@ from prometheus_client import CollectorRegistry
 
 from analysisd.api.app import build_app
 from analysisd.api.context import ApiContext, EventHub
-from analysisd.config import ConfigError, Settings, Subscription
-from analysisd.engine.assess import ttl_expired
+from analysisd.config import ConfigError, Settings
 from analysisd.engine.measure import MeasurementSource
-from analysisd.engine.observer import RunChange
-from analysisd.engine.scheduler import Scheduler, SchedulerClosed
+from analysisd.engine.observer import RunObserver
+from analysisd.engine.scheduler import Scheduler
 from analysisd.loops import LoopHealth, problems
-from analysisd.outbox import Deliverer, DeliveryPolicy, events_for_change, targets_for
+from analysisd.outbox import Deliverer, DeliveryPolicy
+from analysisd.recorder import StoreObserver
+from analysisd.replicas import Replicas
 from analysisd.secrets import SecretSource
-from analysisd.spec import AnalysisRun, TTLStrategy
-from analysisd.store import (
-    LeaseLost,
-    Leasing,
-    Store,
-    StoredMeasurement,
-    leasing_of,
-    open_store,
-)
+from analysisd.spec import AnalysisRun
+from analysisd.store import Leasing, Store, leasing_of, open_store
 from analysisd.teams import Teams
 from analysisd.telemetry import DaemonMetrics
+from analysisd.ttl import TtlCollector
+
+__all__ = [
+    "Daemon",
+    "StoreObserver",
+    "build_secrets",
+    "check_exposure",
+    "default_source",
+    "start_engine",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -59,98 +63,6 @@ log = structlog.get_logger(__name__)
 def build_secrets(settings: Settings) -> SecretSource:
     """The daemon's secrets: DIR/<namespace>/<secret>/<key>, env secrets where granted."""
     return Teams(settings).secrets
-
-
-class StoreObserver:
-    """RunObserver: one transaction per change (status, measurements, outbox), then publish."""
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        subscriptions: Iterable[Subscription],
-        source: str,
-        hub: EventHub,
-        metrics: DaemonMetrics,
-        on_committed: Callable[[], None],
-        on_lease_lost: Callable[[str, str], None] = lambda namespace, name: None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._store = store
-        self._subscriptions = tuple(subscriptions)
-        self._source = source
-        self._hub = hub
-        self._metrics = metrics
-        self._on_committed = on_committed
-        self._on_lease_lost = on_lease_lost
-        self._clock = clock
-
-    async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
-        namespace = run.metadata.namespace or "default"
-        name = run.metadata.name
-        status = run.status
-        assert status is not None, "the scheduler reports runs with a status"
-        status_json = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        rows = events_for_change(
-            run,
-            change,
-            targets_for(run, self._subscriptions),
-            now=self._clock(),
-            source=self._source,
-        )
-        stored = [
-            StoredMeasurement(
-                new.metric,
-                new.measurement.phase,
-                new.dry_run,
-                new.measurement.model_dump(mode="json", by_alias=True, exclude_none=True),
-            )
-            for new in change.measurements
-        ]
-        try:
-            written = await self._store.record_change(
-                namespace,
-                name,
-                status=status_json,
-                phase=status.phase,
-                completed=change.completed,
-                measurements=stored,
-                outbox=rows,
-                uid=run.metadata.uid,
-            )
-        except LeaseLost:
-            # Another replica holds the run now and resumes it from what is stored;
-            # this change (and its measurement) was not written and never happened.
-            log.warning("lease lost", namespace=namespace, run=name)
-            self._on_lease_lost(namespace, name)
-            return
-        if not written:
-            # Deleted while it ran (perhaps through another replica): stop it here too.
-            self._on_lease_lost(namespace, name)
-            return
-        if rows:
-            self._on_committed()
-        self._metrics.observe_change(run, change)
-        bound = log.bind(namespace=namespace, run=name)
-        for new, record in zip(change.measurements, stored, strict=True):
-            bound.info(
-                "measurement",
-                metric=new.metric,
-                phase=new.measurement.phase,
-                value=new.measurement.value,
-            )
-            self._hub.publish(namespace, name, "measurement", {"metric": new.metric, **record.body})
-        if change.phase is not None and change.phase != change.previous_phase:
-            bound.info("phase", phase=change.phase, previous=change.previous_phase)
-            self._hub.publish(
-                namespace,
-                name,
-                "phase",
-                {"phase": change.phase, "previousPhase": change.previous_phase},
-            )
-        if change.completed:
-            bound.info("completed", phase=status.phase, message=status.message)
-            self._hub.publish(namespace, name, "completed", status_json)
 
 
 def default_source(
@@ -170,6 +82,46 @@ def default_source(
         scopes=scopes,
         settings=providers,  # e.g. providers.kubernetes, the job provider's cluster
     )
+
+
+async def start_engine(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    observer: RunObserver,
+    *,
+    secrets: SecretSource,
+    source: MeasurementSource | None = None,
+    scopes: Callable[[str], Any] | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+) -> tuple[MeasurementSource, Scheduler]:
+    """Providers and scheduler as `serve` and `run` both run them, entered into `stack`.
+
+    The provider registry gets the settings' provider limits (`providers.limits`) and
+    closes when the stack does, unless `source` is given (tests: then it is the
+    caller's). The scheduler gets the settings' concurrency, measurement timeout and
+    per-namespace measurementsPerSecond quotas; on exit it drains within
+    `shutdown_grace`, before the providers close.
+    """
+    if source is None:
+        registry = default_source(
+            secrets,
+            metrics_registry if metrics_registry is not None else CollectorRegistry(),
+            settings,
+            scopes,
+        )
+        source = await stack.enter_async_context(registry)
+    assert source is not None
+    scheduler = Scheduler(
+        source,
+        observer,
+        secrets=secrets,
+        max_concurrency=settings.max_concurrency,
+        measurement_timeout=settings.measurement_timeout,
+        rate_of=lambda namespace: settings.namespace(namespace).quota.measurements_per_second,
+    )
+    await scheduler.start()
+    stack.push_async_callback(scheduler.aclose, settings.shutdown_grace)
+    return source, scheduler
 
 
 def is_loopback(host: str) -> bool:
@@ -218,7 +170,7 @@ class Daemon:
             self.teams.listening(settings.host, settings.port)
         self.secrets: SecretSource = self.teams.secrets
         self.hub = EventHub()
-        # A given store (tests wrap one to inject faults) is used as it is, unopened.
+        # A given store (tests wrap one to inject faults) is used as it is.
         self.store = (
             store
             if store is not None
@@ -228,10 +180,12 @@ class Daemon:
         )
         # Runs leased among replicas (PostgreSQL), or None: this daemon holds every run.
         self.leasing: Leasing | None = leasing_of(self.store)
-        self._lease_task: asyncio.Task[None] | None = None
-        self._ttl_task: asyncio.Task[None] | None = None
-        self._lease_health = LoopHealth("lease-loop")
-        self._ttl_health = LoopHealth("ttl-collector")
+        self.replicas: Replicas | None = (
+            Replicas(self.leasing, lambda: self.scheduler, lease_duration=settings.lease_duration)
+            if self.leasing is not None
+            else None
+        )
+        self.ttl = TtlCollector(self.store, settings.ttl_check_interval)
         self._loops: list[LoopHealth] = []  # the loops running now, for /readyz
         self._given_source = source
         self._source: Any = None
@@ -239,6 +193,8 @@ class Daemon:
         self.deliverer: Deliverer | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._closing: asyncio.Future[None] | None = None
         self._ready = False
         self._draining = False
         self.resumed = 0
@@ -246,18 +202,18 @@ class Daemon:
 
     async def start(self) -> None:
         check_exposure(self.settings)
-        await self.store.open()
         try:
-            await self._start_rest()
+            await self._start(self._stack)
         except BaseException:
             await self.aclose()
             raise
 
-    async def _start_rest(self) -> None:
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        # Entered in start-up order; the stack stops them in the reverse order.
         s = self.settings
-        self._source = self._given_source or default_source(
-            self.secrets, self.registry, s, self.teams.scope
-        )
+        await self.store.open()
+        stack.push_async_callback(self.store.aclose)
+        stack.push_async_callback(self._stop_http)  # after the drain: /readyz answers it
         self.deliverer = Deliverer(
             self.store,
             self.secrets,
@@ -271,6 +227,11 @@ class Daemon:
             ),
             telemetry=self.metrics,
         )
+        if self.replicas is not None:
+            stack.push_async_callback(self.replicas.release_deliveries)
+        await stack.enter_async_context(self.deliverer)
+        self._loops.append(self.deliverer.health)
+        stack.push_async_callback(self._scheduler_stopped)
         observer = StoreObserver(
             self.store,
             subscriptions=s.subscriptions,
@@ -280,30 +241,39 @@ class Daemon:
             on_committed=self.deliverer.notify,
             on_lease_lost=self._lease_lost,
         )
-        self.scheduler = Scheduler(
-            self._source,
+        self._source, self.scheduler = await start_engine(
+            stack,
+            s,
             observer,
             secrets=self.secrets,
-            max_concurrency=s.max_concurrency,
-            measurement_timeout=s.measurement_timeout,
-            rate_of=lambda namespace: s.namespace(namespace).quota.measurements_per_second,
+            source=self._given_source,
+            scopes=self.teams.scope,
+            metrics_registry=self.registry,
         )
-        await self.scheduler.start()
-        await self.deliverer.start()
-        self._loops.append(self.deliverer.health)
-        if self.leasing is not None:
-            self.resumed = await self.claim()
-            self._lease_task = self._lease_health.watch(
-                asyncio.get_running_loop().create_task(self._lease_loop())
-            )
-            self._loops.append(self._lease_health)
+        if self.replicas is not None:
+            self.resumed = await self.replicas.claim()
+            self.replicas.start()
+            stack.push_async_callback(self.replicas.stop)
+            self._loops.append(self.replicas.health)
         else:
             self.resumed = await self.resume()
         if s.ttl_check_interval > 0:
-            self._ttl_task = self._ttl_health.watch(
-                asyncio.get_running_loop().create_task(self._ttl_loop())
-            )
-            self._loops.append(self._ttl_health)
+            self.ttl.start()
+            stack.push_async_callback(self.ttl.stop)
+            self._loops.append(self.ttl.health)
+        stack.callback(self._drain)  # the first thing a stop does
+        await self._start_http(s)
+        self._ready = True
+        log.info(
+            "serving",
+            host=s.host,
+            port=self.port,
+            store=s.store.split("?")[0],
+            resumed=self.resumed,
+        )
+
+    async def _start_http(self, s: Settings) -> None:
+        assert self.scheduler is not None
         ctx = ApiContext(
             settings=s,
             store=self.store,
@@ -329,19 +299,27 @@ class Daemon:
             self.port = int(addresses[0][1])  # the real port when 0 was asked for
         for address in addresses:
             self.teams.listening(str(address[0]), int(address[1]))
-        self._ready = True
-        log.info(
-            "serving",
-            host=s.host,
-            port=self.port,
-            store=s.store.split("?")[0],
-            resumed=self.resumed,
-        )
 
-    @property
-    def _leases(self) -> Leasing:
-        assert self.leasing is not None, "only a leasing store has leases"
-        return self.leasing
+    def _drain(self) -> None:
+        """Stopping: /readyz answers 503 "draining" while measurements drain."""
+        self._ready = False
+        self._draining = True
+        self._loops.clear()
+
+    async def _scheduler_stopped(self) -> None:
+        """The scheduler drained and the providers closed: hand our runs over at once."""
+        self.scheduler = None
+        self._source = None
+        if self.replicas is not None:
+            await self.replicas.release()
+
+    async def _stop_http(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     async def resume(self) -> int:
         """Hand every unfinished stored run back to the scheduler, exactly where it was."""
@@ -352,103 +330,29 @@ class Daemon:
         return len(manifests)
 
     async def claim(self, batch: int = 100) -> int:
-        """Claim free runs (unowned, or a dead replica's with an expired lease) and resume them."""
-        claimed = 0
-        while self.scheduler is not None:
-            runs = await self._leases.claim_runs(batch)
-            for run in runs:
-                # A stale local copy (we lost the run and got it back): the stored status wins.
-                self.scheduler.forget(run.namespace, run.name)
-                try:
-                    self.scheduler.submit(AnalysisRun.model_validate_json(run.manifest))
-                except SchedulerClosed:
-                    return claimed  # shutting down; release_leases hands it back
-                claimed += 1
-                log.info("claimed", namespace=run.namespace, run=run.name, epoch=run.epoch)
-            if len(runs) < batch:
-                break
-        return claimed
+        """Claim free runs and resume them (replicas only; see analysisd/replicas.py)."""
+        assert self.replicas is not None, "only a leasing store has leases"
+        return await self.replicas.claim(batch)
 
     async def renew(self) -> list[tuple[str, str]]:
-        """Extend our leases; stop locally every run another replica holds now."""
-        lost = await self._leases.renew_leases()
-        for namespace, name in lost:
-            log.warning("lease lost", namespace=namespace, run=name)
-            if self.scheduler is not None:
-                self.scheduler.forget(namespace, name)
-        return lost
+        assert self.replicas is not None, "only a leasing store has leases"
+        return await self.replicas.renew()
 
     async def release_orphans(self) -> int:
-        """Runs we hold that the scheduler no longer runs (an observer error stopped them,
-        e.g. the database was away): release them so a claim resumes them from the store,
-        instead of renewing a lease on a run nobody runs."""
-        if self.scheduler is None:
-            return 0
-        scheduler = self.scheduler
-        orphans = [k for k in self._leases.held_leases() if not scheduler.is_active(*k)]
-        if not orphans:
-            return 0
-        released = await self._leases.release_runs(orphans)
-        log.warning("released stopped runs", runs=released)
-        return released
+        assert self.replicas is not None, "only a leasing store has leases"
+        return await self.replicas.release_orphans()
+
+    async def collect_expired(self, now: datetime | None = None) -> int:
+        """Delete completed runs past their spec.ttlStrategy, as Argo's controller does."""
+        return await self.ttl.collect_expired(now)
 
     def _lease_lost(self, namespace: str, name: str) -> None:
-        self._leases.forget_lease(namespace, name)
-        if self.scheduler is not None:
-            self.scheduler.forget(namespace, name)
+        if self.replicas is not None:
+            self.replicas.lost(namespace, name)
 
     def loop_problems(self) -> dict[str, str]:
         """The long-lived loops that are dead or failing, by name (for /readyz)."""
         return problems(self._loops)
-
-    async def _lease_loop(self) -> None:
-        period = self.settings.lease_duration / 3
-        wait = period
-        while True:
-            # Jitter spreads replicas' claims apart, so one does not grab every expired run.
-            await asyncio.sleep(wait * random.uniform(0.9, 1.1))
-            try:
-                await self.renew()
-                await self.release_orphans()
-                await self.claim()
-            except Exception as exc:
-                # The database may be away for a moment: try again sooner than a period
-                # (leases expire), backing off up to one period.
-                wait = min(period, self._lease_health.failed(exc))
-            else:
-                self._lease_health.succeeded()
-                wait = period
-
-    async def collect_expired(self, now: datetime | None = None) -> int:
-        """Delete completed runs past their spec.ttlStrategy, as Argo's controller does."""
-        moment = now if now is not None else datetime.now(UTC)
-        deleted = 0
-        for record in await self.store.completed_runs_with_ttl():
-            raw_ttl = record.body.get("spec", {}).get("ttlStrategy")
-            completed_at = (record.status or {}).get("completedAt")
-            if not raw_ttl or not completed_at:
-                continue
-            finished = datetime.fromisoformat(str(completed_at).replace("Z", "+00:00"))
-            if not ttl_expired(TTLStrategy.model_validate(raw_ttl), record.phase, finished, moment):
-                continue
-            if await self.store.delete_run(record.namespace, record.name):
-                deleted += 1
-                log.info("deleted after ttl", namespace=record.namespace, run=record.name)
-        return deleted
-
-    async def _ttl_loop(self) -> None:
-        period = self.settings.ttl_check_interval
-        wait = period
-        while True:
-            await asyncio.sleep(wait)
-            try:
-                await self.collect_expired()
-            except Exception as exc:
-                # The database may be away for a moment: try again, backing off up to a period.
-                wait = min(period, self._ttl_health.failed(exc))
-            else:
-                self._ttl_health.succeeded()
-                wait = period
 
     async def refresh_metrics(self) -> None:
         self.metrics.set_run_counts(await self.store.count_runs())
@@ -461,43 +365,15 @@ class Daemon:
     async def aclose(self) -> None:
         """Drain measurements within the grace period (HTTP still answers, /readyz says
         503 "draining", so a load balancer moves away instead of meeting refused
-        connections), then stop accepting and close in order."""
-        self._ready = False
-        self._draining = True
-        self._loops.clear()
-        for task in (self._lease_task, self._ttl_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._lease_task = self._ttl_task = None
-        if self.scheduler is not None:
-            await self.scheduler.aclose(grace=self.settings.shutdown_grace)
-            self.scheduler = None
-            if self.leasing is not None:
-                # Measurements in flight are written; hand the rest over at once.
-                try:
-                    released = await self.leasing.release_leases()
-                    log.info("released leases", runs=released)
-                except Exception as exc:  # they expire on their own after the lease
-                    log.warning("release leases", error=repr(exc))
-        if self.deliverer is not None:
-            await self.deliverer.aclose()
-            self.deliverer = None
-            if self.leasing is not None:
-                # Sends cut short by the stop: let the other replicas take them at once.
-                with contextlib.suppress(Exception):
-                    await self.leasing.release_deliveries()
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
-        if self._source is not None and self._given_source is None:
-            await self._source.aclose()
-        self._source = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self.store.aclose()
+        connections), then stop accepting and close in order. Called twice (or while
+        it runs), it waits for the one stop."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        self._drain()
+        await self._stack.aclose()
         log.info("stopped")
 
     async def __aenter__(self) -> Daemon:

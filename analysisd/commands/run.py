@@ -17,30 +17,31 @@ import asyncio
 import contextlib
 import difflib
 import json
-import os
-import shutil
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
-from analysisd.engine import assess
-from analysisd.engine import run as lifecycle
-from analysisd.engine.observer import RunChange
+from analysisd.commands.run_view import LiveView, ProgressLines, RunView, discard
+
+# Re-exported: `analysisd client` and the tests import them from here.
+from analysisd.commands.run_view import MetricInfo as MetricInfo
+from analysisd.commands.run_view import metric_infos as metric_infos
+from analysisd.commands.run_view import render_table as render_table
 from analysisd.spec import (
     AnalysisRun,
     AnalysisTemplate,
     Argument,
     ClusterAnalysisTemplate,
-    Metric,
-    MetricResult,
     ObjectMeta,
 )
+
+if TYPE_CHECKING:
+    from analysisd.config import Settings
 
 EXIT_CODES = {"Successful": 0, "Failed": 1, "Error": 2, "Inconclusive": 3}
 # The shell's convention for "ended by signal N": 128 + N.
@@ -99,9 +100,16 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--measurement-timeout",
         type=float,
-        default=60.0,
+        default=None,
         metavar="SECONDS",
-        help="a measurement taking longer is an Error (default: %(default)s)",
+        help="a measurement taking longer is an Error; without it, --config's "
+        "measurementTimeout (default: 60.0)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the daemon's YAML settings file, as `analysisd serve --config` reads it: "
+        "provider limits, maxConcurrency, measurementTimeout",
     )
     parser.set_defaults(func=main)
 
@@ -123,11 +131,25 @@ def main(args: argparse.Namespace) -> int:
         for problem in refused:
             print(f"{args.file}: {problem}", file=sys.stderr)
         return 2
+    from analysisd.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings({"config": args.config})
+    except ConfigError as exc:
+        print(f"analysisd run: {exc}", file=sys.stderr)
+        return 2
     view: RunView = LiveView(sys.stdout) if sys.stdout.isatty() else ProgressLines(sys.stderr)
     signals: list[signal.Signals] = []
     try:
         final = asyncio.run(
-            execute(run, args.secrets_dir, view, args.measurement_timeout, signals=signals)
+            execute(
+                run,
+                args.secrets_dir,
+                view,
+                args.measurement_timeout,
+                signals=signals,
+                settings=settings,
+            )
         )
     except KeyboardInterrupt:
         # Ctrl-C before our handler was in place: asyncio.run cancelled everything.
@@ -141,22 +163,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         write_output(final, args.output, sys.stdout)
     except BrokenPipeError:
-        _discard(sys.stdout)
+        discard(sys.stdout)
     return code
-
-
-def _discard(stream: TextIO) -> None:
-    """The reader of `stream` went away (`| head`): send the rest to devnull.
-
-    Python's documented way (docs "Note on SIGPIPE"): point the descriptor at
-    devnull so the interpreter's flush at exit cannot raise BrokenPipeError again;
-    the exit code stays the verdict's.
-    """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, stream.fileno())
-    finally:
-        os.close(devnull)
 
 
 def _say(text: str) -> None:
@@ -164,7 +172,7 @@ def _say(text: str) -> None:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
     except BrokenPipeError:
-        _discard(sys.stderr)
+        discard(sys.stderr)
 
 
 def parse_args(pairs: Sequence[str]) -> list[Argument]:
@@ -297,27 +305,35 @@ async def execute(
     run: AnalysisRun,
     secrets_dir: str | None,
     view: RunView,
-    measurement_timeout: float,
+    measurement_timeout: float | None,
     *,
     signals: list[signal.Signals] | None = None,
+    settings: Settings | None = None,
 ) -> AnalysisRun:
     """Run to completion with the real providers; SIGINT or SIGTERM terminates the run
-    (each one received before the run ended is appended to `signals`), a second aborts."""
-    from analysisd.engine.scheduler import Scheduler, SchedulerClosed
-    from providers.registry import LimitsConfig, ProviderRegistry
+    (each one received before the run ended is appended to `signals`), a second aborts.
 
+    Providers and scheduler are the daemon's (analysisd.daemon.start_engine), built
+    from `settings` (`--config`, ANALYSISD_* variables) as `serve` builds them."""
+    from analysisd.config import Settings
+    from analysisd.daemon import start_engine
+    from analysisd.engine.scheduler import SchedulerClosed
+
+    base = settings if settings is not None else Settings()
+    limits = dict(base.providers.get("limits") or {})
+    # One run has nothing to share: no result reuse between its own measurements
+    # (a sub-second interval would otherwise see the previous answer again).
+    limits["coalesceWindowSeconds"] = 0
+    settings = replace(
+        base,
+        providers={**base.providers, "limits": limits},
+        measurement_timeout=measurement_timeout or base.measurement_timeout,
+    )
     secrets = _secret_source(secrets_dir)
-    lookup = secrets.get
     namespace, name = run.metadata.namespace or "default", run.metadata.name
     loop = asyncio.get_running_loop()
-    async with (
-        # One run has nothing to share: no result reuse between its own measurements
-        # (a sub-second interval would otherwise see the previous answer again).
-        ProviderRegistry(secrets=lookup, limits=LimitsConfig(coalesce_window=0)) as registry,
-        Scheduler(
-            registry, view, secrets=secrets, measurement_timeout=measurement_timeout
-        ) as scheduler,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        _, scheduler = await start_engine(stack, settings, view, secrets=secrets)
         interrupted = asyncio.Event()
 
         def on_signal(signum: signal.Signals) -> None:
@@ -414,227 +430,3 @@ def write_output(run: AnalysisRun, fmt: str, out: TextIO) -> None:
     else:
         out.write(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True))
     out.flush()
-
-
-# ---- terminal views (they are the scheduler's observer) ----
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What the views show of a metric beyond its status: resolved schedule, dry-run."""
-
-    metric: Metric  # arguments substituted where they have plain values (interval, count)
-    dry_run: bool
-
-    @property
-    def label(self) -> str:
-        return f"{self.metric.name} (dry-run)" if self.dry_run else self.metric.name
-
-    def progress(self, result: MetricResult | None) -> str:
-        """`2 of 5` (or `2` when it measures until terminated)."""
-        done = result.count if result is not None else 0
-        wanted = assess.effective_count(self.metric)
-        return f"{done}" if wanted is None else f"{done} of {wanted}"
-
-
-def metric_infos(run: AnalysisRun) -> dict[str, MetricInfo]:
-    """The run's metrics as the views show them, by name.
-
-    The spec keeps `{{args.interval}}` placeholders (the scheduler resolves them when
-    it prepares the run); for display, substitute the plain values here. Secret values
-    are never substituted, so nothing secret can reach the screen.
-    """
-    from analysisd.args import ArgsError, resolve_metric
-    from analysisd.rules import RuleError, dry_run_metrics
-
-    plain = [a for a in run.spec.args if a.value is not None]
-    try:
-        dry = dry_run_metrics(run.spec.dry_run, run.spec.metrics)
-    except RuleError:
-        dry = set()
-    infos: dict[str, MetricInfo] = {}
-    for metric in run.spec.metrics:
-        try:
-            resolved = resolve_metric(metric, plain)
-        except (ArgsError, ValueError):
-            resolved = metric
-        infos[metric.name] = MetricInfo(resolved, metric.name in dry)
-    return infos
-
-
-def _one_line(text: str) -> str:
-    """Messages and values on one line: a multi-line query's lines joined by spaces."""
-    return " ".join(text.split())
-
-
-def _fit(text: str, width: int) -> str:
-    if width <= 1:
-        return ""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-class RunView:
-    """Plain progress lines on a stream: one per measurement and per phase change."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.latest: AnalysisRun | None = None
-        self._infos: dict[str, MetricInfo] = {}
-        self._infos_of: int | None = None
-
-    def infos(self, run: AnalysisRun) -> dict[str, MetricInfo]:
-        # The spec does not change during a run: resolve once per spec object.
-        if self._infos_of != id(run.spec):
-            self._infos, self._infos_of = metric_infos(run), id(run.spec)
-        return self._infos
-
-    async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
-        self.latest = run
-        stamp = datetime.now(UTC).strftime("%H:%M:%S")
-        infos = self.infos(run)
-        results = {r.name: r for r in run.status.metric_results} if run.status else {}
-        for new in change.measurements:
-            m = new.measurement
-            info = infos.get(new.metric)
-            label = info.label if info else new.metric
-            text = f"{stamp} {label}: {m.phase}"
-            if info is not None:
-                text += f" [{info.progress(results.get(new.metric))}]"
-            if m.value:
-                text += f" value={_one_line(m.value)}"
-            if m.message:
-                text += f" ({_one_line(m.message)})"
-            self._line(text)
-        if change.phase != change.previous_phase:
-            message = run.status.message if run.status else ""
-            suffix = f": {_one_line(message)}" if message and change.completed else ""
-            self._line(f"{stamp} run {change.previous_phase} -> {change.phase}{suffix}")
-
-    def note(self, text: str) -> None:
-        self._line(text)
-
-    async def tick(self, run: AnalysisRun) -> None:
-        """Periodic redraw; plain lines need none."""
-
-    def close(self, final: AnalysisRun) -> None:
-        self._write("")
-
-    def _line(self, text: str) -> None:
-        self._write(text + "\n")
-
-    def _write(self, text: str) -> None:
-        # Progress is a courtesy: a closed stream (`2>&1 | head`) must not stop the run
-        # (the view is the scheduler's observer: an error here would end the run).
-        try:
-            self.out.write(text)
-            self.out.flush()
-        except BrokenPipeError:
-            _discard(self.out)
-
-
-ProgressLines = RunView
-
-
-class LiveView(RunView):
-    """A table redrawn in place on a TTY: each metric, progress, counts, next, last value."""
-
-    def __init__(self, out: TextIO) -> None:
-        super().__init__(out)
-        self._drawn = 0
-        self._notes: list[str] = []
-        self._submitted: AnalysisRun | None = None
-
-    async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
-        self.latest = run
-        self._draw()
-
-    def note(self, text: str) -> None:
-        self._notes = [*self._notes[-2:], text]
-        self._draw()
-
-    async def tick(self, run: AnalysisRun) -> None:
-        self._submitted = run
-        while True:
-            self._draw()
-            await asyncio.sleep(0.5)
-
-    def close(self, final: AnalysisRun) -> None:
-        self.latest = final
-        self._draw()
-
-    def _draw(self) -> None:
-        run = self.latest or self._submitted
-        width = shutil.get_terminal_size((100, 24)).columns
-        infos = self.infos(run) if run is not None else {}
-        lines = render_table(run, datetime.now(UTC), width=width, infos=infos) + self._notes
-        # Move up over the previous drawing and clear it, then draw again.
-        prefix = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
-        self._write(prefix + "\n".join(lines) + "\n")
-        self._drawn = len(lines)
-
-
-def _next_text(info: MetricInfo, result: MetricResult, status: Any, now: datetime) -> str:
-    if assess.completed(result.phase):
-        return "done"
-    last = result.measurements[-1] if result.measurements else None
-    if last is not None and last.finished_at is None:
-        return "measuring"
-    due = lifecycle.metric_next_due(info.metric, status)
-    if due is None:
-        return ""
-    return f"in {max(0.0, (due - now).total_seconds()):.1f}s"
-
-
-def render_table(
-    run: AnalysisRun | None,
-    now: datetime,
-    *,
-    width: int = 100,
-    infos: dict[str, MetricInfo] | None = None,
-) -> list[str]:
-    """The live view: one row per metric, and under it the last measurement's message.
-
-    VALUE is the last column, cut to the terminal width, so it never runs into another.
-    """
-    if run is None:
-        return []
-    infos = infos if infos is not None else metric_infos(run)
-    status = run.status
-    phase = status.phase if status else "Pending"
-    lines = [f"AnalysisRun {run.metadata.namespace}/{run.metadata.name}: {phase}"]
-    if status and status.message:
-        lines.append(_fit(f"  {_one_line(status.message)}", width))
-    rows: list[tuple[list[str], str]] = []
-    results = {r.name: r for r in status.metric_results} if status else {}
-    for metric in run.spec.metrics:
-        info = infos.get(metric.name) or MetricInfo(metric, False)
-        result = results.get(metric.name)
-        if result is None:
-            rows.append(([info.label, "Pending", info.progress(None), "", ""], ""))
-            continue
-        counts = f"{result.successful}/{result.failed}/{result.inconclusive}/{result.error}"
-        last = result.measurements[-1] if result.measurements else None
-        value = _one_line(last.value) if last and last.value else ""
-        nxt = _next_text(info, result, status, now)
-        cells = [info.label, result.phase, info.progress(result), counts, nxt]
-        rows.append((cells, value))
-        message = last.message if last is not None and last.message else ""
-        if message and last is not None and last.phase != "Successful":
-            rows.append(([], f"{last.phase}: {_one_line(message)}"))
-    header = ["METRIC", "PHASE", "MEASURED", "OK/FAIL/INC/ERR", "NEXT"]
-    widths = [len(h) for h in header]
-    for cells, _ in rows:
-        for i, cell in enumerate(cells):
-            widths[i] = max(widths[i], len(cell))
-
-    def row(cells: list[str], last: str) -> str:
-        head = "  " + " ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-        return head + " " + _fit(last, width - len(head) - 2)
-
-    lines.append(row(header, "VALUE").rstrip())
-    for cells, tail in rows:
-        if cells:
-            lines.append(row(cells, tail).rstrip())
-        else:  # the reason of the last measurement, straight under its metric
-            lines.append(_fit(f"    └ {tail}", width - 1))
-    return lines
