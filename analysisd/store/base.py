@@ -215,10 +215,14 @@ class GroupCommit(Generic[W]):
     expected outcome (a duplicate, a fenced-off update): it returns it, and writes nothing.
     """
 
-    def __init__(self, commit: Callable[[list[W]], Awaitable[list[Any]]]) -> None:
+    def __init__(
+        self, commit: Callable[[list[W]], Awaitable[list[Any]]], *, in_flight: int = 1
+    ) -> None:
         self._commit = commit
+        self._in_flight = in_flight  # batches being committed at once, at most
         self._pending: list[tuple[W, asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._starting = 0  # flushers created that have not taken their batch yet
         self.batches = 0  # transactions committed (for tests and benchmarks)
         self.ops = 0  # writes committed in them
 
@@ -226,23 +230,30 @@ class GroupCommit(Generic[W]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((op, future))
-        if self._flusher is None:
+        if not self._starting and len(self._flushers) < self._in_flight:
             # Starts on the next pass of the loop: whatever else this pass queues joins it.
-            self._flusher = loop.create_task(self._flush())
+            # While every flusher is busy, writes gather for the next batch.
+            self._starting += 1
+            self._flushers.add(loop.create_task(self._flush()))
         return await future
 
     async def drain(self) -> None:
         """Wait until every queued write is committed (or failed)."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        while self._flushers:
+            await asyncio.wait([asyncio.shield(task) for task in self._flushers])
 
     async def _flush(self) -> None:
+        self._starting -= 1
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
                 await self._commit_batch(batch)
         finally:
-            self._flusher = None
+            # Here, not in a done callback: a write queued after this cannot find a
+            # finished flusher still counted and be left waiting.
+            task = asyncio.current_task()
+            assert task is not None
+            self._flushers.discard(task)
 
     async def _commit_batch(self, batch: list[tuple[W, asyncio.Future[Any]]]) -> None:
         try:

@@ -50,6 +50,9 @@ DEFAULT_LEASE_SECONDS = 30.0
 # than any one delivery attempt, short enough that a crashed claimer delays little.
 DELIVERY_CLAIM_SECONDS = 60.0
 
+# Group-commit batches committed at once (of the pool's 10 connections).
+BATCHES_IN_FLIGHT = 4
+
 # One write of a batch: its statements in the batch's transaction, returning the outcome.
 _Write = Callable[[Tx], Awaitable[Any]]
 
@@ -96,7 +99,9 @@ class PostgresStore(SqlStore):
         self.owner = owner
         self.leases = Leases(owner, lease_seconds)
         self._pool: Any = None  # asyncpg.Pool; asyncpg is the optional [postgres] extra
-        self.group: GroupCommit[_Write] = GroupCommit(self._commit)
+        # Several batches at once (each on its own pooled connection): a batch waits on
+        # round trips to the server, not on this process's CPU.
+        self.group: GroupCommit[_Write] = GroupCommit(self._commit, in_flight=BATCHES_IN_FLIGHT)
 
     async def open(self) -> None:
         try:

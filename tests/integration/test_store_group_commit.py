@@ -323,3 +323,30 @@ async def test_a_postgres_replica_never_serves_a_run_changed_through_another_sta
         assert served is not None and served["spec"] == {"terminate": True}
         assert await b.delete_run("ns", "r")
         assert await _served(a, "r") is None
+
+
+async def test_with_several_batches_in_flight_writes_gather_behind_them() -> None:
+    """PostgreSQL's setting: up to `in_flight` batches at once, each on its own connection;
+    what arrives while all are busy waits for the next batch, none is left behind."""
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def commit(ops: list[int]) -> list[int]:
+        batches.append(ops)
+        await release.wait()
+        return ops
+
+    group: GroupCommit[int] = GroupCommit(commit, in_flight=2)
+    first = asyncio.ensure_future(group.run(0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # batch [0] in flight
+    second = asyncio.ensure_future(group.run(1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # batch [1] in flight: both flushers busy
+    rest = [asyncio.ensure_future(group.run(i)) for i in range(2, 7)]
+    await asyncio.sleep(0)
+    assert batches == [[0], [1]]
+    release.set()
+    assert await asyncio.gather(first, second, *rest) == list(range(7))
+    assert sorted(map(len, batches)) == [1, 1, 5]  # the five rode together
+    await group.drain()
