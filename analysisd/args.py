@@ -33,6 +33,7 @@ from analysisd.spec import (
     ObjectMeta,
     TemplateRef,
 )
+from providers.gocompat import go_quote
 
 REDACTED = "*****"
 OPEN_TAG, CLOSE_TAG = "{{", "}}"
@@ -47,10 +48,6 @@ class ResolvedMetrics:
     metrics: list[Metric]
     secret_values: frozenset[str]
     values: Mapping[str, str]
-
-
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
 
 
 # ---- substitution ----
@@ -71,8 +68,8 @@ def substitute(template: str, values: Mapping[str, str]) -> str:
         if end < 0:
             rest = template[start + len(OPEN_TAG) :]
             raise ArgsError(
-                f"Cannot find end tag={_go_quote(CLOSE_TAG)} in the template="
-                f"{_go_quote(template)} starting from {_go_quote(rest)}"
+                f"Cannot find end tag={go_quote(CLOSE_TAG)} in the template="
+                f"{go_quote(template)} starting from {go_quote(rest)}"
             )
         tag = template[start + len(OPEN_TAG) : end]
         replacement = values.get(tag.strip())

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from providers.gocompat import go_quote, json_string
+
 ENV_PREFIX = "ANALYSISD_SECRET_"
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 # Kubernetes object names and Secret keys; refusing anything else also keeps a
@@ -158,55 +160,26 @@ def scoped(source: SecretSource, namespace: str | None) -> SecretSource:
 
 # ---- the forms a secret can take in text ----
 
-_GO_JSON_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
-
 
 def secret_forms(value: str) -> set[str]:
     """The value as it appears raw, JSON-, URL- and Go-escaped (each a separate text to hide).
 
     JSON: Python's json.dumps with and without ensure_ascii; Go's json.Marshal,
-    which also escapes < > & (and U+2028/9). URL: quote, quote_plus (Go's
-    QueryEscape) and path quoting. Go's %q / strconv.Quote: like JSON for
-    printable text, with \\x.. for control bytes.
+    which also escapes < > & and U+2028/9 (providers.gocompat.json_string). URL:
+    quote, quote_plus (Go's QueryEscape) and path quoting. Go's %q / strconv.Quote
+    (providers.gocompat.go_quote): like JSON for printable text, \\x.. for control bytes.
     """
     if not value:
         return set()
     forms = {value}
     for ascii_only in (False, True):
-        plain = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-        forms.add(plain)
-        go = plain
-        for char, escaped in _GO_JSON_HTML.items():
-            go = go.replace(char, escaped)
-        forms.add(go.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+        forms.add(json.dumps(value, ensure_ascii=ascii_only)[1:-1])
+    forms.add(json_string(value)[1:-1])
     forms.add(urllib.parse.quote(value, safe=""))
     forms.add(urllib.parse.quote(value))
     forms.add(urllib.parse.quote_plus(value))
-    forms.add(_go_quote(value))
+    forms.add(go_quote(value)[1:-1])
     return {form for form in forms if form}
-
-
-def _go_quote(value: str) -> str:
-    """strconv.Quote without its surrounding quotes (printable Unicode kept as is)."""
-    out = []
-    for char in value:
-        if char in ('"', "\\"):
-            out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x80:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return "".join(out)
 
 
 def all_forms(values: Iterable[str]) -> frozenset[str]:

@@ -10,10 +10,40 @@ from providers.gocompat._base import INT64_MAX, INT64_MIN, GoError
 # --- strconv ----------------------------------------------------------------------------------
 
 
+_QUOTE_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+
+
 def go_quote(text: str) -> str:
-    """strconv.Quote, as far as messages need it."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    """strconv.Quote (and %q): a double-quoted Go literal, printable Unicode kept as is,
+    other characters as \\a-style, \\x, \\u or \\U escapes (a lone surrogate, Go's
+    invalid UTF-8, becomes U+FFFD)."""
+    out = ['"']
+    for char in text:
+        escaped = _QUOTE_ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif "\ud800" <= char <= "\udfff":
+            out.append("\ufffd")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def _underscore_ok(text: str) -> bool:

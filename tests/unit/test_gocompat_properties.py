@@ -195,6 +195,35 @@ def test_json_strings_match_go(text: str, encoded: str) -> None:
     assert format_value({"k": text}) == "{" + '"k":' + encoded + "}"
 
 
+# strconv/quote_test.go quotetests (Quote column), plus the JavaScript line terminators
+QUOTES = [
+    ("\a\b\f\r\n\t\v", '"\\a\\b\\f\\r\\n\\t\\v"'),
+    ("\\", '"\\\\"'),
+    ("abc\xffdef", '"abc\xffdef"'),  # U+00FF is printable: kept
+    ("\u263a", '"\u263a"'),
+    ("\U0010ffff", '"\\U0010ffff"'),
+    ("\x04", '"\\x04"'),
+    ('"', '"\\""'),
+    ("\u2028 <&>", '"\\u2028 <&>"'),
+]
+
+
+@pytest.mark.parametrize("text, quoted", QUOTES)
+def test_strconv_quote_matches_go(text: str, quoted: str) -> None:
+    assert gocompat.go_quote(text) == quoted
+
+
+def test_secret_forms_use_gocompat_escapes() -> None:
+    """analysisd.secrets hides a secret in Go's json.Marshal and %q forms, gocompat's."""
+    from analysisd.secrets import secret_forms
+
+    value = '"&<\u00e9>\u2028\t'
+    forms = secret_forms(value)
+    assert gocompat.json_string(value)[1:-1] in forms
+    assert gocompat.go_quote(value)[1:-1] in forms
+    assert "\\u0026\\u003c\u00e9\\u003e\\u2028" in gocompat.json_string(value)
+
+
 def test_json_marshal_sorts_keys_and_marshal_indent_matches_go() -> None:
     value = {"b": [1.5, "x"], "a": None}
     assert gocompat.json_marshal(value) == '{"a":null,"b":[1.5,"x"]}'
