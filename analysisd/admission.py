@@ -34,6 +34,10 @@ from typing import TYPE_CHECKING, Any
 from analysisd import AnalysisdError
 from analysisd.durations import DurationError, parse_duration_ns
 from analysisd.engine.measure import PreparedRun, RunSetupError, SecretLookupSource, prepare_run
+
+# Re-exported: the API, the Kayenta door and `lint` import them from here.
+from analysisd.names import name_problem as name_problem
+from analysisd.names import namespace_problem as namespace_problem
 from analysisd.spec import (
     KNOWN_PROVIDER_KINDS,
     RUN_PROVIDER_KINDS,
@@ -50,11 +54,6 @@ from providers.registry import PROVIDER_CLASSES, check_block
 if TYPE_CHECKING:
     from analysisd.expr import Conditions
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
-DNS1123_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-LABEL_MAX = 63
-SUBDOMAIN_MAX = 253
 _TAG = re.compile(r"\{\{.*?\}\}", re.S)
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 # Fields a template's block may still wait for, each given a stand-in in turn.
@@ -73,41 +72,6 @@ class Problem:
     def __str__(self) -> str:
         text = f"{self.field}: {self.message}" if self.field else self.message
         return f"warning: {text}" if self.warning else text
-
-
-# ---- names (Kubernetes' IsDNS1123Label / IsDNS1123Subdomain) ----
-
-
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:60] + "...")
-
-
-def namespace_problem(namespace: str) -> str | None:
-    """Why `namespace` is not a Kubernetes namespace name (a DNS-1123 label), or None."""
-    if not namespace:
-        return "required"
-    if len(namespace) > LABEL_MAX:
-        return f"must be no more than {LABEL_MAX} characters (got {len(namespace)})"
-    if not DNS1123_LABEL.match(namespace):
-        return (
-            f"{_shown(namespace)} must be a lowercase RFC 1123 label "
-            "(a-z, 0-9 and '-', starting and ending with a letter or digit)"
-        )
-    return None
-
-
-def name_problem(name: str) -> str | None:
-    """Why `name` is not a Kubernetes object name (a DNS-1123 subdomain), or None."""
-    if not name:
-        return "required"
-    if len(name) > SUBDOMAIN_MAX:
-        return f"must be no more than {SUBDOMAIN_MAX} characters (got {len(name)})"
-    if not DNS1123_SUBDOMAIN.match(name):
-        return (
-            f"{_shown(name)} must be a lowercase RFC 1123 subdomain "
-            "(a-z, 0-9, '-' and '.', starting and ending with a letter or digit)"
-        )
-    return None
 
 
 def metadata_problems(meta: ObjectMeta) -> list[Problem]:
