@@ -1,4 +1,10 @@
-"""Command line: `analysisd serve | run | lint | judge | demo`."""
+"""Command line: `analysisd serve | run | lint | judge | demo`.
+
+Only the module of the command being run is imported: the others stand in the
+parser as names with their help line, so `analysisd lint` never pays for the
+judge's scipy or the daemon's web stack (`analysisd --help` lists them all, and
+`build_parser()` with no command builds every one in full).
+"""
 
 from __future__ import annotations
 
@@ -7,44 +13,87 @@ import sys
 from collections.abc import Callable, Sequence
 
 # Each subcommand module exposes `add_parser(subparsers)`, which sets `func`
-# (argparse.Namespace -> exit code) as the parser default.
-_SUBCOMMANDS = (
-    "analysisd.commands.lint",
-    "analysisd.commands.run",
-    "analysisd.commands.judge",
-    "analysisd.commands.serve",
-    "analysisd.commands.demo",
-    "analysisd.commands.client",  # list, get, terminate: a client of a running daemon
+# (argparse.Namespace -> exit code) as the parser default; listed here with the
+# commands it adds and their help line (tests/unit/test_cli_lazy.py holds these
+# to the modules' own).
+_SUBCOMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "analysisd.commands.lint",
+        (("lint", "check AnalysisTemplate / ClusterAnalysisTemplate / AnalysisRun files"),),
+    ),
+    (
+        "analysisd.commands.run",
+        (("run", "run one analysis in the foreground and print the final AnalysisRun"),),
+    ),
+    (
+        "analysisd.commands.judge",
+        (("judge", "compare canary and baseline series with a Kayenta canary config"),),
+    ),
+    (
+        "analysisd.commands.serve",
+        (("serve", "run the analysis daemon (REST API, scheduler, webhooks)"),),
+    ),
+    (
+        "analysisd.commands.demo",
+        (("demo", "start a loopback Prometheus and demo service, show one pass and one fail"),),
+    ),
+    (
+        "analysisd.commands.client",  # a client of a running daemon
+        (
+            ("list", "list the AnalysisRuns of a namespace on a daemon"),
+            ("get", "show one AnalysisRun on a daemon (--watch: follow it)"),
+            ("terminate", "terminate an AnalysisRun on a daemon"),
+        ),
+    ),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand argparse will pick: the first argument that is not an option.
+
+    The top-level parser's only options (-h, --version) take no value.
+    """
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None, *, full: bool = True) -> argparse.ArgumentParser:
+    """The parser; with `full` False only `command`'s module is imported and built."""
     import importlib
 
     from analysisd import __version__
 
     version = f"analysisd {__version__}"
-    parser = argparse.ArgumentParser(prog="analysisd", description=__doc__)
+    parser = argparse.ArgumentParser(prog="analysisd", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=version)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    for name, commands in _SUBCOMMANDS:
+        if full or any(command == c for c, _ in commands):
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            module.add_parser(sub)
             continue
-        module.add_parser(sub)
+        for stand_in, text in commands:
+            sub.add_parser(stand_in, help=text, add_help=False)
     # Every entry answers --version, `analysisd run --version` as well as `analysisd --version`.
-    for command in sub.choices.values():
-        if "--version" not in command._option_string_actions:  # a command may have its own
-            command.add_argument("--version", action="version", version=version)
+    for each in sub.choices.values():
+        if "--version" not in each._option_string_actions:  # a command may have its own
+            each.add_argument("--version", action="version", version=version)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(command_of(arguments), full=False)
+    args = parser.parse_args(arguments)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)
 

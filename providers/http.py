@@ -15,14 +15,11 @@ and `read_capped` reads a body in chunks and stops at the cap.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import math
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,9 +38,33 @@ from providers.base import (
     ProviderTimeout,
     excerpt,
 )
-from providers.egress import EgressPolicy, EgressRefused
+from providers.egress import EgressRefused
+from providers.policy import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_POLICY,
+    RequestPolicy,
+    check_url,
+    current_policy,
+    using_policy,
+)
+from providers.policy import POLICY as _POLICY
 
-DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_POLICY",
+    "PolicyResolver",
+    "RequestPolicy",
+    "ResponseTooLarge",
+    "check_url",
+    "client_session",
+    "current_policy",
+    "map_client_error",
+    "parse_retry_after",
+    "policy_connector",
+    "raise_for_response",
+    "read_capped",
+    "using_policy",
+]
 _CHUNK = 64 * 1024
 
 # A server asking for more than this is treated as "not soon": the error is raised
@@ -194,43 +215,6 @@ def auth_error(provider: str, address: str, message: str) -> ProviderAuthError:
 
 
 # ---------------------------------------------------------------- policy
-
-
-@dataclass(frozen=True, slots=True)
-class RequestPolicy:
-    """What one namespace's requests may reach and read (hashable: it keys coalescing)."""
-
-    egress: EgressPolicy = field(default_factory=EgressPolicy)
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    # Shown in a refusal: where the cap comes from, e.g. "namespaces.shop.maxResponseBytes".
-    cap_setting: str = "maxResponseBytes"
-
-
-# The default (outside any registry call) still refuses link-local addresses.
-DEFAULT_POLICY = RequestPolicy()
-_POLICY: ContextVar[RequestPolicy] = ContextVar(
-    "analysisd_request_policy",
-    default=DEFAULT_POLICY,
-)
-
-
-def current_policy() -> RequestPolicy:
-    return _POLICY.get()
-
-
-@contextlib.contextmanager
-def using_policy(policy: RequestPolicy) -> Iterator[RequestPolicy]:
-    """Requests made inside (and in tasks started inside) follow `policy`."""
-    token = _POLICY.set(policy)
-    try:
-        yield policy
-    finally:
-        _POLICY.reset(token)
-
-
-def check_url(url: str) -> None:
-    """Raise EgressRefused unless the current policy lets a request go to `url`."""
-    _POLICY.get().egress.check_url(str(url))
 
 
 class PolicyResolver(AbstractResolver):

@@ -46,7 +46,6 @@ from providers.base import (
     SecretLookup,
 )
 from providers.coalesce import Coalescer
-from providers.http import DEFAULT_POLICY, RequestPolicy, using_policy
 from providers.limits import (
     ConcurrencyLimiter,
     LimitsConfig,
@@ -56,6 +55,7 @@ from providers.limits import (
     backoff_delay,
 )
 from providers.metrics import ProviderMetrics, RequestStats
+from providers.policy import DEFAULT_POLICY, RequestPolicy, using_policy
 
 __all__ = [
     "PROVIDER_CLASSES",
@@ -87,9 +87,7 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     "skywalking": "providers.skywalking:SkyWalkingProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
-UNSUPPORTED_KINDS = frozenset(
-    {"plugin", "kayenta"}
-)
+UNSUPPORTED_KINDS = frozenset({"plugin", "kayenta"})
 
 
 def load_provider_class(kind: str, paths: Mapping[str, str] = PROVIDER_CLASSES) -> ProviderClass:

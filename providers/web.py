@@ -28,9 +28,8 @@ import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import aiohttp
 from yarl import URL
 
 from providers.base import (
@@ -42,15 +41,14 @@ from providers.base import (
     SecretLookup,
 )
 from providers.gocompat import json_go_type
-from providers.http import (
-    client_session,
-    map_client_error,
-    policy_connector,
-    raise_for_response,
-    read_capped,
-)
 from providers.jsonpath import JSONPath, JSONPathError, go_json
-from providers.oauth2 import OAuth2ClientCredentials
+
+if TYPE_CHECKING:
+    # Imported where a request is made: checking a block (`analysisd lint`, the API's
+    # door) never loads aiohttp (tests/unit/test_cli_lazy.py).
+    import aiohttp
+
+    from providers.oauth2 import OAuth2ClientCredentials
 
 KIND = "web"
 PROVIDER = "web"
@@ -209,6 +207,8 @@ _NO_HEADERS: dict[str, str] = {}
 
 @functools.lru_cache(maxsize=64)
 def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
     # No ceil_threshold: aiohttp would round a deadline over 5 s up to the next whole
     # second; timeoutSeconds is kept exactly, as asyncio.timeout kept it before.
     return aiohttp.ClientTimeout(total=seconds, ceil_threshold=math.inf)
@@ -281,8 +281,9 @@ class WebRequest:
                 field="timeoutSeconds",
             ) from None
         self.timeout = seconds if seconds > 0 else DEFAULT_TIMEOUT_S
-        # aiohttp's own total timeout (one timer, covering the body read too).
-        self.client_timeout = _client_timeout(self.timeout)
+        # aiohttp's own total timeout (one timer, covering the body read too), made by
+        # the first request (a block only checked never imports aiohttp).
+        self.client_timeout: aiohttp.ClientTimeout | None = None
         self.json_path = str(config.get("jsonPath") or "{$}")
         mode = str(config.get("nonJSONBody") or NON_JSON_EVALUATE).lower()
         if mode not in (NON_JSON_EVALUATE, NON_JSON_SUCCESSFUL):
@@ -365,6 +366,10 @@ class WebProvider:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            import aiohttp
+
+            from providers.http import client_session, policy_connector
+
             # No connection cap of aiohttp's own (100 by default): the registry already
             # caps requests in flight per pool (limits.concurrency), and a second,
             # smaller queue inside aiohttp would only add waiting and bookkeeping.
@@ -385,6 +390,8 @@ class WebProvider:
         if self._oauth_block is None:
             return {}
         if self._oauth is None:
+            from providers.oauth2 import OAuth2ClientCredentials
+
             block = self._oauth_block
             self._oauth = OAuth2ClientCredentials(
                 session,
@@ -397,9 +404,16 @@ class WebProvider:
 
     async def fetch(self, request: WebRequest, url: str | None = None) -> bytes:
         """Send the request; the 2xx body, or a ProviderError naming URL and status."""
+        import aiohttp
+
+        from providers.http import map_client_error, raise_for_response, read_capped
+
         target: str | URL = url or request.target
         where = url or request.url  # as written, for messages
         session = self._get_session()
+        timeout = request.client_timeout
+        if timeout is None:
+            timeout = request.client_timeout = _client_timeout(request.timeout)
         try:
             headers = request.headers
             if self._oauth_block is not None:
@@ -410,7 +424,7 @@ class WebProvider:
                 target,
                 headers=headers,
                 data=request.data,
-                timeout=request.client_timeout,
+                timeout=timeout,
             ) as response:
                 # Capped while reading: a huge answer never sits in memory whole.
                 # The shown URL is built only for a message (a body past the cap).
