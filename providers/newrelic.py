@@ -195,10 +195,6 @@ class NewRelicProvider:
             timeout_of(config, DEFAULT_TIMEOUT_S, KIND),
         )
 
-    @classmethod
-    def limit_address(cls, config: Mapping[str, Any]) -> str:
-        return f"newRelic profile {secret_name(config)}"  # the URL is in the secret
-
     # -- Provider
 
     async def measure(self, config: Mapping[str, Any]) -> Reading:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from providers.base import ProviderAuthError, ProviderConfigError, ProviderUnsupported
+from providers.limits import KindLimits
 from providers.newrelic import NRQL_DOCUMENT, account
 from providers.registry import LimitsConfig, ProviderRegistry, check_block
 from tests.rigs.newrelic_api import Canned, NerdGraph
@@ -238,6 +239,23 @@ async def test_identical_queries_falling_due_together_share_one_request(graph: N
         assert registry.pooled() == 1
     assert {r.value for r in readings} == {'{"errorRate":0.5}'}
     assert len(graph.requests) == 1
+
+
+async def test_per_kind_limits_of_the_settings_apply(graph: NerdGraph) -> None:
+    for i in range(3):
+        graph.results[f"SELECT count(*) FROM T{i}"] = [{"count": i + 1}]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    per_account = KindLimits(rate=1, burst=1, per_credentials=True)
+    limits = LimitsConfig(coalesce_window=0, per_kind={"newRelic": per_account})
+    async with ProviderRegistry(secrets=secrets_for(graph), limits=limits, sleep=sleep) as registry:
+        for i in range(3):
+            await registry.measure("newRelic", {"query": f"SELECT count(*) FROM T{i}"})
+    assert len(graph.requests) == 3
+    assert len(waits) == 2 and all(w > 0 for w in waits), waits  # one token a second
 
 
 def test_profile_region_and_base_urls_are_read_as_argo_reads_them() -> None:
