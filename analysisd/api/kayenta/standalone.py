@@ -249,6 +249,7 @@ async def post_standalone(request: web.Request) -> web.Response:
         "metricsAccountName": metrics_account.name,
         "canaryAnalysisExecutionRequest": execution,
         "windows": [[iso(s), iso(e)] for s, e, _ in judgements],
+        "thresholds": {"pass": thresholds[0], "marginal": thresholds[1]},
     }
     the_id = await start_execution(
         ctx, request, namespace, kind="standalone", metrics=metrics, remembered=remembered
@@ -323,6 +324,10 @@ async def get_standalone(request: web.Request) -> web.Response:
     count = len(record.body.get("spec", {}).get("metrics") or [])
     entries: list[dict[str, Any]] = []
     scores: list[float] = []
+    execution = asked.get("canaryAnalysisExecutionRequest") or {}
+    stored = asked.get("thresholds")
+    thresholds: dict[str, Any] = stored if isinstance(stored, dict) else {}
+    marginal = thresholds.get("marginal")
     for index in range(1, count + 1):
         window = windows[index - 1] if index - 1 < len(windows) else None
         entry, score = _judgement(record, the_id, index, window)
@@ -331,9 +336,10 @@ async def get_standalone(request: web.Request) -> web.Response:
         entries.append(entry)
         if score is not None:
             scores.append(score)
-    execution = asked.get("canaryAnalysisExecutionRequest") or {}
-    thresholds = execution.get("thresholds") if isinstance(execution, dict) else {}
-    thresholds = thresholds if isinstance(thresholds, dict) else {}
+            # Kayenta stops at the first intermediate judgement below marginal; judgements
+            # that were due at once (endTimeIso given) may have run beside it: not shown.
+            if index < count and isinstance(marginal, int | float) and score < marginal:
+                break
     passed = record.completed and record.phase == "Successful"
     build, start, end = run_times(record)
     error = None
