@@ -8,16 +8,11 @@ for the run (under the run's own lock), re-assesses, awaits the observer, and pl
 the run's next step, so the observer always sees every change of a run in order,
 before that run moves on.
 
-Due measurements wait in a FairQueue (engine/fairshare.py): when every worker is
-busy, namespaces are served in turn, so one team's burst is not every team's
-wait, and a namespace's measurementsPerSecond quota delays (never drops) its own
-measurements. With one namespace and no quota it is a plain FIFO.
-
-Workers, not a task per measurement: at saturation a worker goes from one
-measurement to the next, as a bare client loop does, and no task is created, no
-done callback scheduled and no context copied per measurement. A measurement is
-cancelled (terminate, timeout, hand-over) by cancelling its worker while the worker
-is inside that measurement; the worker absorbs its own cancellations and goes on.
+The workers, their fair queue (namespaces served in turn, a fair share of the
+workers and of the loop, measurementsPerSecond quotas) and the measurement
+deadlines are engine/workers.py's WorkerPool. A measurement is cancelled
+(terminate, timeout, hand-over) by cancelling its worker while the worker is
+inside that measurement; the worker absorbs its own cancellations and goes on.
 
 Shutdown (aclose) is a designed path: stop taking work, let in-flight measurements
 finish within a grace period, cancel the rest, fail the remaining waiters.
@@ -28,118 +23,47 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from analysisd.engine import assess
 from analysisd.engine import run as lifecycle
-from analysisd.engine.dispatch import bind_metrics, take_measurement
-from analysisd.engine.fairshare import FairQueue
+from analysisd.engine.dispatch import take_measurement
 from analysisd.engine.measure import (
     MeasurementSource,
     NoSecrets,
     PreparedRun,
     RunSetupError,
     SecretLookupSource,
-    prepare_run,
     timed_out,
 )
 from analysisd.engine.observer import NewMeasurement, RunChange, RunObserver
+from analysisd.engine.runstate import (
+    Admitter,
+    Job,
+    RunKey,
+    RunState,
+    SchedulerClosed,
+    finished_job,
+    namespace_of,
+    set_up,
+    utc_now,
+)
+from analysisd.engine.workers import Worker, WorkerPool
 from analysisd.spec import AnalysisRun, AnalysisRunStatus, Measurement
 
 __all__ = ["MeasurementSource", "Scheduler", "SchedulerClosed", "utc_now"]
 
 log = logging.getLogger(__name__)
-RunKey = tuple[str, str]
 # Completed runs kept for late wait() calls; each holds its whole AnalysisRun.
 _COMPLETED_KEPT = 1024
-# Submitted runs are set up in slices of this much time per pass through the loop.
-_ADMIT_SLICE_S = 0.005
 # A run with this many metrics or more lets one pass through the loop go by before it
 # records a finished measurement, so that its siblings finishing in the same pass are
 # recorded, assessed and stored with it in one step (see _measure).
 _GATHER_FROM = 8
-# The loop-lag governor (see _on_probe): while several namespaces have runs, a timer
-# every _PROBE_S measures how late the loop runs it; later than _LAG_TARGET_S, the
-# namespaces over their fair share get a quarter fewer workers, else one more.
-_PROBE_S = 0.02
-_LAG_TARGET_S = 0.005
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _finished_job(job: tuple[_RunState, lifecycle.MetricTask]) -> bool:
-    return job[0].done.done()  # the run finished or was handed over while it waited
-
-
-class SchedulerClosed(RuntimeError):
-    """The scheduler shut down before the run completed."""
-
-
-class _RunState:
-    """One active run: its model, resolved spec, in-flight measurements and timer."""
-
-    __slots__ = (
-        "arrived",
-        "busy",
-        "done",
-        "given",
-        "key",
-        "measuring",
-        "prepared",
-        "run",
-        "status",
-        "timer",
-        "turns",
-        "wake",
-    )
-
-    def __init__(self, key: RunKey, run: AnalysisRun, done: asyncio.Future[AnalysisRun]) -> None:
-        self.key = key
-        self.run = run
-        assert run.status is not None
-        # run.status, which is never replaced (only changed in place) once submitted.
-        self.status: AnalysisRunStatus = run.status
-        self.done = done
-        # The run's lock (see Scheduler._wait_turn): held while its status changes and
-        # its observer is awaited. A flag and, only when contended, a queue of waiters.
-        self.busy = False
-        self.turns: deque[asyncio.Future[None]] | None = None
-        self.prepared: PreparedRun | None = None
-        self.given: PreparedRun | None = None  # prepared by the caller of submit (admission)
-        # Metric name -> the worker measuring it, or None while it waits in the queue.
-        self.measuring: dict[str, _Worker | None] = {}
-        self.timer: asyncio.TimerHandle | None = None
-        self.wake: datetime | None = None  # what `timer` is set for
-        # Measurements taken and not yet recorded (metric name, measurement or None for
-        # one that never happened); the first arrival's worker records them all.
-        self.arrived: list[tuple[str, Measurement | None]] = []
-
-
-class _Worker:
-    """One of at most `max_concurrency` measurement workers, and what it is measuring."""
-
-    __slots__ = ("cancels", "job", "task", "timed_out")
-
-    def __init__(self) -> None:
-        self.task: asyncio.Task[None] | None = None
-        # The run whose measurement this worker is inside right now (None between them):
-        # only then may the measurement be cancelled, by cancelling the worker.
-        self.job: _RunState | None = None
-        self.cancels = 0  # cancellations asked for by the scheduler, absorbed by the worker
-        self.timed_out = False
-
-    def cancel(self) -> None:
-        """Cut the current measurement short (the worker itself goes on)."""
-        if self.job is not None and self.task is not None:
-            self.cancels += 1
-            self.task.cancel()
 
 
 class Scheduler:
@@ -163,39 +87,28 @@ class Scheduler:
         self._observer = observer
         self._secrets: SecretLookupSource = secrets if secrets is not None else NoSecrets()
         self._clock = clock
-        # Due measurements (a FIFO per namespace, served in turn) and up to
-        # max_concurrency workers draining them (instead of a semaphore: tens of
-        # thousands of waiters on asyncio.Semaphore cost O(waiters) per release, and a
-        # task per queued measurement costs memory).
-        self._max_concurrency = max_concurrency
-        self._queue: FairQueue[tuple[_RunState, lifecycle.MetricTask]] = FairQueue(
-            rate_of, skip=_finished_job
+        # Due measurements and the workers taking them (engine/workers.py).
+        self._pool: WorkerPool[Job] = WorkerPool(
+            self._measure,
+            # A bug in one measurement's bookkeeping: that run stops, the worker goes on.
+            lambda job, exc: self._abandon(job[0], exc),
+            namespace_of=namespace_of,
+            skip=finished_job,
+            spawn=self._spawn,
+            loop=lambda: self._event_loop,
+            max_concurrency=max_concurrency,
+            timeout=measurement_timeout,
+            rate_of=rate_of,
         )
-        self._unpark_timer: asyncio.TimerHandle | None = None
-        self._unpark_at = 0.0
-        # Active runs per namespace: with more than one namespace, one at or over its
-        # fair share of the workers leaves a tenth of them free for the others, so a
-        # small one finds a free worker at once (FairQueue.share).
-        self._namespaces: dict[str, int] = {}
-        self._shares = 0
-        self._probe: asyncio.TimerHandle | None = None
-        self._probe_at = 0.0
-        self._throttle = max_concurrency  # workers over-share namespaces may fill
-        self._workers: set[_Worker] = set()
-        # Submitted runs not yet set up, and the task setting them up (see _admit).
-        self._arrivals: deque[_RunState] = deque()
-        self._admitter: asyncio.Task[None] | None = None
-        self._unstarted = 0  # workers started but not yet running (they will take one each)
+        # Submitted runs are set up in slices, then begun (engine/runstate.py).
+        self._admitter = Admitter(
+            lambda state: set_up(state, self._source, self._secrets), self._begin, self._spawn
+        )
         self._timeout = measurement_timeout
         self._error_retry = error_retry
-        self._runs: dict[RunKey, _RunState] = {}
+        self._runs: dict[RunKey, RunState] = {}
         self._completed: OrderedDict[RunKey, asyncio.Future[AnalysisRun]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Measurement timeouts: every measurement gets the same timeout, so deadlines
-        # come in start order; one timer for the oldest replaces a timer apiece. A plain
-        # dict keeps that order (a key re-inserted goes last) for less than OrderedDict.
-        self._deadlines: dict[_Worker, float] = {}
-        self._watchdog: asyncio.TimerHandle | None = None
         self._started = False
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None  # see _event_loop
@@ -238,19 +151,10 @@ class Scheduler:
         if self._closing:
             return
         self._closing = True
-        self._stop_probe()
-        self._queue.clear()
-        if self._unpark_timer is not None:
-            self._unpark_timer.cancel()
-            self._unpark_timer = None
-        self._arrivals.clear()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._pool.close()
+        self._admitter.close()
         for state in self._runs.values():
-            if state.timer is not None:
-                state.timer.cancel()
-                state.timer = None
+            state.stop_timer()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace)
         pending = set(self._tasks)
@@ -263,7 +167,6 @@ class Scheduler:
                 state.done.set_exception(SchedulerClosed(f"{state.key[0]}/{state.key[1]}"))
                 state.done.exception()  # retrieved here so an unawaited run does not warn
         self._runs.clear()
-        self._namespaces.clear()
 
     # ---- public API ----
 
@@ -282,13 +185,11 @@ class Scheduler:
         run = run.model_copy(update={"spec": run.spec.model_copy(), "status": status})
         done: asyncio.Future[AnalysisRun] = self._event_loop.create_future()
         self._completed.pop(key, None)
-        state = _RunState(key, run, done)
+        state = RunState(key, run, done)
         state.given = prepared
         self._runs[key] = state
-        self._count_namespace(key[0], +1)
-        self._arrivals.append(state)
-        if self._admitter is None:
-            self._admitter = self._spawn(self._admit())
+        self._pool.count_namespace(key[0], +1)
+        self._admitter.add(state)
 
     def terminate(self, namespace: str, name: str) -> bool:
         """Ask a run to stop: no new measurements, in-flight ones are cancelled and dropped."""
@@ -296,70 +197,14 @@ class Scheduler:
         if state is None or state.done.done():
             return False
         state.run.spec.terminate = True
-        for worker in state.measuring.values():
-            if worker is not None:
-                worker.cancel()
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
+        state.cancel_measurements()
+        state.stop_timer()
         self._spawn(self._advance(state))
         return True
 
-    def _count_namespace(self, namespace: str, delta: int) -> None:
-        namespaces = self._namespaces
-        count = namespaces.get(namespace, 0) + delta
-        if count > 0:
-            namespaces[namespace] = count
-        else:
-            namespaces.pop(namespace, None)
-        shares = len(namespaces)
-        if shares != self._shares and (shares > 1 or self._shares > 1):
-            # Fair share of the workers among namespaces with runs (FairQueue.share).
-            self._queue.share(self._max_concurrency if shares > 1 else None, shares)
-            if shares > 1 and self._probe is None and not self._closing:
-                self._arm_probe()
-            elif shares < 2:
-                self._stop_probe()
-            self._dispatch()
-        self._shares = shares
-
-    def _arm_probe(self) -> None:
-        loop = self._event_loop
-        self._probe_at = loop.time() + _PROBE_S
-        self._probe = loop.call_at(self._probe_at, self._on_probe, context=self._timer_context)
-
-    def _stop_probe(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            self._probe = None
-        self._throttle = self._max_concurrency
-        self._queue.throttle(None)
-
-    def _on_probe(self) -> None:
-        """The loop is a queue every namespace shares: while it runs late, namespaces
-        over their fair share take fewer workers (their bookkeeping is what fills it),
-        never fewer than their fair share (FairQueue.throttle); on time, more again."""
-        self._probe = None
-        if self._closing or self._shares < 2:
-            return
-        limit = self._max_concurrency
-        late = self._event_loop.time() - self._probe_at
-        throttle = self._throttle
-        if late > _LAG_TARGET_S:
-            throttle = max(1, throttle * 3 // 4)
-        elif throttle < limit:
-            throttle = min(limit, throttle + max(1, limit // 50))
-        if throttle != self._throttle:
-            raised = throttle > self._throttle
-            self._throttle = throttle
-            self._queue.throttle(throttle if throttle < limit else None)
-            if raised:
-                self._dispatch()
-        self._arm_probe()
-
-    def _dropped(self, state: _RunState) -> None:
+    def _dropped(self, state: RunState) -> None:
         """`state` left self._runs (finished, abandoned or handed over)."""
-        self._count_namespace(state.key[0], -1)
+        self._pool.count_namespace(state.key[0], -1)
 
     def is_active(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self._runs
@@ -371,16 +216,12 @@ class Scheduler:
         if state is None:
             return False
         self._dropped(state)
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
+        state.stop_timer()
         # Done first, so cancelled measurements see a finished run and record nothing.
         if not state.done.done():
             state.done.set_exception(SchedulerClosed(f"{namespace}/{name}: handed over"))
             state.done.exception()
-        for worker in state.measuring.values():
-            if worker is not None:
-                worker.cancel()
+        state.cancel_measurements()
         return True
 
     async def wait(self, namespace: str, name: str) -> AnalysisRun:
@@ -404,7 +245,7 @@ class Scheduler:
 
     def waiting(self, namespace: str) -> int:
         """Due measurements of a namespace waiting for a worker or for its rate quota."""
-        return self._queue.waiting(namespace)
+        return self._pool.waiting(namespace)
 
     # ---- internals ----
 
@@ -414,70 +255,11 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # The run's lock: `if state.busy: await self._wait_turn(state)`, then take it by
-    # setting busy; `_unlock` in a finally. Uncontended (nearly always), taking it costs
-    # no coroutine and no future, where asyncio.Lock costs two coroutines per use.
-
-    async def _wait_turn(self, state: _RunState) -> None:
-        turn: asyncio.Future[None] = self._event_loop.create_future()
-        if state.turns is None:
-            state.turns = deque()
-        state.turns.append(turn)
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self._unlock(state)  # handed over just as we were cancelled: pass it on
-            raise
-
-    def _unlock(self, state: _RunState) -> None:
-        turns = state.turns
-        while turns:
-            turn = turns.popleft()
-            if not turn.done():  # a cancelled waiter is skipped
-                turn.set_result(None)  # handed over: the run stays busy
-                return
-        state.busy = False
-
-    async def _admit(self) -> None:
-        """Set up submitted runs, a few milliseconds' worth per pass through the loop.
-
-        Setting a run up (arguments, validation, binding) takes a tenth of a
-        millisecond; ten thousand submitted at once (a restart resuming every stored
-        run) would hold the loop for a second, and every measurement, timer and API
-        request would wait behind them. In slices, they wait a slice at most.
-        """
-        arrivals = self._arrivals
-        try:
-            while arrivals and not self._closing:
-                deadline = time.perf_counter() + _ADMIT_SLICE_S
-                while arrivals and time.perf_counter() < deadline:
-                    state = arrivals.popleft()
-                    if state.done.done():
-                        continue  # forgotten before it started
-                    prepared, error = self._set_up(state)
-                    self._spawn(self._begin(state, prepared, error))
-                await asyncio.sleep(0)
-        finally:
-            self._admitter = None
-
-    def _set_up(self, state: _RunState) -> tuple[PreparedRun | None, Exception | None]:
-        if assess.completed(state.status.phase):
-            return None, None  # stored completed: nothing to prepare
-        try:
-            prepared, state.given = state.given, None
-            if prepared is None:
-                prepared = prepare_run(state.run.spec, self._secrets, state.run.metadata)
-            bind_metrics(self._source, prepared)
-        except Exception as exc:  # RunSetupError: Argo's message; anything else: a bug
-            return None, exc
-        return prepared, None
-
     async def _begin(
-        self, state: _RunState, prepared: PreparedRun | None, error: Exception | None
+        self, state: RunState, prepared: PreparedRun | None, error: Exception | None
     ) -> None:
         if state.busy:
-            await self._wait_turn(state)  # handed over: still busy, now ours
+            await state.wait_turn(self._event_loop)  # handed over: still busy, now ours
         state.busy = True
         try:
             if state.done.done():
@@ -495,12 +277,12 @@ class Scheduler:
         except Exception as exc:
             self._abandon(state, exc)
         finally:
-            self._unlock(state)
+            state.unlock()
 
-    async def _advance(self, state: _RunState) -> None:
+    async def _advance(self, state: RunState) -> None:
         """A timer fired or the run was terminated: start what is due, re-assess."""
         if state.busy:
-            await self._wait_turn(state)  # handed over: still busy, now ours
+            await state.wait_turn(self._event_loop)  # handed over: still busy, now ours
         state.busy = True
         try:
             if state.done.done() or state.prepared is None:
@@ -509,9 +291,9 @@ class Scheduler:
         except Exception as exc:
             self._abandon(state, exc)
         finally:
-            self._unlock(state)
+            state.unlock()
 
-    def _on_timer(self, state: _RunState) -> None:
+    def _on_timer(self, state: RunState) -> None:
         state.timer = None
         if self._closing or state.done.done() or state.prepared is None:
             return
@@ -524,7 +306,7 @@ class Scheduler:
         now = self._clock()
         self._plan(state, now)
 
-    async def _fail_setup(self, state: _RunState, message: str) -> None:
+    async def _fail_setup(self, state: RunState, message: str) -> None:
         status = state.status
         previous = status.phase
         status.phase = "Error"
@@ -534,7 +316,7 @@ class Scheduler:
         await self._observer.on_change(state.run, change)
         self._finish(state)
 
-    async def _step(self, state: _RunState, measurements: tuple[NewMeasurement, ...]) -> None:
+    async def _step(self, state: RunState, measurements: tuple[NewMeasurement, ...]) -> None:
         """Re-assess, tell the observer, then start due measurements and set the timer.
 
         Called with the run's lock held.
@@ -574,7 +356,7 @@ class Scheduler:
             return
         self._plan(state, now)
 
-    def _plan(self, state: _RunState, now: datetime) -> None:
+    def _plan(self, state: RunState, now: datetime) -> None:
         """Queue the run's due measurements and set its timer for the next one."""
         prepared = state.prepared
         assert prepared is not None
@@ -588,7 +370,7 @@ class Scheduler:
             error_retry=self._error_retry,
         )
         if tasks:
-            queue = self._queue
+            pool = self._pool
             namespace = state.key[0]
             if len(tasks) == 1:
                 [task] = tasks
@@ -598,100 +380,11 @@ class Scheduler:
                 lifecycle.begin_measurements(status, tasks, dry_run=prepared.dry_run, now=now)
             for task in tasks:
                 state.measuring[task.metric.name] = None
-                queue.push(namespace, (state, task))
-            self._dispatch()
+                pool.push(namespace, (state, task))
+            pool.dispatch()
         self._set_timer(state, now, wake)
 
-    def _dispatch(self) -> None:
-        """Start workers for queued measurements, up to the global concurrency limit.
-
-        Workers inside a measurement cannot take more (one may hang until its timeout):
-        a measurement queued while there is room gets a new worker of its own.
-        """
-        while (
-            self._queue.runnable > self._unstarted
-            and len(self._workers) < self._max_concurrency
-            and not self._closing
-        ):
-            worker = _Worker()
-            self._workers.add(worker)
-            self._unstarted += 1
-            worker.task = self._spawn(self._work(worker))
-
-    async def _work(self, worker: _Worker) -> None:
-        """Take queued measurements one after another until the queue is empty."""
-        self._unstarted -= 1
-        queue = self._queue
-        loop = self._event_loop
-        try:
-            while not self._closing:
-                job = queue.pop(loop.time())
-                if job is None:
-                    break
-                state, task = job
-                try:
-                    await self._measure(worker, state, task)
-                except Exception as exc:  # a bug: that run stops, the worker goes on
-                    self._abandon(state, exc)
-                finally:
-                    queue.finished(state.key[0])
-                # One trip through the loop before the next measurement: the workers
-                # that finished in this pass start their next requests together, after
-                # the loop has polled for I/O, instead of one at a time in between.
-                # Batched, the sends wake the endpoint and its answers wake us less
-                # often; at saturation this costs less CPU than it adds (measured in
-                # bench/bench_scheduler.py: about 8 % less per measurement).
-                await asyncio.sleep(0)
-        finally:
-            self._workers.discard(worker)
-            if self._queue.next_unpark() is not None:
-                self._arm_unpark()
-
-    def _arm_unpark(self) -> None:
-        """A namespace is parked on its rate quota: wake up when its next token is due."""
-        at = self._queue.next_unpark()
-        if at is None or self._closing:
-            return
-        if self._unpark_timer is not None:
-            if self._unpark_at <= at:
-                return
-            self._unpark_timer.cancel()
-        self._unpark_at = at
-        self._unpark_timer = self._event_loop.call_at(at, self._on_unpark)
-
-    def _on_unpark(self) -> None:
-        self._unpark_timer = None
-        if self._closing:
-            return
-        if self._queue.unpark(self._loop_time()):
-            self._dispatch()
-        self._arm_unpark()
-
-    def _loop_time(self) -> float:
-        return self._event_loop.time()
-
-    def _arm_watchdog(self) -> None:
-        if self._deadlines and not self._closing:
-            first = next(iter(self._deadlines.values()))
-            self._watchdog = self._event_loop.call_at(first, self._on_deadline)
-        else:
-            self._watchdog = None
-
-    def _on_deadline(self) -> None:
-        """Cut off every measurement past its deadline, then wait for the next one."""
-        now = self._loop_time()
-        deadlines = self._deadlines
-        while deadlines:
-            worker, deadline = next(iter(deadlines.items()))
-            if deadline > now:
-                break
-            del deadlines[worker]
-            if worker.job is not None:
-                worker.timed_out = True
-                worker.cancel()
-        self._arm_watchdog()
-
-    def _set_timer(self, state: _RunState, now: datetime, wake: datetime | None) -> None:
+    def _set_timer(self, state: RunState, now: datetime, wake: datetime | None) -> None:
         if state.timer is not None:
             if wake == state.wake:
                 return  # already set for that (often: a sibling metric's next measurement)
@@ -706,7 +399,7 @@ class Scheduler:
         )
         state.wake = wake
 
-    async def _measure(self, worker: _Worker, state: _RunState, task: lifecycle.MetricTask) -> None:
+    async def _measure(self, worker: Worker, job: Job) -> None:
         """One measurement in `worker`, then (under the run's lock) its bookkeeping.
 
         The metric stays in `state.measuring` from the moment it is queued until its
@@ -714,6 +407,7 @@ class Scheduler:
         a sibling's measurement) must see it as in flight, never as an unfinished
         measurement left over from a restart, which it would take again.
         """
+        state, task = job
         prepared = state.prepared
         assert prepared is not None
         name = task.metric.name
@@ -722,11 +416,7 @@ class Scheduler:
         assert me is not None
         started = self._clock()
         state.measuring[name] = worker
-        worker.job = state
-        worker.timed_out = False
-        self._deadlines[worker] = self._event_loop.time() + self._timeout
-        if self._watchdog is None:
-            self._arm_watchdog()
+        self._pool.started(worker, state)
         try:
             if state.run.spec.terminate:
                 measurement = None  # terminated while it waited in the queue
@@ -748,8 +438,7 @@ class Scheduler:
         finally:
             # Past this point the measurement is taken: recording it is never cut off.
             # Still in `measuring` (no worker: nothing left to cancel) until recorded.
-            worker.job = None
-            self._deadlines.pop(worker, None)
+            self._pool.ended(worker)
             if state.measuring.get(name) is worker:
                 state.measuring[name] = None
             while worker.cancels:  # absorbed: the worker goes on to its next measurement
@@ -768,44 +457,21 @@ class Scheduler:
         if len(prepared.metrics) >= _GATHER_FROM:
             await asyncio.sleep(0)  # siblings finishing in this pass join the batch
         if state.busy:
-            await self._wait_turn(state)  # handed over: still busy, now ours
+            await state.wait_turn(self._event_loop)  # handed over: still busy, now ours
         state.busy = True
         try:
             if state.done.done():
                 return
             batch, state.arrived = state.arrived, []
-            await self._step(state, self._record(state, prepared, batch))
+            await self._step(state, state.record(prepared, batch))
         except Exception as exc:
             self._abandon(state, exc)
         finally:
-            self._unlock(state)
+            state.unlock()
 
-    def _record(
-        self,
-        state: _RunState,
-        prepared: PreparedRun,
-        batch: list[tuple[str, Measurement | None]],
-    ) -> tuple[NewMeasurement, ...]:
-        """Record measurements that arrived (under the run's lock); the new ones, in order."""
-        status = state.status
-        index = lifecycle.results_by_name(status) if len(batch) > 1 else None
-        news: list[NewMeasurement] = []
-        for name, measurement in batch:
-            state.measuring.pop(name, None)
-            if measurement is None:
-                lifecycle.drop_unfinished(status, name, index)
-            else:
-                lifecycle.finish_measurement(status, name, measurement, index)
-                news.append(NewMeasurement(name, measurement, name in prepared.dry_run))
-        return tuple(news)
-
-    def _finish(self, state: _RunState) -> None:
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
-        for worker in state.measuring.values():
-            if worker is not None:
-                worker.cancel()
+    def _finish(self, state: RunState) -> None:
+        state.stop_timer()
+        state.cancel_measurements()
         if self._runs.pop(state.key, None) is not None:
             self._dropped(state)
         if not state.done.done():
@@ -814,15 +480,11 @@ class Scheduler:
         while len(self._completed) > _COMPLETED_KEPT:
             self._completed.popitem(last=False)
 
-    def _abandon(self, state: _RunState, exc: Exception) -> None:
+    def _abandon(self, state: RunState, exc: Exception) -> None:
         """The observer (or a bug) failed: this run stops here; waiters get the error."""
         log.error("run %s/%s stopped: %r", state.key[0], state.key[1], exc)
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
-        for worker in state.measuring.values():
-            if worker is not None:
-                worker.cancel()
+        state.stop_timer()
+        state.cancel_measurements()
         if self._runs.pop(state.key, None) is not None:
             self._dropped(state)
         if not state.done.done():

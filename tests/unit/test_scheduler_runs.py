@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
-from analysisd.engine import scheduler as scheduler_module
+from analysisd.engine import runstate as runstate_module
 from analysisd.engine.measure import PreparedRun, prepare_run
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
 from analysisd.spec import AnalysisRun, AnalysisRunSpec
@@ -530,8 +530,8 @@ async def test_submitted_runs_are_set_up_in_slices_that_let_the_loop_run_between
         time.sleep(0.002)
         return prepare_run(spec, secrets, meta)
 
-    # The real preparation, made slow.
-    monkeypatch.setattr(scheduler_module, "prepare_run", slow_prepare)
+    # The real preparation, made slow (runs are set up by engine/runstate.py's Admitter).
+    monkeypatch.setattr(runstate_module, "prepare_run", slow_prepare)
 
     async def heartbeat() -> None:
         while True:
