@@ -356,6 +356,23 @@ async def test_bad_input_is_a_400_naming_the_field_or_a_404_never_a_5xx(tmp_path
                 "lifetimeDurationMins",
             )
         )
+        # Found by fuzzing: a weight past any share of 100 made the score's arithmetic
+        # overflow (a 500); a template name that is not a string did too.
+        huge = config(classifier={"groupWeights": {"a": 1, "b": 1e308}})
+        cases.append(
+            (
+                "POST",
+                "/kayenta/judge",
+                {"canaryConfig": huge, "metricSetPairList": []},
+                400,
+                "canaryConfig.classifier.groupWeights",
+            )
+        )
+        odd_template = config(id="odd")
+        odd_template["metrics"][0]["query"]["customFilterTemplate"] = {"a": 1}
+        status, _ = await call(s, "POST", f"{base}/kayenta/canaryConfig", odd_template)
+        assert status == 200  # our judge does not read queries; the fetch does
+        cases.append(("POST", start_url("", "odd"), good, 400, "canaryConfig.metrics[0].query"))
         status, _ = await call(s, "POST", f"{base}/kayenta/canaryConfig", datadog_config)
         assert status == 200
         cases.append(("POST", start_url("", "dd"), good, 400, "canaryConfig.metrics[0].query"))

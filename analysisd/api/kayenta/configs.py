@@ -31,6 +31,8 @@ from analysisd.judge.errors import ConfigError
 from analysisd.store import Conflict
 
 KIND = "KayentaCanaryConfig"
+# Weights are shares of 100; far beyond, the score's arithmetic overflows (inf - inf).
+MAX_WEIGHT = 1e6
 _NAME = re.compile(r"[A-Za-z0-9_-]+")  # Kayenta's canaryConfigNamePattern
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
@@ -67,15 +69,30 @@ def _namespace(ctx: ApiContext, applications: list[str]) -> str:
 
 
 def check_config(config: Any, where: str = "body") -> None:
-    """400 naming the field when our judge cannot read `config`."""
+    """400 naming the field when our judge cannot read `config` (`where` is where the
+    config sits in the request: the body itself, or e.g. `canaryConfig`)."""
     if not isinstance(config, dict):
         raise ApiError(400, f"{where}: expected a canary config object", field=where)
+    prefix = "" if where == "body" else f"{where}."
+    classifier = config.get("classifier")
+    weights = classifier.get("groupWeights") if isinstance(classifier, dict) else None
+    if isinstance(weights, dict):
+        for group, weight in weights.items():
+            if isinstance(weight, int | float) and abs(weight) > MAX_WEIGHT:
+                field = f"{prefix}classifier.groupWeights"
+                raise ApiError(
+                    400,
+                    f"{field}.{group}: {weight!r} is not a share of a score of 100"
+                    f" (at most {MAX_WEIGHT:g})",
+                    field=field,
+                )
     try:
         parse_canary_config(config)
     except ConfigError as exc:
         message = str(exc).removeprefix("canary config: ")
-        field = re.match(r"^([A-Za-z0-9_.\[\]]+)", message)
-        raise ApiError(400, f"{message}", field=field.group(1) if field else where) from None
+        named = re.match(r"^([A-Za-z0-9_.\[\]]+)", message)
+        field = prefix + named.group(1) if named else where
+        raise ApiError(400, f"{prefix}{message}", field=field) from None
 
 
 def _prepared(

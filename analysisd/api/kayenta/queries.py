@@ -38,6 +38,26 @@ class QueryError(ValueError):
     """A metric's query cannot be built; the message names the metric and the reason."""
 
 
+def _text(query: Mapping[str, Any], key: str, metric: str) -> str:
+    """query[key] as a string ("" when absent); anything else is an error naming it."""
+    value = query.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise QueryError(f"metric {metric!r}: query.{key}: expected a string, got {value!r}")
+    return value
+
+
+def _texts(query: Mapping[str, Any], key: str, metric: str) -> list[str]:
+    """query[key] as a list of strings ([] when absent)."""
+    value = query.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise QueryError(f"metric {metric!r}: query.{key}: expected a list of strings")
+    return list(value)
+
+
 @dataclass(frozen=True)
 class Scope:
     """One side of a Kayenta scope pair (control or experiment)."""
@@ -102,12 +122,14 @@ def custom_filter(
         raise QueryError(
             f"metric {metric!r}: customFilter is deprecated, use customInlineTemplate instead"
         )
-    inline = query.get("customInlineTemplate")
-    named = query.get("customFilterTemplate")
+    inline = _text(query, "customInlineTemplate", metric)
+    named = _text(query, "customFilterTemplate", metric)
     if inline:
-        template = str(inline)
+        template = inline
     elif named:
         templates = config.get("templates") or {}
+        if not isinstance(templates, Mapping):
+            raise QueryError(f"metric {metric!r}: templates: expected name -> template text")
         if not templates:
             raise QueryError(
                 f"metric {metric!r}: custom filter template {named!r} was referenced, "
@@ -115,7 +137,9 @@ def custom_filter(
             )
         if named not in templates:
             raise QueryError(f"metric {metric!r}: custom filter template {named!r} was not found")
-        template = str(templates[named])
+        if not isinstance(templates[named], str):
+            raise QueryError(f"metric {metric!r}: templates.{named}: expected a string")
+        template = templates[named]
     else:
         return None
     return expand(template, _bindings(query, scope), metric)
@@ -127,14 +151,14 @@ def prometheus_query(
     expanded = custom_filter(config, query, scope, metric)
     if expanded and expanded.startswith("PromQL:"):
         return expanded[len("PromQL:") :]
-    name = query.get("metricName")
+    name = _text(query, "metricName", metric)
     if not name:
         raise QueryError(f"metric {metric!r}: a prometheus query needs metricName or PromQL:")
-    filters = [str(b) for b in query.get("labelBindings") or []]
+    filters = _texts(query, "labelBindings", metric)
     if expanded:
         filters = [*expanded.split(","), *filters]
     else:
-        resource = str(query.get("resourceType") or scope.resource_type or "")
+        resource = _text(query, "resourceType", metric) or scope.resource_type
         if resource == "gce_instance":
             if not scope.location:
                 raise QueryError(
@@ -165,7 +189,7 @@ def prometheus_query(
             )
     text = str(name) + ("{" + ",".join(filters) + "}" if filters else "")
     text = f"avg({text})"
-    group_by = [str(g) for g in query.get("groupByFields") or []]
+    group_by = _texts(query, "groupByFields", metric)
     if group_by:
         text += " by (" + ",".join(group_by) + ")"
     return text
@@ -174,15 +198,15 @@ def prometheus_query(
 def datadog_query(
     config: Mapping[str, Any], query: Mapping[str, Any], scope: Scope, metric: str
 ) -> str:
-    inline = query.get("customInlineTemplate")
+    inline = _text(query, "customInlineTemplate", metric)
     if inline:  # ours: Kayenta's datadog service reads no templates
-        return expand(str(inline), _bindings(query, scope), metric)
-    name = query.get("metricName")
+        return expand(inline, _bindings(query, scope), metric)
+    name = _text(query, "metricName", metric)
     if not name:
         raise QueryError(f"metric {metric!r}: a datadog query needs metricName")
-    tags = ",".join([scope.scope, *[str(t) for t in query.get("tags") or []]])
+    tags = ",".join([scope.scope, *_texts(query, "tags", metric)])
     gauge = f"{name}{{{tags}}}"
-    if str(query.get("metricType", "")).upper() == "COUNT":
+    if _text(query, "metricType", metric).upper() == "COUNT":
         return f"sum:{gauge}.as_count()"
     return gauge
 
@@ -193,7 +217,7 @@ def cloudwatch_query(
     expanded = custom_filter(config, query, scope, metric)
     if expanded:
         return expanded
-    name, namespace = query.get("metricName"), query.get("namespace")
+    name, namespace = _text(query, "metricName", metric), _text(query, "namespace", metric)
     if not name or not namespace:
         raise QueryError(
             f"metric {metric!r}: a cloudwatch query needs customInlineTemplate "
@@ -218,7 +242,7 @@ def cloudwatch_query(
                         "dimensions": dimensions,
                     },
                     "period": max(1, step),
-                    "stat": query.get("stat") or "Average",
+                    "stat": _text(query, "stat", metric) or "Average",
                 },
             }
         ]

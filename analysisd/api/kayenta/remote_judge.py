@@ -84,6 +84,12 @@ async def post_judge(request: web.Request) -> web.Response:
         )
     except JudgeError as exc:
         raise ApiError(400, str(exc), field="metricSetPairList") from None
+    except ArithmeticError:  # numbers past what the score's arithmetic holds
+        raise ApiError(
+            400,
+            "canaryConfig: the score cannot be computed from these weights and values",
+            field="canaryConfig",
+        ) from None
     return web.json_response(kayenta_judge_result(result.as_dict()))
 
 
