@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import math
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -539,3 +541,84 @@ async def test_an_execution_ended_without_a_judgement_completes_with_no_score(
     assert status == 200 and done["complete"] is True
     assert done["result"] is None and done["status"] == "canceled"
     assert done["exception"]["message"]
+
+
+WEIRD: list[Any] = [None, 0, -1, 1e308, 2**70, "", "x", "NaN", "2026-01-01T00:00:00Z", [], {}]
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path] if path else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out += _paths(item, (*path, index))
+    return out
+
+
+def mutated(body: Any, rnd: random.Random) -> Any:
+    """`body` with one to three fields replaced by odd values (or dropped)."""
+    out = copy.deepcopy(body)
+    paths = _paths(out)
+    for _ in range(rnd.randint(1, 3)):
+        *parents, last = rnd.choice(paths)
+        holder = out
+        try:
+            for key in parents:
+                holder = holder[key]
+            if isinstance(holder, dict) and rnd.random() < 0.2:
+                del holder[last]
+            else:
+                holder[last] = rnd.choice(WEIRD)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return out
+
+
+async def test_mutated_kayenta_bodies_never_get_a_server_error(tmp_path: Path) -> None:
+    """Valid requests with fields swapped for odd values: 200 or a 4xx, never a 5xx."""
+    rnd = random.Random(11)
+    stand = {
+        "scopes": [
+            {
+                "scopeName": "default",
+                "controlScope": "a",
+                "experimentScope": "b",
+                "startTimeIso": "2026-12-05T06:00:00Z",
+                "endTimeIso": "2026-12-05T07:00:00Z",
+                "step": 60,
+                "extendedScopeParams": {"k": "v"},
+            }
+        ],
+        "thresholds": {"pass": 90, "marginal": 75},
+        "lifetimeDurationMins": 60,
+        "analysisIntervalMins": 20,
+        "lookbackMins": 10,
+    }
+    pairs = [{"name": "cpu", "values": {"control": [1, 2, 3], "experiment": [1, 2, 4]}}]
+    targets = [
+        (
+            "/kayenta/canary/cpu?application=checkout&metricsAccountName=prom",
+            {"scopes": scopes(), "thresholds": {"pass": 90, "marginal": 75}},
+        ),
+        (
+            "/kayenta/standalone_canary_analysis/cpu?application=checkout&metricsAccountName=prom",
+            stand,
+        ),
+        (
+            "/kayenta/standalone_canary_analysis?application=checkout&metricsAccountName=prom",
+            {"canaryConfig": config(), "executionRequest": stand},
+        ),
+        ("/kayenta/judge", {"canaryConfig": config(), "metricSetPairList": pairs}),
+        ("/kayenta/canaryConfig?application=checkout", config()),
+    ]
+    seen: dict[int, int] = {}
+    async with kayenta_daemon(tmp_path) as (base, s):
+        await call(s, "POST", f"{base}/kayenta/canaryConfig", config(id="cpu"))
+        for _ in range(300):
+            path, body = rnd.choice(targets)
+            status, answer = await call(s, "POST", base + path, mutated(body, rnd))
+            seen[status] = seen.get(status, 0) + 1
+            assert status < 500, (path, answer)
+    assert seen.get(200) and seen.get(400)  # both kinds of answer were reached
