@@ -417,7 +417,16 @@ def _kayenta_paths() -> dict[str, Any]:
                             "Started",
                         )
                     },
-                    params=[the_id, application, *accounts],
+                    params=[
+                        the_id,
+                        application,
+                        *accounts,
+                        {
+                            "name": "parentPipelineExecutionId",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                        },
+                    ],
                     errors=writes,
                 ),
                 canary_request,

@@ -442,7 +442,8 @@ async def test_executions_run_in_the_applications_namespace_with_kayentas_querie
     ):
         await call(s, "POST", f"{base}/kayenta/canaryConfig", config(id="cpu"))
         body = {"scopes": scopes("good", "bad"), "thresholds": {"pass": 90, "marginal": 75}}
-        status, started = await call(s, "POST", start_url(base, "cpu"), body)
+        url = start_url(base, "cpu") + "&parentPipelineExecutionId=pipe-1"
+        status, started = await call(s, "POST", url, body)
         assert status == 200, started
         execution = started["canaryExecutionId"]
         assert execution.startswith("shop.")
@@ -468,6 +469,7 @@ async def test_executions_run_in_the_applications_namespace_with_kayentas_querie
     }
     assert state["metricsAccountName"] == "prom" and state["storageAccountName"] == "store"
     assert state["canaryExecutionRequest"] == body
+    assert state["parentPipelineExecutionId"] == "pipe-1" and state["application"] == "checkout"
     assert state["config"]["name"] == "cpu"
     [run] = runs["items"]
     assert execution == "shop." + run["metadata"]["name"]

@@ -271,6 +271,7 @@ async def post_canary(request: web.Request) -> web.Response:
     block = judge_block(config, metrics_account, pairs, thresholds)
     remembered = {
         "application": request.query.get("application") or None,
+        "parentPipelineExecutionId": request.query.get("parentPipelineExecutionId") or None,
         "canaryConfigId": config_id,
         **params,
         "metricsAccountName": metrics_account.name,
@@ -365,7 +366,7 @@ async def get_canary(request: web.Request) -> web.Response:
     block = block_of(record, JUDGEMENT)
     body: dict[str, Any] = {
         "application": asked.get("application"),
-        "parentPipelineExecutionId": None,
+        "parentPipelineExecutionId": asked.get("parentPipelineExecutionId"),
         "pipelineId": the_id,
         "stageStatus": {
             "fetchControl": _stage(record),
