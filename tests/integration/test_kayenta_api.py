@@ -358,6 +358,31 @@ async def test_bad_input_is_a_400_naming_the_field_or_a_404_never_a_5xx(tmp_path
                 "lifetimeDurationMins",
             )
         )
+        shorter = scopes()
+        moment = datetime.fromisoformat(shorter["default"]["controlScope"]["start"])
+        shorter["default"]["controlScope"]["start"] = (moment + timedelta(minutes=5)).isoformat()
+        later = scopes()
+        for side in ("start", "end"):
+            moment = datetime.fromisoformat(later["default"]["controlScope"][side])
+            later["default"]["controlScope"][side] = (moment + timedelta(minutes=5)).isoformat()
+        earlier = scopes()
+        for side in ("start", "end"):
+            moment = datetime.fromisoformat(earlier["default"]["controlScope"][side])
+            earlier["default"]["controlScope"][side] = (moment - timedelta(days=7)).isoformat()
+        status, answer = await call(s, "POST", base + start_url("", "cpu"), {"scopes": earlier})
+        assert status == 200, answer  # a week-old baseline: the judge's baselineOffset
+        cases += [
+            (
+                "POST",
+                start_url("", "cpu"),
+                {"scopes": later},
+                400,
+                "scopes.default.controlScope.start",
+            ),
+        ]
+        cases.append(
+            ("POST", start_url("", "cpu"), {"scopes": shorter}, 400, "scopes.default.controlScope")
+        )
         # Found by fuzzing: a weight past any share of 100 made the score's arithmetic
         # overflow (a 500); a template name that is not a string did too.
         huge = config(classifier={"groupWeights": {"a": 1, "b": 1e308}})

@@ -126,15 +126,16 @@ def judge_block(
                 " (one judgement reads one window)",
                 field=f"{where}.{name}",
             )
+    first = f"{where}.{next(iter(pairs))}"
     if control.end - control.start != experiment.end - experiment.start:
         raise ApiError(
             400,
-            f"{where}: the control and experiment windows must be equally long",
-            field=f"{where}.controlScope",
+            f"{first}.controlScope: the control and experiment windows must be equally long",
+            field=f"{first}.controlScope",
         )
     window = (experiment.end - experiment.start).total_seconds()
     if experiment.step > window:
-        step_field = step_field or f"{where}.{next(iter(pairs))}.experimentScope.step"
+        step_field = step_field or f"{first}.experimentScope.step"
         raise ApiError(
             400,
             f"{step_field}: {experiment.step:g}s is longer than the window ({window:g}s)",
@@ -144,8 +145,9 @@ def judge_block(
     if offset < 0:
         raise ApiError(
             400,
-            f"{where}: the control window may not be later than the experiment's",
-            field=f"{where}.controlScope.start",
+            f"{first}.controlScope.start: the control window may not be later than the"
+            " experiment's",
+            field=f"{first}.controlScope.start",
         )
     built: dict[str, dict[str, str]] = {}
     for index, metric in enumerate(config.get("metrics") or []):
