@@ -253,6 +253,7 @@ async def daemon(tmp_path: Path, prometheus_rig: PrometheusRig) -> AsyncIterator
         yield process
     finally:
         assert await process.terminate() == 0
+    assert "unhandled error" not in (tmp_path / "daemon.log").read_text()
 
 
 async def store_config(session: aiohttp.ClientSession, base: str, **kw: Any) -> str:
