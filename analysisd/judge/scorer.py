@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
 
 from analysisd.judge.classifier import Label
@@ -44,9 +45,18 @@ class ScoreResult:
 
 
 def round_half_up(value: float, places: int = 2) -> float:
-    """Scala's BigDecimal(value).setScale(places, HALF_UP) (decimal text of the double)."""
+    """Scala's BigDecimal(value).setScale(places, HALF_UP) (decimal text of the double).
+
+    setScale is exact whatever the magnitude, so the context holds every digit a double
+    can have (a summary score near 1e308, from huge group weights, has 309 before the
+    point; the default 28-digit context raised InvalidOperation). NaN and infinities
+    have no decimal form and are handed back unchanged.
+    """
+    if not math.isfinite(value):
+        return value
     quantum = Decimal(1).scaleb(-places)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    exact = Context(prec=400, rounding=ROUND_HALF_UP)
+    return float(Decimal(repr(value)).quantize(quantum, context=exact))
 
 
 def _group_score(name: str, labels: list[Label]) -> GroupScore:
