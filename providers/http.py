@@ -20,11 +20,12 @@ import math
 import socket
 import time
 from collections.abc import Callable, Mapping
-from types import SimpleNamespace
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_middlewares import ClientHandlerType
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
@@ -249,33 +250,46 @@ class PolicyResolver(AbstractResolver):
         await self._inner.close()
 
 
-async def _on_request_start(
-    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
-) -> None:
-    check_url(str(params.url))
+# A redirect answer just seen in this task: (where it leads, the origin it came from).
+# The next hop's check names the redirect when it refuses that very target.
+_REDIRECTED: ContextVar[tuple[str, str] | None] = ContextVar("analysisd_redirected", default=None)
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
-async def _on_request_redirect(
-    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
-) -> None:
-    # Called with the 3xx answer, before aiohttp follows it: check where it leads.
-    response: aiohttp.ClientResponse = params.response
-    location = response.headers.get("Location") or response.headers.get("URI")
-    if not location:
-        return
+async def _policy_middleware(
+    request: aiohttp.ClientRequest, handler: ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Every hop's URL is checked before it is sent (the first request and each
+    redirect aiohttp follows: it calls the middleware once per hop).
+
+    A client middleware rather than trace hooks: a session with any TraceConfig pays
+    for every trace event of every request (about 25 us of CPU per request on the
+    scheduler bench's machine, a quarter of a bare request), the middleware for one call.
+    """
+    url = str(request.url)
+    hop = _REDIRECTED.get()
+    if hop is not None:
+        _REDIRECTED.set(None)
     try:
-        target = response.url.join(URL(location))
-    except ValueError:
-        return  # aiohttp refuses it itself
-    try:
-        check_url(str(target))
+        check_url(url)
     except EgressRefused as exc:
-        response.close()
+        if hop is None or hop[0] != url:
+            raise
         raise EgressRefused(
-            f"{exc.message} (a redirect from {_origin(response.url)})",
+            f"{exc.message} (a redirect from {hop[1]})",
             provider=exc.provider,
             address=exc.address,
         ) from None
+    response = await handler(request)
+    if response.status in _REDIRECT_STATUSES:
+        location = response.headers.get("Location") or response.headers.get("URI")
+        if location:
+            try:
+                target = response.url.join(URL(location))
+            except ValueError:
+                return response  # aiohttp refuses it itself
+            _REDIRECTED.set((str(target), _origin(response.url)))
+    return response
 
 
 def client_session(
@@ -283,17 +297,15 @@ def client_session(
 ) -> aiohttp.ClientSession:
     """An aiohttp session that obeys the current RequestPolicy on every hop and address.
 
-    The first URL is checked as the request starts, each redirect's target before it
-    is followed, and (in the connector) every address a name resolves to.
+    Each hop's URL (the first, and each redirect's target before it is sent) is
+    checked by a client middleware, and (in the connector) every address a name
+    resolves to.
 
     `connector` given: it must have been made by `policy_connector`.
     """
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(_on_request_start)
-    trace.on_request_redirect.append(_on_request_redirect)
-    traces = [trace, *kwargs.pop("trace_configs", [])]
+    middlewares = (_policy_middleware, *kwargs.pop("middlewares", ()))
     return aiohttp.ClientSession(
-        connector=connector or policy_connector(), trace_configs=traces, **kwargs
+        connector=connector or policy_connector(), middlewares=middlewares, **kwargs
     )
 
 
