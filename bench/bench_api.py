@@ -1,11 +1,14 @@
 """API benchmark: create-run and get-run throughput against a bare aiohttp handler measured
 in the same run (ratio), and the time to resume 10,000 stored runs after a restart.
 
-    python bench/bench_api.py [--requests 2000] [--concurrency 32] [--resume 10000]
+    python bench/bench_api.py [--requests 1000] [--rounds 5] [--concurrency 32] [--resume 10000]
 
 Client and servers share one event loop, for the baseline and the daemon alike, so
 the ratio compares like with like. Runs carry `initialDelay: 1h`: the numbers are the
-API + store path, not measurement work.
+API + store path, not measurement work. Each round measures bare create, daemon create,
+bare get and daemon get back to back (the machine is shared: its speed drifts between
+rounds, hardly within one); the median of the per-round ratios is reported, with the
+ratio of process CPU per request beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -93,7 +97,11 @@ async def bare_server() -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/runs"
 
 
-async def throughput(n: int, concurrency: int, folder: Path) -> dict[str, float]:
+async def throughput(n: int, concurrency: int, rounds: int, folder: Path) -> dict[str, Any]:
+    """Rounds of bare create, daemon create, bare get, daemon get (n requests each), side by
+    side so that the machine's drift falls on both alike: per-round ratios of requests/s
+    and of process CPU per request (the aiosqlite thread included)."""
+
     async def post(url: str, s: aiohttp.ClientSession, i: int) -> None:
         async with s.post(url, json=manifest(i)) as resp:
             assert resp.status == 201, await resp.text()
@@ -104,20 +112,60 @@ async def throughput(n: int, concurrency: int, folder: Path) -> dict[str, float]
             assert resp.status == 200
             await resp.read()
 
+    async def timed(
+        call: Callable[[aiohttp.ClientSession, int], Awaitable[None]], first: int
+    ) -> tuple[float, float]:
+        cpu = time.process_time()
+        rate = await drive(n, concurrency, lambda s, i: call(s, first + i))
+        return rate, (time.process_time() - cpu) / n
+
     runner, bare = await bare_server()
-    try:
-        bare_create = await drive(n, concurrency, lambda s, i: post(bare, s, i))
-        bare_get = await drive(n, concurrency, lambda s, i: get(bare, s, i))
-    finally:
-        await runner.cleanup()
     settings = Settings(
         port=0, store=f"sqlite:///{folder / 'tp.db'}", max_active_runs_per_namespace=10**9
     )
-    async with Daemon(settings, source=InstantSource()) as daemon:
-        url = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/bench/analysisruns"
-        create = await drive(n, concurrency, lambda s, i: post(url, s, i))
-        read = await drive(n, concurrency, lambda s, i: get(url, s, i))
-    return {"bare_create": bare_create, "create": create, "bare_get": bare_get, "get": read}
+    rows: list[dict[str, float]] = []
+    try:
+        async with Daemon(settings, source=InstantSource()) as daemon:
+            url = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/bench/analysisruns"
+            for r in range(rounds):
+                first = r * n
+                row: dict[str, float] = {}
+                row["bare_create"], row["bare_create_cpu"] = await timed(
+                    lambda s, i: post(bare, s, i), first
+                )
+                row["create"], row["create_cpu"] = await timed(lambda s, i: post(url, s, i), first)
+                row["bare_get"], row["bare_get_cpu"] = await timed(
+                    lambda s, i: get(bare, s, i), first
+                )
+                row["get"], row["get_cpu"] = await timed(lambda s, i: get(url, s, i), first)
+                rows.append(row)
+            assert isinstance(daemon.store, SqliteStore)
+            group = daemon.store.group
+            writes_per_commit = group.ops / max(1, group.batches)
+    finally:
+        await runner.cleanup()
+
+    def median(key: str) -> float:
+        return statistics.median(row[key] for row in rows)
+
+    def ratio(a: str, b: str) -> list[float]:
+        return [round(row[a] / row[b], 3) for row in rows]
+
+    return {
+        "create": median("create"),
+        "bare_create": median("bare_create"),
+        "get": median("get"),
+        "bare_get": median("bare_get"),
+        "create_ratios": ratio("create", "bare_create"),
+        "get_ratios": ratio("get", "bare_get"),
+        # CPU per bare request / CPU per daemon request: the throughput ratio if the CPU
+        # were all ours (insensitive to what else the machine runs).
+        "create_cpu_ratios": ratio("bare_create_cpu", "create_cpu"),
+        "get_cpu_ratios": ratio("bare_get_cpu", "get_cpu"),
+        "create_cpu_us": median("create_cpu") * 1e6,
+        "bare_create_cpu_us": median("bare_create_cpu") * 1e6,
+        "writes_per_commit": writes_per_commit,
+    }
 
 
 async def seed(path: Path, runs: int) -> None:
@@ -186,21 +234,29 @@ async def resume(runs: int, folder: Path) -> dict[str, float]:
 async def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1000, help="per round and kind")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--resume", type=int, default=10_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tp = await throughput(args.requests, args.concurrency, folder)
+        tp = await throughput(args.requests, args.concurrency, args.rounds, folder)
         rs = await resume(args.resume, folder)
     report = {
         "create_runs_per_s": round(tp["create"]),
         "bare_create_per_s": round(tp["bare_create"]),
-        "create_ratio": round(tp["create"] / tp["bare_create"], 3),
+        "create_ratio": statistics.median(tp["create_ratios"]),
+        "create_ratios": tp["create_ratios"],
+        "create_cpu_ratio": statistics.median(tp["create_cpu_ratios"]),
+        "create_cpu_us": round(tp["create_cpu_us"]),
+        "bare_create_cpu_us": round(tp["bare_create_cpu_us"]),
+        "writes_per_commit": round(tp["writes_per_commit"], 1),
         "get_runs_per_s": round(tp["get"]),
         "bare_get_per_s": round(tp["bare_get"]),
-        "get_ratio": round(tp["get"] / tp["bare_get"], 3),
+        "get_ratio": statistics.median(tp["get_ratios"]),
+        "get_ratios": tp["get_ratios"],
+        "get_cpu_ratio": statistics.median(tp["get_cpu_ratios"]),
         "resume_runs": rs["runs"],
         "resume_start_s": round(rs["start_s"], 2),
         "resume_settled_s": round(rs["settled_s"], 2),
