@@ -11,7 +11,12 @@ Per-target queues: due rows are handed to a queue per receiver (scheme://host:po
 each sending at most `per_target` rows at once, so a dead or hanging receiver holds
 only its own slots. When a receiver fails, the rest of its queue is deferred to its
 retry time (recorded as such) instead of waiting behind the failure, which keeps
-its backlog out of the rows due for everyone else.
+its backlog out of the rows due for everyone else. That retry time is the
+receiver's own back-off (growing with its failures in a row, reset by a success),
+and a full queue's rows wait as long as its oldest send has been open: a dead
+receiver's backlog comes due ever more rarely instead of being fetched and
+deferred again every poll ahead of other receivers' rows (bench/
+bench_fair_share_webhooks.py). Deferrals are written together, one commit.
 
 Each row is sent as its namespace allows (`route`): a run's callback is signed
 with a secret of the run's namespace and held to that namespace's egress policy;
@@ -143,6 +148,17 @@ class _Receiver:
     waiting: deque[OutboxRow] = field(default_factory=deque)
     in_flight: int = 0
     retry_at: float = 0.0
+    # Sends failed in a row (0 after one succeeds): the receiver's own back-off, so a
+    # dead receiver's backlog comes due ever more rarely, not at its rows' first retry.
+    failures: int = 0
+    # When each send in flight started: a receiver whose oldest send has been open for
+    # t seconds frees a slot no sooner than that (a hanging one: up to the timeout).
+    sends: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def room_at(self, now: float, floor: float) -> float:
+        """When rows left in the store for this receiver are worth fetching again."""
+        oldest = min(self.sends.values(), default=now)
+        return max(self.retry_at, now + max(floor, now - oldest))
 
 
 class Deliverer:
@@ -299,52 +315,76 @@ class Deliverer:
         while receiver.waiting and receiver.in_flight < self._policy.per_target:
             row = receiver.waiting.popleft()
             receiver.in_flight += 1
+            receiver.sends[(row.event_id, row.target)] = self._clock()
             task = asyncio.get_running_loop().create_task(self._send(receiver, row))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, receiver: _Receiver, row: OutboxRow) -> None:
         retry_at: float | None = None
+        sent = False
         try:
             retry_at = await self._deliver(row)
+            sent = retry_at is None
         except Exception as exc:
             # Recording failed (the store): the row is still pending there and comes back.
             self.health.failed(exc)
         finally:
             receiver.in_flight -= 1
+            receiver.sends.pop((row.event_id, row.target), None)
             self._held.discard((row.event_id, row.target))
+        if sent:
+            receiver.failures = 0
         if retry_at is not None:
             # The receiver failed: what waits for it waits for its retry, in the store.
-            receiver.retry_at = max(receiver.retry_at, retry_at)
+            receiver.failures += 1
+            own = self._clock() + backoff(
+                receiver.failures,
+                base=self._policy.backoff_base,
+                cap=self._policy.backoff_max,
+                rand=self._rand,
+            )
+            receiver.retry_at = max(receiver.retry_at, retry_at, own)
             for waiting in receiver.waiting:
                 self._held.discard((waiting.event_id, waiting.target))
             receiver.waiting.clear()
         self._pump(receiver)
         if not receiver.in_flight and not receiver.waiting:
-            if receiver.retry_at <= self._clock():
+            if receiver.retry_at <= self._clock() and not receiver.failures:
                 self._receivers.pop(receiver.key, None)
             self._wake.set()  # rows of this receiver may be waiting in the store
 
     async def _defer(
         self, rows: list[tuple[OutboxRow, _Receiver]], now: float, reason: str = "failing"
     ) -> None:
-        """Rows of a receiver that failed (or has a full queue) wait for its retry time."""
+        """Rows of a receiver that failed (or has a full queue) wait in the store until
+        its retry time, or (full) until it may have room: no sooner than its oldest send
+        in flight has lasted, so a hanging receiver's backlog is not fetched and deferred
+        again every poll, ahead of every other receiver's rows. Recorded together (the
+        store commits them in one go), not one commit after another."""
+        writes = []
+        outcomes = []
         for row, receiver in rows:
-            retry_at = max(receiver.retry_at, now + self._policy.poll_interval)
+            retry_at = receiver.room_at(now, self._policy.poll_interval)
             if now - row.created_at >= self._policy.max_age:
                 state, retry_at = "dead", now
             else:
                 state = "pending"
-            await self._store.record_attempt(
-                row,
-                state=state,
-                at=now,
-                next_attempt_at=retry_at,
-                status=None,
-                error=f"not sent yet: {masked_url(receiver.key)} is {reason}; deferred",
+            writes.append(
+                self._store.record_attempt(
+                    row,
+                    state=state,
+                    at=now,
+                    next_attempt_at=retry_at,
+                    status=None,
+                    error=f"not sent yet: {masked_url(receiver.key)} is {reason}; deferred",
+                )
             )
-            if self._telemetry is not None:
-                self._telemetry.delivery("dead" if state == "dead" else "deferred")
+            outcomes.append("dead" if state == "dead" else "deferred")
+        await asyncio.gather(*writes)
+        if self._telemetry is not None:
+            for outcome in outcomes:
+                self._telemetry.delivery(outcome)
 
     async def _deliver(self, row: OutboxRow) -> float | None:
         """Send one row and record it; the receiver's retry time when it failed, else None."""

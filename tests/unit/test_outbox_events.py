@@ -94,3 +94,15 @@ def test_subscription_type_filter_drops_other_events() -> None:
 def test_backoff_grows_stays_under_the_cap_and_never_hits_zero(attempts: int, r: float) -> None:
     delay = backoff(attempts, base=1.0, cap=300.0, rand=lambda: r)
     assert 0.5 * min(300.0, 2.0**attempts) <= delay <= min(300.0, 2.0**attempts) + 1e-9
+
+
+def test_a_full_receivers_rows_wait_as_long_as_its_oldest_send_has_lasted() -> None:
+    from analysisd.outbox import _Receiver
+
+    receiver = _Receiver("http://127.0.0.1:1")
+    assert receiver.room_at(100.0, floor=1.0) == 101.0  # nothing in flight: the poll floor
+    receiver.sends[("e1", "t")] = 95.0  # open for 5 s (hanging): no room for 5 s more
+    receiver.sends[("e2", "t")] = 99.5
+    assert receiver.room_at(100.0, floor=1.0) == 105.0
+    receiver.retry_at = 130.0  # failing: its back-off wins
+    assert receiver.room_at(100.0, floor=1.0) == 130.0
