@@ -139,9 +139,8 @@ async def throughput(n: int, concurrency: int, rounds: int, folder: Path) -> dic
                 )
                 row["get"], row["get_cpu"] = await timed(lambda s, i: get(url, s, i), first)
                 rows.append(row)
-            assert isinstance(daemon.store, SqliteStore)
-            group = daemon.store.group
-            writes_per_commit = group.ops / max(1, group.batches)
+            group = getattr(daemon.store, "group", None)  # None: before group commit
+            writes_per_commit = group.ops / max(1, group.batches) if group else float("nan")
     finally:
         await runner.cleanup()
 
