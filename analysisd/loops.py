@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 import structlog
 
@@ -76,6 +77,25 @@ class LoopHealth:
         if self.failures >= self._failing_after:
             return f"failing: {self.failures} consecutive passes failed (see the log)"
         return None
+
+
+class LoopTask:
+    """A long-lived loop's task, watched by its LoopHealth: start() it, stop() it."""
+
+    def __init__(self, health: LoopHealth, body: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.health = health
+        self._body = body
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self.health.watch(asyncio.get_running_loop().create_task(self._body()))
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait until it has ended."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
 
 def problems(loops: Iterable[LoopHealth]) -> dict[str, str]:

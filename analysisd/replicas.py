@@ -18,7 +18,7 @@ from collections.abc import Callable
 import structlog
 
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
-from analysisd.loops import LoopHealth
+from analysisd.loops import LoopHealth, LoopTask
 from analysisd.spec import AnalysisRun
 from analysisd.store import Leasing
 
@@ -44,7 +44,7 @@ class Replicas:
         self._scheduler = scheduler
         self._period = lease_duration / 3
         self.health = LoopHealth("lease-loop")
-        self._task: asyncio.Task[None] | None = None
+        self._runner = LoopTask(self.health, self._loop)
 
     async def claim(self, batch: int = 100) -> int:
         """Claim free runs (unowned, or a dead replica's with an expired lease); resume them."""
@@ -96,13 +96,10 @@ class Replicas:
             scheduler.forget(namespace, name)
 
     def start(self) -> None:
-        self._task = self.health.watch(asyncio.get_running_loop().create_task(self._loop()))
+        self._runner.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._runner.stop()
 
     async def release(self) -> None:
         """Hand every run we hold over at once (after the scheduler drained)."""

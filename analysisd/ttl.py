@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import structlog
 
 from analysisd.engine.assess import ttl_expired
-from analysisd.loops import LoopHealth
+from analysisd.loops import LoopHealth, LoopTask
 from analysisd.spec import TTLStrategy
 from analysisd.store import Store
 
@@ -27,7 +27,7 @@ class TtlCollector:
         self._store = store
         self._interval = interval
         self.health = LoopHealth("ttl-collector")
-        self._task: asyncio.Task[None] | None = None
+        self._runner = LoopTask(self.health, self._loop)
 
     async def collect_expired(self, now: datetime | None = None) -> int:
         """Delete completed runs past their spec.ttlStrategy; how many were deleted."""
@@ -47,13 +47,10 @@ class TtlCollector:
         return deleted
 
     def start(self) -> None:
-        self._task = self.health.watch(asyncio.get_running_loop().create_task(self._loop()))
+        self._runner.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._runner.stop()
 
     async def _loop(self) -> None:
         wait = self._interval

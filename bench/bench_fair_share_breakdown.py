@@ -61,12 +61,13 @@ def plan(self: Any, state: Any, now: Any) -> None:
                 queued_at.setdefault((state.key, name), time.perf_counter())
 
 
-async def measure(self: Any, worker: Any, job: Any) -> None:
-    state, task = job
+async def measure(self: Any, worker: Any, *job: Any) -> None:
+    # (worker, (state, task)) now; (worker, state, task) before the worker pool moved out.
+    state, task = job[0] if len(job) == 1 else job
     at = queued_at.pop((state.key, task.metric.name), None)
     if at is not None:
         note("queue wait", state.key[1].split("-")[0], time.perf_counter() - at)
-    await original_measure(self, worker, job)
+    await original_measure(self, worker, *job)
 
 
 def on_gc(phase: str, info: dict[str, Any]) -> None:
