@@ -2,11 +2,14 @@
 
 A redirect to a refused target is refused before it is sent, naming the redirect; a
 caller that does not follow redirects (the outbox) gets the 3xx answer itself; the
-first URL is refused before anything is sent.
+first URL is refused before anything is sent. And the response cap: a body with a
+Content-Length is read in one go when it fits, a compressed one is counted as it
+is decompressed.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,7 +17,13 @@ import pytest
 from aiohttp import web
 
 from providers.egress import EgressPolicy, EgressRefused
-from providers.http import RequestPolicy, client_session, using_policy
+from providers.http import (
+    RequestPolicy,
+    ResponseTooLarge,
+    client_session,
+    read_capped,
+    using_policy,
+)
 
 
 class Peer:
@@ -32,7 +41,16 @@ class Peer:
             self.hits.append(request.path)
             return web.json_response({"v": 1})
 
+        async def bomb(request: web.Request) -> web.Response:
+            body = gzip.compress(b"0" * 1_000_000)  # about 1 KB on the wire
+            return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+
+        async def plain(request: web.Request) -> web.Response:
+            return web.Response(body=b"x" * 5000)
+
         app = web.Application()
+        app.router.add_get("/bomb", bomb)
+        app.router.add_get("/plain", plain)
         app.router.add_get("/away", away)
         app.router.add_get("/ok", ok)
         self.runner = web.AppRunner(app)
@@ -114,3 +132,20 @@ async def test_a_callers_own_middleware_runs_after_the_policy(peers: tuple[Peer,
                 async with session.get(f"{other.url}/ok"):
                     pass
     assert seen == [f"{allowed.url}/ok"]  # the refused request never reached it
+
+
+async def test_the_cap_counts_a_compressed_body_as_decompressed(peers: tuple[Peer, Peer]) -> None:
+    allowed, _ = peers
+    policy = RequestPolicy(EgressPolicy.build("shop", [allowed.url]), max_response_bytes=100_000)
+    async with client_session() as session:
+        with using_policy(policy):
+            async with session.get(f"{allowed.url}/bomb") as response:
+                assert response.content_length is not None
+                assert response.content_length < 100_000
+                with pytest.raises(ResponseTooLarge, match="100000-byte cap"):
+                    await read_capped(response, "web", allowed.url)
+            async with session.get(f"{allowed.url}/plain") as response:
+                assert await read_capped(response, "web", allowed.url) == b"x" * 5000
+            async with session.get(f"{allowed.url}/plain") as response:
+                with pytest.raises(ResponseTooLarge, match="Content-Length 5000"):
+                    await read_capped(response, "web", allowed.url, 4000)
