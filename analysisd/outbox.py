@@ -16,7 +16,8 @@ receiver's own back-off (growing with its failures in a row, reset by a success)
 and a full queue's rows wait as long as its oldest send has been open: a dead
 receiver's backlog comes due ever more rarely instead of being fetched and
 deferred again every poll ahead of other receivers' rows (bench/
-bench_fair_share_webhooks.py). Deferrals are written together, one commit.
+bench_fair_share_webhooks.py); deferred rows are spread over as long again, so a
+backlog comes due a little at a time. Deferrals are written together, one commit.
 
 Each row is sent as its namespace allows (`route`): a run's callback is signed
 with a secret of the run's namespace and held to that namespace's egress policy;
@@ -366,6 +367,9 @@ class Deliverer:
         outcomes = []
         for row, receiver in rows:
             retry_at = receiver.room_at(now, self._policy.poll_interval)
+            # Spread over as long again: a backlog comes back a little at a time, never
+            # all at once ahead of everyone's rows (nor all at a receiver that recovered).
+            retry_at += (retry_at - now) * self._rand()
             if now - row.created_at >= self._policy.max_age:
                 state, retry_at = "dead", now
             else:
