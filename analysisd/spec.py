@@ -16,52 +16,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from analysisd import AnalysisdError
 from analysisd.durations import DurationError, parse_duration_ns
+from analysisd.spec_types import (
+    INT32_MAX,
+    INT32_MIN,
+    Int32,
+    IntOrString,
+    scalar_to_string,
+    shown,
+)
 
 API_VERSION = "argoproj.io/v1alpha1"
 KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun")
-
-
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "..."
-
-
-def _int32(value: Any) -> Any:
-    # Argo's integer fields are Go int32s: Kubernetes refuses a bigger number at decode.
-    in_range = not isinstance(value, int) or INT32_MIN <= value <= INT32_MAX
-    if not in_range and not isinstance(value, bool):
-        raise ValueError(f"{_shown(value)} is out of range (a 32-bit integer)")
-    return value
-
-
-def _int_or_string(value: Any) -> int | str:
-    # YAML booleans and floats are not intstr values; say so instead of coercing.
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"must be an integer or a string, got {type(value).__name__} {value!r}")
-    result: int | str = _int32(value)
-    return result
-
-
-# An int field of Argo's (int32): a bigger number is refused where it is written.
-Int32 = Annotated[int, BeforeValidator(_int32)]
-
-
-# Argo's intstr.IntOrString: an int, or a string that may hold "{{args.x}}" until
-# arguments are resolved (then it must parse as an int: see int_value).
-IntOrString = Annotated[int | str, BeforeValidator(_int_or_string)]
-
-
-def _scalar_to_string(value: Any) -> Any:
-    # Argument values are strings in Argo; YAML readers write `value: 9090` (an
-    # upstream example does), so plain scalars are taken as their YAML text.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
 
 
 # Provider kinds Argo Rollouts defines (all load); the ones analysisd runs.
@@ -154,7 +119,7 @@ class ValueFrom(Model):
 
 class Argument(Model):
     name: str
-    value: Annotated[str | None, BeforeValidator(_scalar_to_string)] = None
+    value: Annotated[str | None, BeforeValidator(scalar_to_string)] = None
     value_from: ValueFrom | None = Field(default=None, alias="valueFrom")
 
 
@@ -390,9 +355,9 @@ def int_value(value: int | str | None, field: str, default: int = 0) -> int:
         except ValueError:
             if is_placeholder(text):
                 raise SpecError(f"{field}: {value!r} is an unresolved argument", field) from None
-            raise SpecError(f"{field}: {_shown(value)} is not an integer", field) from None
+            raise SpecError(f"{field}: {shown(value)} is not an integer", field) from None
     if not INT32_MIN <= number <= INT32_MAX:
-        raise SpecError(f"{field}: {_shown(value)} is out of range (a 32-bit integer)", field)
+        raise SpecError(f"{field}: {shown(value)} is out of range (a 32-bit integer)", field)
     return number
 
 
