@@ -49,7 +49,7 @@ from analysisd.spec import (
     is_placeholder,
 )
 from providers.base import ProviderConfigError, ProviderError, ProviderUnsupported
-from providers.registry import PROVIDER_CLASSES, check_block
+from providers.kinds import PROVIDER_CLASSES, check_block
 
 if TYPE_CHECKING:
     from analysisd.expr import Conditions

@@ -72,6 +72,9 @@ def test_lint_of_a_web_template_loads_neither_judge_nor_network_stack() -> None:
     assert "analysisd.commands.lint" in modules and "providers.web" in modules
     assert not tops(modules) & {*HEAVY, "aiohttp"}
     assert "analysisd.commands.judge" not in modules and "analysisd.judge" not in modules
+    # Checking blocks needs the kinds table, not the registry's runtime.
+    assert "providers.kinds" in modules and "providers.registry" not in modules
+    assert not tops(modules) & {"prometheus_client", "asyncio"}
 
 
 class _Answer(BaseHTTPRequestHandler):
