@@ -89,10 +89,12 @@ class Gate:
 
     def __init__(self) -> None:
         self.open = asyncio.Event()
+        self.called = asyncio.Event()
         self.calls = 0
 
     async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
         self.calls += 1
+        self.called.set()
         await self.open.wait()
         return Reading(result=1, value="1")
 
@@ -104,9 +106,14 @@ async def test_rate_quota_backlog_answers_429_naming_measurements_per_second(
     settings = quota_settings(tmp_path, measurements_per_second=0.01)
     source = Gate()
     async with running_daemon(settings, source) as (_, base), aiohttp.ClientSession() as s:
-        for i in range(2):
-            status, _ = await post_run(s, base, f"r{i}", [scripted_metric("m")])
-            assert status == 201
+        status, _ = await post_run(s, base, "r0", [scripted_metric("m")])
+        assert status == 201
+        # r0's measurement takes the one token; until it has, it is itself a backlog of
+        # one and r1 could already be refused (the create answers before the dispatch).
+        async with asyncio.timeout(10):
+            await source.called.wait()
+        status, _ = await post_run(s, base, "r1", [scripted_metric("m")])
+        assert status == 201
         async with asyncio.timeout(10):
             while True:
                 status, body = await post_run(s, base, "late", [scripted_metric("m")])
