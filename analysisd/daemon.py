@@ -31,7 +31,6 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from analysisd.api.app import build_app
 from analysisd.api.context import ApiContext, EventHub
 from analysisd.config import ConfigError, Settings
 from analysisd.engine.measure import MeasurementSource
@@ -47,6 +46,15 @@ from analysisd.store import Leasing, Store, leasing_of, open_store
 from analysisd.teams import Teams
 from analysisd.telemetry import DaemonMetrics
 from analysisd.ttl import TtlCollector
+
+
+def _app(ctx: ApiContext) -> web.Application:
+    """The API app, imported only by `serve`: the API pulls in the judge (numpy, scipy)
+    and the pages, which `analysisd run` composing the same engine does not need."""
+    from analysisd.api.app import build_app
+
+    return build_app(ctx)
+
 
 __all__ = [
     "Daemon",
@@ -289,7 +297,7 @@ class Daemon:
             },
         )
         self._runner = web.AppRunner(
-            build_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=1.0
+            _app(ctx), handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, s.host, s.port)

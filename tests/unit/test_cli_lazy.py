@@ -125,13 +125,6 @@ def test_run_of_a_web_template_loads_no_judge_and_no_vendor_clients(
     assert "analysisd.commands.judge" not in modules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`analysisd run` composes the daemon's engine through analysisd.daemon, which "
-    "imports the API app at module level: api.kayenta -> judge.config -> judge.classifier "
-    "-> numpy/scipy, and ui.judgepage -> judge.report (owner of daemon.py: import "
-    "build_app where the app is built)",
-)
 def test_run_of_a_web_template_loads_no_numpy_or_scipy(endpoint: str, tmp_path: Path) -> None:
     template = tmp_path / "web.yaml"
     template.write_text(
