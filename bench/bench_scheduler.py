@@ -1,7 +1,7 @@
 """Scheduler benchmark: many concurrent runs through the Web provider vs a bare aiohttp loop.
 
     python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 4]
-                                    [--rounds 3] [--settle 3] [--no-steady]
+                                    [--rounds 3] [--settle 10] [--no-steady]
                                     [--source web|bare|instant] [--gc default|tuned|large]
                                     [--yielding-baseline]
 
@@ -419,7 +419,7 @@ async def amain(args: argparse.Namespace) -> None:
         if args.no_steady:
             return
         steady = await scheduler_phase(
-            url, args.runs, args.concurrency, staggered=True, source_kind=kind
+            url, args.runs, args.concurrency, staggered=True, source_kind=kind, settle=args.settle
         )
         offered = args.runs * 2 / INTERVAL.total_seconds()
         print(
@@ -441,7 +441,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=4.0, help="per baseline phase")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds before the wave")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="seconds before the wave (set-up must fit)"
+    )
     parser.add_argument("--no-steady", action="store_true", help="skip the steady-state phase")
     parser.add_argument("--source", choices=("web", "bare", "instant"), default="web")
     parser.add_argument("--gc", choices=("default", "tuned", "large"), default="default")
