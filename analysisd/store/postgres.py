@@ -19,9 +19,12 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from analysisd.store.base import (
+    INSERT_MEASUREMENT,
+    INSERT_OUTBOX,
     Conflict,
     GroupCommit,
     LimitExceeded,
@@ -42,6 +45,7 @@ from analysisd.store.records import (
     dumps,
     now_iso,
     outbox_from_row,
+    outbox_params,
 )
 
 _TIMEOUT = 30.0  # seconds for any one statement
@@ -55,6 +59,63 @@ BATCHES_IN_FLIGHT = 4
 
 # One write of a batch: its statements in the batch's transaction, returning the outcome.
 _Write = Callable[[Tx], Awaitable[Any]]
+
+# Several runs' fenced status changes in one statement: only the owner, at the epoch it
+# claimed with (and, given a uid, the same run, not a re-created namesake); each write
+# also extends the lease.
+_CHANGES = (
+    "UPDATE runs AS r SET status=v.status, phase=v.phase, completed=v.completed,"
+    f" updated_at=v.updated_at, lease_expires_at={DB_NOW} + $9"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[],"
+    " $6::text[], $7::bigint[], $8::text[])"
+    " AS v(namespace, name, status, phase, completed, updated_at, epoch, uid)"
+    " WHERE r.namespace=v.namespace AND r.name=v.name AND r.owner=$10"
+    " AND r.epoch=v.epoch AND (v.uid IS NULL OR r.uid=v.uid)"
+    " RETURNING r.namespace, r.name"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One run's status change with its new measurements and outbox rows. Alone, it is
+    written by calling it; several in one batch are written together (_changes)."""
+
+    key: RunKey
+    # namespace, name, status, phase, completed, updated_at, epoch, uid (or None)
+    params: tuple[str, str, str, str, int, str, int, str | None]
+    measurements: list[tuple[Any, ...]]  # INSERT_MEASUREMENT's parameters
+    outbox: list[tuple[Any, ...]]  # INSERT_OUTBOX's parameters
+    owner: str  # the fence: this replica ...
+    lease_seconds: float  # ... and how far each write extends its lease
+
+    def missed(self, stored_uid: str | None) -> str:
+        """Why the fenced update wrote nothing: "gone" (deleted, or re-created under a
+        new uid) or "lost" (another replica holds it now)."""
+        uid = self.params[7]
+        return "gone" if stored_uid is None or (uid is not None and stored_uid != uid) else "lost"
+
+    async def __call__(self, tx: Tx) -> str | None:
+        namespace, name, status, phase, completed, updated_at, epoch, uid = self.params
+        sql = (
+            "UPDATE runs SET status=$1, phase=$2, completed=$3, updated_at=$4,"
+            f" lease_expires_at={DB_NOW} + $9"
+            " WHERE namespace=$5 AND name=$6 AND owner=$7 AND epoch=$8"
+        )
+        args: list[Any] = [status, phase, completed, updated_at, namespace, name, self.owner]
+        args += [epoch, self.lease_seconds]
+        if uid is not None:
+            sql += " AND uid=$10"
+            args.append(uid)
+        if not await tx.execute(sql, *args):
+            rows = await tx.fetch(
+                "SELECT uid FROM runs WHERE namespace=$1 AND name=$2", namespace, name
+            )
+            return self.missed(rows[0][0] if rows else None)
+        for values in self.measurements:
+            await tx.execute(INSERT_MEASUREMENT, *values)
+        if self.outbox:
+            await tx.executemany(INSERT_OUTBOX, self.outbox)
+        return None
 
 
 def _affected(status: str) -> int:
@@ -101,7 +162,9 @@ class PostgresStore(SqlStore):
         self._pool: Any = None  # asyncpg.Pool; asyncpg is the optional [postgres] extra
         # Several batches at once (each on its own pooled connection): a batch waits on
         # round trips to the server, not on this process's CPU.
-        self.group: GroupCommit[_Write] = GroupCommit(self._commit, in_flight=BATCHES_IN_FLIGHT)
+        self.group: GroupCommit[_Write | _Change] = GroupCommit(
+            self._commit, in_flight=BATCHES_IN_FLIGHT
+        )
 
     async def open(self) -> None:
         try:
@@ -147,14 +210,27 @@ class PostgresStore(SqlStore):
         async with self.pool.acquire() as conn, conn.transaction():
             yield _PostgresTx(conn)
 
-    async def _commit(self, writes: list[_Write]) -> list[Any]:
-        """A batch of writes in one transaction (RolledBack if one of them failed)."""
+    async def _commit(self, writes: list[_Write | _Change]) -> list[Any]:
+        """A batch of writes in one transaction (RolledBack if one of them failed).
+
+        Status changes are written together: one UPDATE for all of them (fenced per run,
+        RETURNING the runs it wrote), one round trip for the new measurements and one for
+        the outbox rows of those runs, instead of two or three round trips each."""
         async with self.pool.acquire() as conn:
             transaction = conn.transaction()
             await transaction.start()
             try:
                 tx = _PostgresTx(conn)
-                outcomes = [await write(tx) for write in writes]
+                outcomes: list[Any] = [None] * len(writes)
+                changes = [(i, w) for i, w in enumerate(writes) if isinstance(w, _Change)]
+                batched = len(changes) > 1 and len({w.key for _, w in changes}) == len(changes)
+                for i, write in enumerate(writes):
+                    if not (batched and isinstance(write, _Change)):
+                        outcomes[i] = await write(tx)
+                if batched:
+                    done = await self._changes(conn, [w for _, w in changes])
+                    for (i, _), outcome in zip(changes, done, strict=True):
+                        outcomes[i] = outcome
             except BaseException as exc:
                 await transaction.rollback()
                 if isinstance(exc, Exception):
@@ -162,6 +238,29 @@ class PostgresStore(SqlStore):
                 raise
             await transaction.commit()  # if this fails, whether it took effect is unknown
             return outcomes
+
+    async def _changes(self, conn: Any, changes: list[_Change]) -> list[str | None]:
+        """Several runs' status changes (distinct runs) in three round trips."""
+        columns = [list(column) for column in zip(*(c.params for c in changes), strict=True)]
+        rows = await conn.fetch(_CHANGES, *columns, self.leases.seconds, self.owner)
+        written = {(row[0], row[1]) for row in rows}
+        missed = [c for c in changes if c.key not in written]
+        uids: dict[RunKey, str] = {}
+        if missed:
+            found = await conn.fetch(
+                "SELECT namespace, name, uid FROM runs WHERE (namespace, name) IN"
+                " (SELECT * FROM unnest($1::text[], $2::text[]))",
+                [c.key[0] for c in missed],
+                [c.key[1] for c in missed],
+            )
+            uids = {(row[0], row[1]): row[2] for row in found}
+        added = [m for c in changes if c.key in written for m in c.measurements]
+        if added:
+            await conn.executemany(numbered(INSERT_MEASUREMENT), added)
+        events = [e for c in changes if c.key in written for e in c.outbox]
+        if events:
+            await conn.executemany(numbered(INSERT_OUTBOX), events)
+        return [None if c.key in written else c.missed(uids.get(c.key)) for c in changes]
 
     # ---- runs ----
 
@@ -259,38 +358,19 @@ class PostgresStore(SqlStore):
         key = (namespace, name)
         held = self.leases.epoch(key)
         epoch = -1 if held is None else held  # not held: matches nothing, reported below
-        # Fenced: only the owner, at the epoch it claimed with. A write also extends the lease.
-        sql = (
-            "UPDATE runs SET status=$1, phase=$2, completed=$3, updated_at=$4,"
-            f" lease_expires_at={DB_NOW} + $9"
-            " WHERE namespace=$5 AND name=$6 AND owner=$7 AND epoch=$8"
-        )
-        params: list[Any] = [
-            dumps(status),
-            phase,
-            int(completed),
-            now_iso(),
-            namespace,
-            name,
-            self.owner,
-            epoch,
-            self.leases.seconds,
+        status_text = dumps(status)  # outside the transaction: a TypeError writes nothing
+        added = [
+            (namespace, name, m.metric, m.phase, int(m.dry_run), dumps(m.body), *key, m.metric)
+            for m in measurements
         ]
-        if uid is not None:
-            sql += " AND uid=$10"
-            params.append(uid)
-        measurements, outbox = list(measurements), list(outbox)
-
-        async def write(tx: Tx) -> str | None:
-            # None: written; "gone": deleted or re-created; "lost": another replica's now.
-            if not await tx.execute(sql, *params):
-                rows = await tx.fetch(
-                    "SELECT uid FROM runs WHERE namespace=$1 AND name=$2", namespace, name
-                )
-                return "gone" if not rows or (uid is not None and rows[0][0] != uid) else "lost"
-            await self._append(tx, namespace, name, measurements, outbox)
-            return None
-
+        write = _Change(
+            key,
+            (namespace, name, status_text, phase, int(completed), now_iso(), epoch, uid),
+            added,
+            [outbox_params(row) for row in outbox],
+            self.owner,
+            self.leases.seconds,
+        )
         outcome = await self.group.run(write)
         if outcome is not None:
             self.leases.drop(key)

@@ -25,6 +25,7 @@ import pytest
 
 from analysisd.store import (
     Conflict,
+    LeaseLost,
     LimitExceeded,
     OutboxRow,
     PostgresStore,
@@ -350,3 +351,35 @@ async def test_with_several_batches_in_flight_writes_gather_behind_them() -> Non
     assert await asyncio.gather(first, second, *rest) == list(range(7))
     assert sorted(map(len, batches)) == [1, 1, 5]  # the five rode together
     await group.drain()
+
+
+async def test_postgres_changes_written_together_are_each_fenced() -> None:
+    """One batch, one UPDATE for every run's change: a run another replica took away is
+    LeaseLost, a deleted one False, and only the written runs get their measurements."""
+    async with (
+        scratch_schema("g") as schema,
+        PostgresStore(schema.url, owner="replica-a") as a,
+        PostgresStore(schema.url, owner="replica-b") as b,
+    ):
+        names = ["r0", "r1", "r2", "r3"]
+        for name in names:
+            await _create(a, name)
+        record = await b.get_run("ns", "r1")
+        assert record is not None
+        await b.mark_terminate("ns", "r1", record.body)  # b takes r1 from a
+        assert await b.delete_run("ns", "r2")
+        before = a.group.batches
+        outcomes = await asyncio.gather(
+            *(_change(a, name, "1") for name in names), return_exceptions=True
+        )
+        assert a.group.batches - before == 1
+        assert outcomes[0] is True and outcomes[3] is True
+        assert isinstance(outcomes[1], LeaseLost)
+        assert outcomes[2] is False
+        counted = await schema.admin.fetch(
+            f"SELECT name, COUNT(*) FROM {schema.name}.measurements GROUP BY name ORDER BY name"
+        )
+        assert [(r[0], r[1]) for r in counted] == [("r0", 1), ("r3", 1)]
+        events = await schema.admin.fetchval(f"SELECT COUNT(*) FROM {schema.name}.outbox")
+        assert events == 2
+        assert ("ns", "r1") not in a.held_leases() and ("ns", "r0") in a.held_leases()
