@@ -49,6 +49,7 @@ ARGO_PROVIDER_KINDS: frozenset[str] = frozenset(
 RUN_PROVIDER_KINDS: frozenset[str] = frozenset(
     {"prometheus", "datadog", "cloudWatch", "web", "judge", "job"}
     | {"graphite", "influxdb", "newRelic", "wavefront", "skywalking"}
+    | {"kayenta"}
 )
 KNOWN_PROVIDER_KINDS: frozenset[str] = ARGO_PROVIDER_KINDS | RUN_PROVIDER_KINDS
 

@@ -27,9 +27,10 @@ PROVIDER_CLASSES: Mapping[str, str] = {
     "newRelic": "providers.newrelic:NewRelicProvider",
     "wavefront": "providers.wavefront:WavefrontProvider",
     "skywalking": "providers.skywalking:SkyWalkingProvider",
+    "kayenta": "providers.kayenta:KayentaProvider",
 }
 # Argo kinds we know of and do not run (named so the message can say so plainly).
-UNSUPPORTED_KINDS = frozenset({"plugin", "kayenta"})
+UNSUPPORTED_KINDS = frozenset({"plugin"})
 
 
 def load_provider_class(kind: str, paths: Mapping[str, str] = PROVIDER_CLASSES) -> ProviderClass:

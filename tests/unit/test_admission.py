@@ -114,8 +114,8 @@ REFUSED = [
     ),
     pytest.param(
         metric(provider={"kayenta": {"address": "http://k"}}),
-        "spec.metrics[0].provider.kayenta",
-        id="kind-not-run",
+        "spec.metrics[0].provider.kayenta.application",
+        id="kayenta-block-incomplete",
     ),
 ]
 
