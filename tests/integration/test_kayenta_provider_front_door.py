@@ -212,3 +212,69 @@ async def test_a_good_canary_is_successful_and_a_bad_one_failed_through_our_own_
             assert status["complete"] is True
             score = status["result"]["judgeResult"]["score"]["score"]
             assert measurement["value"] == str(int(score)), name
+
+
+@pytest.mark.slow
+async def test_against_our_front_door_with_tokens_and_without_data(
+    tmp_path: Path, prometheus_rig: PrometheusRig
+) -> None:
+    """Tokens: the address's userinfo is the token (Basic), a wrong one is Argo's
+    Invalid Response (HTTP 401); a canary version with no data in Prometheus."""
+    port = free_port()
+    settings = settings_for(
+        tmp_path,
+        port=port,
+        accounts={"prom-main": Account("prom-main", "prometheus", {"address": prometheus_rig.url})},
+        kayenta=KayentaSettings("kayenta", {APP: "shop"}),
+        providers={"kayenta": {"resumeDelaySeconds": 0.2}},
+        egress=(f"http://127.0.0.1:{port}/kayenta/", prometheus_rig.url),
+        tokens={"shop-token": ("shop",), "argo-token": ("rollouts",)},
+    )
+    argo = {"Authorization": "Bearer argo-token"}
+    async with running_daemon(settings) as (_, base), aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base}/kayenta/canaryConfig?configurationAccountName={STORAGE}",
+            json=CANARY_CONFIG,
+            headers={"Authorization": "Bearer shop-token"},
+        ) as response:
+            assert response.status == 200, await response.text()
+        runs = f"{base}/api/v1/namespaces/rollouts/analysisruns"
+        cases = {
+            "with-token": (f"http://argo:shop-token@127.0.0.1:{port}/kayenta", "canary-fast"),
+            "wrong-token": (f"http://argo:nope-token@127.0.0.1:{port}/kayenta", "canary-fast"),
+            "no-data": (f"http://argo:shop-token@127.0.0.1:{port}/kayenta", "no-such-version"),
+        }
+        for name, (address, version) in cases.items():
+            body = run_body(name, address, version)
+            body["spec"]["metrics"][0]["consecutiveErrorLimit"] = 0
+            async with http.post(runs, json=body, headers=argo) as response:
+                assert response.status == 201, await response.text()
+        ended = {}
+        for name in cases:
+            for _ in range(3000):
+                async with http.get(f"{runs}/{name}", headers=argo) as response:
+                    run = await response.json()
+                if (run.get("status") or {}).get("phase") in ("Successful", "Failed", "Error"):
+                    break
+                await asyncio.sleep(0.05)
+            (result,) = run["status"]["metricResults"]
+            ended[name] = (run["status"]["phase"], result["measurements"][-1])
+        execution = ended["no-data"][1]["metadata"]["canaryExecutionId"]
+        async with http.get(
+            f"{base}/kayenta/canary/{execution}", headers={"Authorization": "Bearer shop-token"}
+        ) as response:
+            no_data = (await response.json())["result"]["judgeResult"]
+    assert ended["with-token"][0] == "Successful", ended["with-token"]
+    phase, measurement = ended["wrong-token"]
+    assert phase == "Error"
+    assert measurement["message"].startswith(
+        f"kayenta at http://127.0.0.1:{port}/kayenta/canaryConfig?application={APP}"
+    )
+    assert measurement["message"].endswith("(HTTP 401)"), measurement
+    assert "Invalid Response" in measurement["message"]
+    assert "nope-token" not in measurement["message"]
+    # No data for the canary: Kayenta's judgement classifies each metric Nodata and
+    # scores 0, so the measurement is Failed with value 0 (as Argo would record it).
+    phase, measurement = ended["no-data"]
+    assert (phase, measurement["phase"], measurement["value"]) == ("Failed", "Failed", "0")
+    assert {r["classification"] for r in no_data["results"]} == {"Nodata"}, no_data["results"]
