@@ -100,14 +100,41 @@ class Conditions:
     __slots__ = ("_checked", "failure", "failure_source", "success", "success_source")
 
     def __init__(self, success_condition: str, failure_condition: str) -> None:
+        self._set(
+            success_condition,
+            failure_condition,
+            _compiled(success_condition),
+            _compiled(failure_condition),
+        )
+
+    def _set(
+        self,
+        success_condition: str,
+        failure_condition: str,
+        success: Program | ExprError | None,
+        failure: Program | ExprError | None,
+    ) -> None:
         self.success_source = success_condition
         self.failure_source = failure_condition
-        self.success = _compiled(success_condition)
-        self.failure = _compiled(failure_condition)
+        self.success = success
+        self.failure = failure
         # Go type of the result -> (success, failure) after the checker: the checker runs
-        # once per type for the life of the run, as Argo's compile does per measurement.
+        # once per type for the life of this object (shared by every run with the same
+        # condition texts, see compile_conditions), as Argo's compile does per measurement.
         self._checked: dict[Any, tuple[Program | ExprError | None, Program | ExprError | None]]
         self._checked = {}
+
+    @classmethod
+    def _of(
+        cls,
+        success_condition: str,
+        failure_condition: str,
+        success: Program | ExprError | None,
+        failure: Program | ExprError | None,
+    ) -> Conditions:
+        conditions = cls.__new__(cls)
+        conditions._set(success_condition, failure_condition, success, failure)
+        return conditions
 
     def _for_type(
         self, result: Any, go_type: str
@@ -151,7 +178,31 @@ def _typed(program: Program | ExprError | None, result_type: Any) -> Program | E
 
 
 def compile_conditions(success_condition: str, failure_condition: str) -> Conditions:
-    return Conditions(success_condition, failure_condition)
+    """A metric's Conditions: one shared object per pair of compiled programs.
+
+    Runs made from one template repeat the same condition texts; sharing their
+    Conditions (and with it the checker's results per Go type) means the checker runs
+    once per (texts, Go type) in the process, not once per run. Immutable apart from
+    that cache, whose entries depend only on the programs and the type. A condition
+    that does not compile gets an object of its own (its error is not kept).
+    """
+    success = _compiled(success_condition)
+    failure = _compiled(failure_condition)
+    if isinstance(success, ExprError) or isinstance(failure, ExprError):
+        return Conditions._of(success_condition, failure_condition, success, failure)
+    return _shared_conditions(success_condition, failure_condition, success, failure)
+
+
+@lru_cache(maxsize=4096)
+def _shared_conditions(
+    success_condition: str,
+    failure_condition: str,
+    success: Program | None,
+    failure: Program | None,
+) -> Conditions:
+    # Keyed by the programs too (identity): texts compiled anew (after _compile_shared's
+    # LRU let them go) get a Conditions of their own.
+    return Conditions._of(success_condition, failure_condition, success, failure)
 
 
 def decide(
@@ -195,19 +246,25 @@ def _decide(
 ) -> MeasurementVerdict:
     success: bool | None = None
     failure: bool | None = None
+    # A kept error (compile or checker) is reported, never raised: raising one object
+    # again and again would chain a traceback entry onto it per measurement.
     if success_program is not None:
+        if isinstance(success_program, ExprError):
+            return MeasurementVerdict(
+                "Error", _explain(result, "successCondition", success_condition, success_program)
+            )
         try:
-            if isinstance(success_program, ExprError):
-                raise success_program
             success = evaluate_condition(success_program, result)
         except ExprError as exc:
             return MeasurementVerdict(
                 "Error", _explain(result, "successCondition", success_condition, exc)
             )
     if failure_program is not None:
+        if isinstance(failure_program, ExprError):
+            return MeasurementVerdict(
+                "Error", _explain(result, "failureCondition", failure_condition, failure_program)
+            )
         try:
-            if isinstance(failure_program, ExprError):
-                raise failure_program
             failure = evaluate_condition(failure_program, result)
         except ExprError as exc:
             return MeasurementVerdict(

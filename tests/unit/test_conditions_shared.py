@@ -1,0 +1,112 @@
+"""compile_conditions shares one Conditions (and its checker results) per pair of texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from analysisd.engine.measure import NoSecrets, prepare_run
+from analysisd.expr import compile_conditions, decide
+from analysisd.expr import conditions as expr_conditions
+from analysisd.spec import AnalysisRunSpec
+
+
+def spec(success: str, failure: str = "") -> AnalysisRunSpec:
+    metric: dict[str, Any] = {
+        "name": "m",
+        "interval": "5s",
+        "provider": {"web": {"url": "http://127.0.0.1:1/x", "jsonPath": "{$.value}"}},
+        "successCondition": success,
+    }
+    if failure:
+        metric["failureCondition"] = failure
+    return AnalysisRunSpec.model_validate({"metrics": [metric]})
+
+
+def test_runs_with_the_same_condition_texts_run_the_checker_once_per_go_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[tuple[str, Any]] = []
+    real = expr_conditions.check_tree
+
+    def counting(tree: Any, result_type: Any) -> None:
+        checked.append((str(tree), result_type))
+        real(tree, result_type)
+
+    monkeypatch.setattr(expr_conditions, "check_tree", counting)
+    # Texts no other test uses, so nothing is cached for them yet.
+    success, failure = "result >= 0.25 + 0.5", "result < 0.125"
+    runs = [prepare_run(spec(success, failure), NoSecrets()) for _ in range(3)]
+    shared = runs[0].conditions["m"]
+    assert all(run.conditions["m"] is shared for run in runs)
+    verdicts = [
+        run.conditions["m"].decide(value, "float64") for run in runs for value in (0.9, 0.5, 0.1)
+    ]
+    assert [v.phase for v in verdicts] == ["Successful", "Inconclusive", "Failed"] * 3
+    assert len(checked) == 2  # success and failure, once for float64 across the three runs
+    # Another Go type is checked once more, for every run at once.
+    assert [run.conditions["m"].decide(1, "int").phase for run in runs] == ["Successful"] * 3
+    assert len(checked) == 4
+    # The same answers as deciding from the texts alone.
+    for value, go_type in ((0.9, "float64"), (0.1, "float64"), (1, "int")):
+        assert shared.decide(value, go_type) == decide(success, failure, value, go_type)
+
+
+def test_different_texts_get_different_conditions() -> None:
+    a = compile_conditions("result == 1", "")
+    b = compile_conditions("result == 2", "")
+    c = compile_conditions("result == 1", "result == 2")
+    assert len({id(a), id(b), id(c)}) == 3
+    assert a.decide(1.0, "float64").phase == "Successful"
+    assert b.decide(1.0, "float64").phase == "Failed"  # no failureCondition: not success
+    assert c.decide(2.0, "float64").phase == "Failed"
+
+
+def test_a_condition_that_does_not_compile_is_not_shared_and_stays_an_error() -> None:
+    first = compile_conditions("result >", "")
+    second = compile_conditions("result >", "")
+    assert first is not second
+    assert [field for field, _ in first.errors] == ["successCondition"]
+    verdict = first.decide(1.0, "float64")
+    assert verdict.phase == "Error"
+    assert verdict.message.startswith('could not evaluate successCondition "result >": ')
+    assert verdict == decide("result >", "", 1.0, "float64")
+
+
+@pytest.mark.parametrize(
+    ("success", "failure", "field"),
+    [
+        ("result >", "", "successCondition"),  # does not compile
+        ("len(result) > 0", "", "successCondition"),  # the checker refuses it for float64
+        ("", "len(result) > 0", "failureCondition"),
+    ],
+)
+def test_a_kept_error_is_reported_without_being_raised_again(
+    success: str, failure: str, field: str
+) -> None:
+    # A kept error object raised per measurement would chain a traceback entry onto
+    # itself each time (and a shared one would do so for every run).
+    conditions = compile_conditions(success, failure)
+    first = conditions.decide(1.0, "float64")
+    kept = [
+        program
+        for pair in conditions._checked.values()
+        for program in pair
+        if isinstance(program, Exception)
+    ]
+    assert len(kept) == 1
+    depth = traceback_depth(kept[0])
+    verdicts = {conditions.decide(1.0, "float64") for _ in range(50)}
+    assert verdicts == {first}
+    assert first.phase == "Error"
+    assert first.message.startswith(f"could not evaluate {field} ")
+    assert first == decide(success, failure, 1.0, "float64")
+    assert traceback_depth(kept[0]) == depth
+
+
+def traceback_depth(error: BaseException) -> int:
+    depth, tb = 0, error.__traceback__
+    while tb is not None:
+        depth, tb = depth + 1, tb.tb_next
+    return depth
