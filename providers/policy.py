@@ -26,6 +26,16 @@ class RequestPolicy:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     # Shown in a refusal: where the cap comes from, e.g. "namespaces.shop.maxResponseBytes".
     cap_setting: str = "maxResponseBytes"
+    # The hash of the fields above, worked out once: the policy is part of every
+    # request's coalescing key, which is hashed several times per measurement.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.egress, self.max_response_bytes, self.cap_setting)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 # The default (outside any registry call) still refuses link-local addresses.

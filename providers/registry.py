@@ -53,7 +53,7 @@ from providers.limits import (
     backoff_delay,
 )
 from providers.metrics import ProviderMetrics, RequestStats
-from providers.policy import DEFAULT_POLICY, RequestPolicy, using_policy
+from providers.policy import DEFAULT_POLICY, POLICY, RequestPolicy, using_policy
 
 __all__ = [
     "PROVIDER_CLASSES",
@@ -447,8 +447,12 @@ class BoundMeasurement:
         policy = self._scope.policy if self._scope is not None else DEFAULT_POLICY
 
         async def call_measure() -> Reading:
-            with using_policy(policy):
+            # using_policy's body, without a context manager object per measurement.
+            token = POLICY.set(policy)
+            try:
                 return await instance.measure(config)
+            finally:
+                POLICY.reset(token)
 
         return call_measure
 
@@ -457,8 +461,12 @@ def _under(policy: RequestPolicy, call: Callable[[], Awaitable[Reading]]) -> _Ca
     """A provider's bound call, made with the namespace's policy in force."""
 
     async def call_under_policy() -> Reading:
-        with using_policy(policy):
+        # using_policy's body, without a context manager object per measurement.
+        token = POLICY.set(policy)
+        try:
             return await call()
+        finally:
+            POLICY.reset(token)
 
     own_key = getattr(call, "request_key", None)
     if callable(own_key):
