@@ -110,9 +110,10 @@ async def take_measurement(
     one watchdog for every measurement in flight, by cancelling this coroutine).
     """
     name = metric.name
-    source = _scoped(source, prepared)
+    bound = prepared.bindings.get(name)
+    if bound is None:
+        source = _scoped(source, prepared)  # a bound block is scoped already
     try:
-        bound = prepared.bindings.get(name)
         if bound is not None:
             kind = ""  # a bound block is a provider's, never the judge's
             if timeout_seconds is None:
