@@ -20,11 +20,6 @@ the reading then carries metadata ``analysisd.io/phase: Successful``.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
-import math
-import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -32,278 +27,50 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from yarl import URL
 
-from providers.base import (
-    ProviderBadBody,
-    ProviderConfigError,
-    ProviderError,
-    ProviderHTTPError,
-    Reading,
-    SecretLookup,
-)
+from providers.base import ProviderBadBody, ProviderError, Reading, SecretLookup
 from providers.gocompat import json_go_type
 from providers.jsonpath import JSONPath, JSONPathError, go_json
+from providers.web_body import compile_json_path, decode_json, series_number
+from providers.web_request import (
+    DEFAULT_TIMEOUT_S,
+    KIND,
+    METHODS,
+    NON_JSON_EVALUATE,
+    NON_JSON_SUCCESSFUL,
+    PROVIDER,
+    WebRequest,
+    client_timeout,
+    fingerprint,
+    oauth_block,
+    origin_of,
+    scrubbed,
+    shown_url,
+)
 
 if TYPE_CHECKING:
-    # Imported where a request is made: checking a block (`analysisd lint`, the API's
-    # door) never loads aiohttp (tests/unit/test_cli_lazy.py).
     import aiohttp
 
     from providers.oauth2 import OAuth2ClientCredentials
 
-KIND = "web"
-PROVIDER = "web"
-DEFAULT_TIMEOUT_S = 10.0
-METHODS = ("GET", "POST", "PUT")
+# The request (checking, building, what is shown) is in web_request, the body's
+# decoding and the jsonPath in web_body; these names stay importable from here.
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "KIND",
+    "METHODS",
+    "NON_JSON_EVALUATE",
+    "NON_JSON_SUCCESSFUL",
+    "PHASE_METADATA_KEY",
+    "PROVIDER",
+    "WebProvider",
+    "WebRequest",
+    "compile_json_path",
+    "decode_json",
+    "origin_of",
+    "shown_url",
+]
+
 PHASE_METADATA_KEY = "analysisd.io/phase"  # set when the phase is decided without conditions
-NON_JSON_EVALUATE = "evaluate"  # Argo master (default)
-NON_JSON_SUCCESSFUL = "successful"  # Argo v1.9 and earlier
-# Query parameters whose values are hidden in error messages.
-_SECRET_PARAM_HINTS = ("key", "token", "secret", "password", "passwd", "auth", "sig", "credential")
-
-
-def _fingerprint(value: str) -> str:
-    # Keys must tell credentials apart without holding them.
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON literal {name}")  # Go rejects NaN/Infinity
-
-
-# One decoder for every body: json.loads with keyword arguments builds a new one per call.
-_DECODER = json.JSONDecoder(parse_int=float, parse_constant=_reject_constant)
-
-
-def decode_json(raw: bytes) -> tuple[bool, Any]:
-    """(is JSON?, value) with every number a float, as Go's json.Unmarshal into any."""
-    text = raw.decode("utf-8", "replace")
-    if text.startswith("\ufeff"):
-        return False, text  # a byte-order mark is not JSON (json.loads refuses it too)
-    try:
-        return True, _DECODER.decode(text)
-    except ValueError:
-        return False, text
-
-
-def shown_url(url: str) -> str:
-    """The URL for messages: no userinfo, secret-looking query values masked."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        masked = [
-            (k, "*****" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v)
-            for k, v in pairs
-        ]
-        query = urllib.parse.urlencode(masked, safe="*")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def origin_of(url: str) -> str:
-    """scheme://host:port of a URL (the pool and rate-limit address), default port filled in."""
-    # Only the part up to the path decides it (urlsplit's netloc ends at the first
-    # of / ? #), so the answer is cached by that prefix: every metric on one host
-    # shares one entry however different their paths and queries.
-    start = url.find("://")
-    end = len(url)
-    if start >= 0:
-        for separator in "/?#":
-            found = url.find(separator, start + 3)
-            if found != -1 and found < end:
-                end = found
-    return _origin(url[:end])
-
-
-@functools.lru_cache(maxsize=1024)
-def _origin(prefix: str) -> str:
-    try:
-        parts = urllib.parse.urlsplit(prefix)
-        port = parts.port
-    except ValueError:
-        return prefix
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname or ''}:{port or default}"
-
-
-def _headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    raw = config.get("headers") or []
-    if not isinstance(raw, list):
-        raise ProviderConfigError(
-            "web: headers must be a list of {key, value}", provider=KIND, field="headers"
-        )
-    out: list[tuple[str, str]] = []
-    for index, entry in enumerate(raw):
-        where = f"headers[{index}]"
-        if not isinstance(entry, Mapping) or not entry.get("key"):
-            raise ProviderConfigError(
-                f"web: {where}.key is required (each header is {{key, value}})",
-                provider=KIND,
-                field=f"{where}.key",
-            )
-        value = entry.get("value")
-        if value is None:
-            # Argo's WebMetricHeader is {key, value}: a `valueFrom` there is dropped and
-            # the header goes out empty. Secrets reach headers through an argument.
-            hint = (
-                "; web headers have no valueFrom: declare an argument with valueFrom "
-                "and write value: '{{args.NAME}}'"
-                if "valueFrom" in entry
-                else ""
-            )
-            raise ProviderConfigError(
-                f"web: {where}.value is required{hint}", provider=KIND, field=f"{where}.value"
-            )
-        out.append((str(entry["key"]), str(value)))
-    return out
-
-
-def _check_url(url: str) -> None:
-    """An absolute http(s) URL with a host, as Go's http.Client would send it."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        hostname = parts.hostname
-    except ValueError as exc:
-        raise ProviderConfigError(
-            f"web: url {shown_url(url)!r} is not a valid URL: {exc}", provider=KIND, field="url"
-        ) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ProviderConfigError(
-            f"web: url {shown_url(url)!r} must be an http:// or https:// URL",
-            provider=KIND,
-            field="url",
-        )
-    if not hostname:
-        raise ProviderConfigError(
-            f"web: url {shown_url(url)!r} has no host", provider=KIND, field="url"
-        )
-
-
-def compile_json_path(template: str) -> JSONPath:
-    """The jsonPath compiled, or the ProviderConfigError every measurement would give."""
-    try:
-        return JSONPath(template)
-    except (JSONPathError, RecursionError) as exc:
-        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ProviderConfigError(
-            f"web: invalid jsonPath {template!r}: {problem}", provider=KIND, field="jsonPath"
-        ) from None
-
-
-def _oauth_block(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    auth = config.get("authentication") or {}
-    block = auth.get("oauth2") if isinstance(auth, Mapping) else None
-    return block if isinstance(block, Mapping) and block.get("tokenUrl") else None
-
-
-# Never mutated: a request without headers shares this one (thousands of metrics are held).
-_NO_HEADERS: dict[str, str] = {}
-
-
-@functools.lru_cache(maxsize=64)
-def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    import aiohttp
-
-    # No ceil_threshold: aiohttp would round a deadline over 5 s up to the next whole
-    # second; timeoutSeconds is kept exactly, as asyncio.timeout kept it before.
-    return aiohttp.ClientTimeout(total=seconds, ceil_threshold=math.inf)
-
-
-class WebRequest:
-    """One metric's request, validated (Argo's messages for Argo's errors)."""
-
-    # Slots: one is held per metric of every run.
-    __slots__ = (
-        "client_timeout",
-        "data",
-        "headers",
-        "json_path",
-        "method",
-        "non_json",
-        "target",
-        "timeout",
-        "url",
-    )
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        url = str(config.get("url") or "")
-        if not url:
-            raise ProviderConfigError("web: url is required", provider=KIND, field="url")
-        _check_url(url)
-        self.url = url
-        # What aiohttp is given; WebProvider.bind parses it once for every request.
-        self.target: str | URL = url
-        # Interned: one shared string, not a fresh one per metric (thousands are held).
-        self.method = sys.intern(str(config.get("method") or "GET").upper())
-        if self.method not in METHODS:
-            raise ProviderConfigError(
-                f"web: method {self.method!r} is not supported; use GET, POST or PUT",
-                provider=KIND,
-                field="method",
-            )
-        body = str(config.get("body") or "")
-        json_body = config.get("jsonBody")
-        if body and json_body is not None:
-            raise ProviderConfigError(
-                "use either Body or JSONBody; both cannot exists for WebMetric payload",
-                provider=KIND,
-                field="jsonBody",
-            )
-        if (body or json_body is not None) and self.method == "GET":
-            raise ProviderConfigError(
-                "Body/JSONBody can only be used with POST or PUT WebMetric Method types",
-                provider=KIND,
-                field="body" if body else "jsonBody",
-            )
-        by_name: dict[str, tuple[str, str]] = {}
-        for key, value in _headers(config):
-            by_name[key.lower()] = (key, value)  # later duplicates win, as Go's Header.Set
-        self.headers: dict[str, str] = dict(by_name.values()) if by_name else _NO_HEADERS
-        self.data: bytes | None = None
-        if json_body is not None:
-            self.data = json.dumps(json_body, separators=(",", ":")).encode()
-            self.headers = {k: v for k, v in self.headers.items() if k.lower() != "content-type"}
-            self.headers["Content-Type"] = "application/json"
-        elif body:
-            self.data = body.encode()
-        timeout = config.get("timeoutSeconds")
-        try:
-            seconds = float(timeout) if timeout is not None else 0.0
-        except (TypeError, ValueError):
-            raise ProviderConfigError(
-                f"web: timeoutSeconds must be a number, got {timeout!r}",
-                provider=KIND,
-                field="timeoutSeconds",
-            ) from None
-        self.timeout = seconds if seconds > 0 else DEFAULT_TIMEOUT_S
-        # aiohttp's own total timeout (one timer, covering the body read too), made by
-        # the first request (a block only checked never imports aiohttp).
-        self.client_timeout: aiohttp.ClientTimeout | None = None
-        self.json_path = str(config.get("jsonPath") or "{$}")
-        mode = str(config.get("nonJSONBody") or NON_JSON_EVALUATE).lower()
-        if mode not in (NON_JSON_EVALUATE, NON_JSON_SUCCESSFUL):
-            raise ProviderConfigError(
-                f"web: nonJSONBody must be {NON_JSON_EVALUATE!r} or {NON_JSON_SUCCESSFUL!r}",
-                provider=KIND,
-                field="nonJSONBody",
-            )
-        self.non_json = NON_JSON_EVALUATE if mode == NON_JSON_EVALUATE else NON_JSON_SUCCESSFUL
-
-    @property
-    def shown(self) -> str:
-        # Only error messages need it; computing it per request costs more than the rest.
-        return shown_url(self.url)
-
-    def key(self) -> tuple[Any, ...]:
-        """Identity for coalescing: header values by fingerprint only."""
-        headers = tuple(sorted((k.lower(), _fingerprint(v)) for k, v in self.headers.items()))
-        data = _fingerprint(self.data.decode("utf-8", "replace")) if self.data else ""
-        return (self.method, self.url, headers, data, self.json_path, self.timeout, self.non_json)
 
 
 class WebProvider:
@@ -322,13 +89,13 @@ class WebProvider:
 
     @classmethod
     def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
-        oauth = _oauth_block(config)
+        oauth = oauth_block(config)
         identity: tuple[str, ...] = ()
         if oauth is not None:
             identity = (
                 str(oauth.get("tokenUrl", "")),
                 str(oauth.get("clientId", "")),
-                _fingerprint(str(oauth.get("clientSecret", ""))),
+                fingerprint(str(oauth.get("clientSecret", ""))),
                 " ".join(str(s) for s in oauth.get("scopes") or []),
             )
         return (
@@ -340,7 +107,7 @@ class WebProvider:
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> WebProvider:
-        return cls(insecure=bool(config.get("insecure")), oauth2=_oauth_block(config))
+        return cls(insecure=bool(config.get("insecure")), oauth2=oauth_block(config))
 
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -413,7 +180,7 @@ class WebProvider:
         session = self._get_session()
         timeout = request.client_timeout
         if timeout is None:
-            timeout = request.client_timeout = _client_timeout(request.timeout)
+            timeout = request.client_timeout = client_timeout(request.timeout)
         try:
             headers = request.headers
             if self._oauth_block is not None:
@@ -443,7 +210,7 @@ class WebProvider:
             raise_for_response(PROVIDER, shown_url(where), status, response_headers, raw)
         except ProviderError as err:
             # Servers echo request headers in error pages; never pass them on.
-            raise _scrubbed(err, request.headers.values()) from None
+            raise scrubbed(err, request.headers.values()) from None
         return raw
 
     async def measure(self, config: Mapping[str, Any]) -> Reading:
@@ -540,7 +307,7 @@ class WebProvider:
                 provider=PROVIDER,
                 address=where,
             )
-        return [_number(item, where) for item in value]
+        return [series_number(item, where) for item in value]
 
 
 class _BoundWeb:
@@ -563,42 +330,3 @@ class _BoundWeb:
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _number(item: Any, where: str) -> float:
-    if item is None:
-        return math.nan  # a gap; the judge's NaN strategy decides
-    if isinstance(item, bool):
-        raise ProviderBadBody(f"web at {where}: series value {item!r} is not a number")
-    if isinstance(item, (int, float)):
-        return float(item)
-    if isinstance(item, str):
-        try:
-            return float(item)
-        except ValueError:
-            pass
-    raise ProviderBadBody(f"web at {where}: series value {go_json(item)[:100]} is not a number")
-
-
-def _scrubbed(err: ProviderError, secrets: Any) -> ProviderError:
-    """The error with every header value (4+ characters) masked in message and body."""
-    parts: set[str] = set()
-    for value in {str(v) for v in secrets}:
-        for part in {value, *value.split()}:  # "Bearer xyz": mask the token alone too
-            if len(part) >= 4 and part.lower() not in ("bearer", "basic"):
-                parts.add(part)
-
-    def mask(text: str) -> str:
-        for part in sorted(parts, key=len, reverse=True):
-            text = text.replace(part, "*****")
-        return text
-
-    if isinstance(err, ProviderHTTPError):
-        err.body = mask(err.body)
-    err.message = mask(err.message)
-    err.args = (err.message,)
-    return err
-
-
-def _no_secrets(name: str, key: str) -> str | None:
-    return None
