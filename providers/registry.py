@@ -234,8 +234,6 @@ class ProviderRegistry:
         own_key = getattr(call, "request_key", None)
         request_key = own_key() if callable(own_key) else cls.request_key(config)
         request = ("measure", kind, route.pool, _hashable(request_key), scope.policy)
-        if call is not None:
-            call = _under(scope.policy, call)
         return BoundMeasurement(self, route, config, instance, request, static, call, scope)
 
     async def series(
@@ -419,59 +417,39 @@ class BoundMeasurement:
         call = bound._call
         if call is None:
             call = bound._call = bound._make_call()
-        coalescer = registry._coalescer
-        key = bound._request
-        if not coalescer.idle(key):
-            # Someone's request for this key is in flight or reusable: the full protocol.
-            reading, shared = await coalescer.run(key, bound._start)
-            if shared:
-                bound.route.coalesced.inc()
-            return cast(Reading, reading)
-        # The leader, as Coalescer.run would do it but without its coroutine in between:
-        # this path runs for every measurement, and almost none are shared.
-        flight = coalescer.lead(key)
+        # The namespace's policy is in force for the whole call (using_policy's body,
+        # without a context manager object or a wrapping coroutine per measurement).
+        scope = bound._scope
+        token = POLICY.set(scope.policy if scope is not None else DEFAULT_POLICY)
         try:
-            answer: Reading = await registry._send(bound.route, call)
-        except BaseException as exc:
-            coalescer.crash(key, flight, exc)
-            raise
-        coalescer.land(key, flight, answer)
-        return answer
+            coalescer = registry._coalescer
+            key = bound._request
+            if not coalescer.idle(key):
+                # Someone's request for this key is in flight or reusable: the full protocol.
+                reading, shared = await coalescer.run(key, bound._start)
+                if shared:
+                    bound.route.coalesced.inc()
+                return cast(Reading, reading)
+            # The leader, as Coalescer.run would do it but without its coroutine in
+            # between: this path runs for every measurement, and almost none are shared.
+            flight = coalescer.lead(key)
+            try:
+                answer: Reading = await registry._send(bound.route, call)
+            except BaseException as exc:
+                coalescer.crash(key, flight, exc)
+                raise
+            coalescer.land(key, flight, answer)
+            return answer
+        finally:
+            POLICY.reset(token)
 
     def _start(self) -> Awaitable[Reading]:
         assert self._call is not None
         return self._registry._send(self.route, self._call)
 
-    def _make_call(self) -> Callable[[], Awaitable[Reading]]:
-        instance, config = self._instance, self._config
-        policy = self._scope.policy if self._scope is not None else DEFAULT_POLICY
-
-        async def call_measure() -> Reading:
-            # using_policy's body, without a context manager object per measurement.
-            token = POLICY.set(policy)
-            try:
-                return await instance.measure(config)
-            finally:
-                POLICY.reset(token)
-
-        return call_measure
-
-
-def _under(policy: RequestPolicy, call: Callable[[], Awaitable[Reading]]) -> _Call:
-    """A provider's bound call, made with the namespace's policy in force."""
-
-    async def call_under_policy() -> Reading:
-        # using_policy's body, without a context manager object per measurement.
-        token = POLICY.set(policy)
-        try:
-            return await call()
-        finally:
-            POLICY.reset(token)
-
-    own_key = getattr(call, "request_key", None)
-    if callable(own_key):
-        call_under_policy.request_key = own_key  # type: ignore[attr-defined]
-    return call_under_policy
+    def _make_call(self) -> _Call:
+        # Called inside measure(), which puts the namespace's policy in force.
+        return functools.partial(self._instance.measure, self._config)
 
 
 class ScopedRegistry:
