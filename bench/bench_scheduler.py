@@ -3,7 +3,7 @@
     python bench/bench_scheduler.py [--runs 10000] [--concurrency 1000] [--seconds 4]
                                     [--rounds 3] [--settle 10] [--no-steady]
                                     [--source web|bare|instant] [--gc default|tuned|large]
-                                    [--yielding-baseline]
+                                    [--yielding-baseline] [--profile FILE]
 
 Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint_server.py):
 1. baseline: `concurrency` bare aiohttp workers GET + decode JSON in a loop for `seconds`,
@@ -16,7 +16,9 @@ Against one JSON endpoint served by another process on 127.0.0.1 (bench/endpoint
    spread over one interval from `--settle` seconds after submission (initialDelay), i.e.
    below saturation and after the one-time burst of setting ten thousand runs up;
    reports p50/p90/p99 scheduling lag (measurement start - due time) of later and of
-   first measurements. RSS per active run is read over the first wave.
+   first measurements, and the CPU-seconds the process used per second meanwhile (near
+   1.0 the loop is saturated and the tail grows). RSS per active run is read over the
+   first wave. `--rounds 0` runs the steady state alone.
 
 Every metric of every run queries its own URL (`?service=<run>&metric=<n>`), as a fleet
 of runs watching different services does: identical requests would be shared by the
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import math
 import statistics
@@ -295,6 +298,7 @@ async def scheduler_phase(
     staggered: bool,
     source_kind: str,
     settle: float = 3.0,
+    profiler: cProfile.Profile | None = None,
 ) -> dict[str, float]:
     count = 3 if staggered else 2
     settle_ms = int(settle * 1000)
@@ -332,15 +336,24 @@ async def scheduler_phase(
         due_in = (epoch + timedelta(seconds=settle) - datetime.now(UTC)).total_seconds()
         await asyncio.sleep(max(0.0, due_in))
         wave_start, wave_cpu = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
         await observer.first_wave_done.wait()
+        if profiler is not None:
+            profiler.disable()
         peak_rss = max(peak_rss, rss_bytes())
         active = scheduler.active_runs()
         if staggered:
             await observer.all_done.wait()
+            # How busy the process was over the steady state (first due -> last done):
+            # near 1.0 the loop is a saturated queue and the lag tail grows without bound.
+            steady_busy = (time.process_time() - wave_cpu) / (time.perf_counter() - wave_start)
         # else: the saturated wave is what was measured; closing drops the runs.
         total_seconds = time.perf_counter() - start
     wave_seconds = observer.wave_end[0] - wave_start
     wave_cpu_seconds = observer.wave_end[1] - wave_cpu
+    if not staggered:
+        steady_busy = math.nan
     lags = sorted(observer.lags) or [math.nan]
     first = sorted(observer.first_lags) or [math.nan]
     return {
@@ -359,6 +372,7 @@ async def scheduler_phase(
         "lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))],
         "rss_per_run_kib": (peak_rss - rss_before) / 1024 / max(active, 1),
         "active_at_peak": float(active),
+        "steady_busy": steady_busy,
     }
 
 
@@ -375,8 +389,11 @@ async def amain(args: argparse.Namespace) -> None:
         # The machine's speed drifts by tens of percent over minutes; adjacent phases
         # drift together, and the median ignores one disturbed round.
         yielding = args.yielding_baseline
-        base = [await baseline(url, args.runs, args.concurrency, args.seconds, yielding)]
+        base: list[tuple[float, float]] = []  # --rounds 0: the steady state only
+        if args.rounds:
+            base.append(await baseline(url, args.runs, args.concurrency, args.seconds, yielding))
         waves: list[dict[str, float]] = []
+        profiler = cProfile.Profile() if args.profile else None
         for _ in range(args.rounds):
             waves.append(
                 await scheduler_phase(
@@ -386,9 +403,12 @@ async def amain(args: argparse.Namespace) -> None:
                     staggered=False,
                     source_kind=kind,
                     settle=args.settle,
+                    profiler=profiler,
                 )
             )
             base.append(await baseline(url, args.runs, args.concurrency, args.seconds, yielding))
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
         ratios, cpu_ratios = [], []
         kind_of_loop = "yielding once per request" if yielding else "plain"
         print(
@@ -411,11 +431,13 @@ async def amain(args: argparse.Namespace) -> None:
                 f"{wave['prepare_seconds']:.2f} s{late}; "
                 f"RSS {wave['rss_per_run_kib']:.1f} KiB per run"
             )
-        print(
-            f"throughput vs bare aiohttp, median of {len(waves)} rounds: "
-            f"{statistics.median(ratios):.0%} wall, {statistics.median(cpu_ratios):.0%} per CPU-s; "
-            f"RSS per run (fresh heap, first round) {waves[0]['rss_per_run_kib']:.1f} KiB"
-        )
+        if waves:
+            print(
+                f"throughput vs bare aiohttp, median of {len(waves)} rounds: "
+                f"{statistics.median(ratios):.0%} wall, "
+                f"{statistics.median(cpu_ratios):.0%} per CPU-s; "
+                f"RSS per run (fresh heap, first round) {waves[0]['rss_per_run_kib']:.1f} KiB"
+            )
         if args.no_steady:
             return
         steady = await scheduler_phase(
@@ -428,7 +450,8 @@ async def amain(args: argparse.Namespace) -> None:
             f"lag of later measurements p50 {steady['lag_p50_ms']:.1f} ms, "
             f"p90 {steady['lag_p90_ms']:.1f} ms, p99 {steady['lag_p99_ms']:.1f} ms; "
             f"of first measurements p50 {steady['first_lag_p50_ms']:.1f} ms, "
-            f"p99 {steady['first_lag_p99_ms']:.1f} ms"
+            f"p99 {steady['first_lag_p99_ms']:.1f} ms; "
+            f"CPU-s per second {steady['steady_busy']:.2f}"
         )
     finally:
         proc.terminate()
@@ -445,6 +468,9 @@ def main() -> None:
         "--settle", type=float, default=10.0, help="seconds before the wave (set-up must fit)"
     )
     parser.add_argument("--no-steady", action="store_true", help="skip the steady-state phase")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the saturated waves only, stats to FILE"
+    )
     parser.add_argument("--source", choices=("web", "bare", "instant"), default="web")
     parser.add_argument("--gc", choices=("default", "tuned", "large"), default="default")
     parser.add_argument(
