@@ -30,7 +30,6 @@ from analysisd.store.base import (
     LimitExceeded,
     RolledBack,
     Row,
-    SqlStore,
     StoreError,
     Tx,
     UnsupportedStore,
@@ -47,6 +46,7 @@ from analysisd.store.records import (
     outbox_from_row,
     outbox_params,
 )
+from analysisd.store.sql import SqlStore
 
 _TIMEOUT = 30.0  # seconds for any one statement
 DEFAULT_LEASE_SECONDS = 30.0

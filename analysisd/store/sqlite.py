@@ -38,7 +38,6 @@ from analysisd.store.base import (
     LimitExceeded,
     RolledBack,
     Row,
-    SqlStore,
     StoreError,
     Tx,
 )
@@ -54,6 +53,7 @@ from analysisd.store.records import (
     outbox_params,
     splice_manifest,
 )
+from analysisd.store.sql import SqlStore
 
 # Unfinished runs whose manifest text is kept in memory (beyond it, reads go to the file).
 LIVE_MAX = 100_000
