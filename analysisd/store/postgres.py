@@ -17,7 +17,7 @@ stale.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +25,7 @@ from typing import Any
 from analysisd.store.base import (
     INSERT_MEASUREMENT,
     INSERT_OUTBOX,
-    Conflict,
     GroupCommit,
-    LimitExceeded,
     RolledBack,
     Row,
     StoreError,
@@ -38,13 +36,13 @@ from analysisd.store.leases import DB_NOW, LeaseLost, Leases
 from analysisd.store.records import (
     OUTBOX_COLUMNS,
     ClaimedRun,
+    NewRun,
     OutboxRow,
+    RunChange,
     RunKey,
-    StoredMeasurement,
     dumps,
     now_iso,
     outbox_from_row,
-    outbox_params,
 )
 from analysisd.store.sql import SqlStore
 
@@ -264,25 +262,12 @@ class PostgresStore(SqlStore):
 
     # ---- runs ----
 
-    async def create_run(
-        self,
-        namespace: str,
-        name: str,
-        uid: str,
-        body: dict[str, Any] | str,
-        status: dict[str, Any] | None,
-        phase: str,
-        labels: dict[str, str],
-        created_at: str,
-        *,
-        max_active: int | None = None,
-    ) -> None:
-        """Insert a run, held by this replica; Conflict on a duplicate name, LimitExceeded
-        past `max_active`."""
+    async def _insert_run(self, run: NewRun, max_active: int | None) -> int | None:
+        """Insert a run, held by this replica (see SqlStore.create_run)."""
+        namespace = run.namespace
         params = (
-            *(namespace, name, uid, body if isinstance(body, str) else dumps(body)),
-            dumps(status) if status is not None else None,
-            *(phase, dumps(labels), created_at, self.owner, self.leases.seconds),
+            *(namespace, run.name, run.uid, run.body, run.status, run.phase, run.labels),
+            *(run.created_at, self.owner, self.leases.seconds),
         )
 
         async def write(tx: Tx) -> int | None:
@@ -306,15 +291,10 @@ class PostgresStore(SqlStore):
             )
             return None if inserted else -1
 
-        outcome = await self.group.run(write)
+        outcome: int | None = await self.group.run(write)
         if outcome is None:
-            self.leases.hold((namespace, name), 1)
-            return
-        if outcome < 0:
-            raise Conflict(f'AnalysisRun "{name}" already exists')
-        raise LimitExceeded(
-            f'namespace "{namespace}" already has {outcome} unfinished runs (limit {max_active})'
-        )
+            self.leases.hold((namespace, run.name), 1)
+        return outcome
 
     async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Store spec.terminate. A run another replica holds is also released (epoch bumped):
@@ -338,36 +318,20 @@ class PostgresStore(SqlStore):
         self.leases.drop((namespace, name))
         return deleted
 
-    async def record_change(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        status: dict[str, Any],
-        phase: str,
-        completed: bool,
-        measurements: Iterable[StoredMeasurement],
-        outbox: Iterable[OutboxRow],
-        uid: str | None = None,
-    ) -> bool:
-        """Status + new measurements + outbox rows in one transaction, fenced by our lease.
-
-        False if the run is gone (deleted, or re-created under a new uid); LeaseLost if it
-        exists but another replica holds it now (nothing is written either way).
-        """
+    async def _write_change(self, change: RunChange) -> bool:
+        """The change fenced by our lease (see SqlStore.record_change): False if the run is
+        gone (deleted, or re-created under a new uid); LeaseLost if it exists but another
+        replica holds it now (nothing is written either way)."""
+        namespace, name = change.namespace, change.name
         key = (namespace, name)
         held = self.leases.epoch(key)
         epoch = -1 if held is None else held  # not held: matches nothing, reported below
-        status_text = dumps(status)  # outside the transaction: a TypeError writes nothing
-        added = [
-            (namespace, name, m.metric, m.phase, int(m.dry_run), dumps(m.body), *key, m.metric)
-            for m in measurements
-        ]
+        completed = int(change.completed)
         write = _Change(
             key,
-            (namespace, name, status_text, phase, int(completed), now_iso(), epoch, uid),
-            added,
-            [outbox_params(row) for row in outbox],
+            (namespace, name, change.status, change.phase, completed, now_iso(), epoch, change.uid),
+            change.measurements,
+            change.outbox,
             self.owner,
             self.leases.seconds,
         )
@@ -377,7 +341,7 @@ class PostgresStore(SqlStore):
             if outcome == "gone":
                 return False
             raise LeaseLost(f"run {namespace}/{name}: lease lost by {self.owner!r}")
-        if completed:
+        if change.completed:
             self.leases.drop(key)
         return True
 

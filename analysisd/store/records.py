@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -132,6 +132,55 @@ _OUTBOX_FIELDS = tuple(column.strip() for column in OUTBOX_COLUMNS.split(","))
 def outbox_params(row: OutboxRow) -> tuple[Any, ...]:
     """The row's values in OUTBOX_COLUMNS order (the columns are named as the fields)."""
     return tuple(getattr(row, field) for field in _OUTBOX_FIELDS)
+
+
+def measurement_params(
+    namespace: str, name: str, measurements: Iterable[StoredMeasurement]
+) -> list[tuple[Any, ...]]:
+    """INSERT_MEASUREMENT's parameters (store.base) for each new measurement of a run."""
+    return [
+        (
+            namespace,
+            name,
+            m.metric,
+            m.phase,
+            int(m.dry_run),
+            dumps(m.body),
+            namespace,
+            name,
+            m.metric,
+        )
+        for m in measurements
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to insert, its JSON already text (what SqlStore.create_run hands a backend)."""
+
+    namespace: str
+    name: str
+    uid: str
+    body: str
+    status: str | None
+    phase: str
+    labels: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunChange:
+    """One run's status change, as SqlStore.record_change hands it to a backend: the status
+    as text, the new measurements and outbox rows as their statements' parameters."""
+
+    namespace: str
+    name: str
+    status: str
+    phase: str
+    completed: bool
+    measurements: list[tuple[Any, ...]]  # INSERT_MEASUREMENT's
+    outbox: list[tuple[Any, ...]]  # INSERT_OUTBOX's
+    uid: str | None
 
 
 def splice_manifest(body: str, status: str | None) -> str:

@@ -12,21 +12,22 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from analysisd.store.base import (
-    INSERT_MEASUREMENT,
-    INSERT_OUTBOX,
     OUTBOX_SELECT,
     RUNS_SELECT,
     Row,
     Tx,
 )
-from analysisd.store.errors import Conflict
+from analysisd.store.errors import Conflict, LimitExceeded
 from analysisd.store.migrations import load_migrations
 from analysisd.store.records import (
     TTL_MARKER,
+    NewRun,
     OutboxRow,
+    RunChange,
     RunRecord,
     StoredMeasurement,
     dumps,
+    measurement_params,
     now_iso,
     outbox_from_row,
     outbox_params,
@@ -59,6 +60,16 @@ class SqlStore(ABC):
     @abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[Tx]:
         """A transaction: committed when the block ends, rolled back when it raises."""
+
+    @abstractmethod
+    async def _insert_run(self, run: NewRun, max_active: int | None) -> int | None:
+        """Insert the run unless its name is taken or (with `max_active`) its namespace has
+        that many unfinished runs: None when inserted, -1 when the name is taken, else the
+        namespace's unfinished runs."""
+
+    @abstractmethod
+    async def _write_change(self, change: RunChange) -> bool:
+        """The change in one transaction; False if the run is gone (see record_change)."""
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -164,6 +175,33 @@ class SqlStore(ABC):
 
     # ---- runs ----
 
+    async def create_run(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        body: dict[str, Any] | str,
+        status: dict[str, Any] | None,
+        phase: str,
+        labels: dict[str, str],
+        created_at: str,
+        *,
+        max_active: int | None = None,
+    ) -> None:
+        """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`.
+        `body` may be given as its text (records.dumps)."""
+        body_text = body if isinstance(body, str) else dumps(body)
+        status_text = dumps(status) if status is not None else None
+        run = NewRun(namespace, name, uid, body_text, status_text, phase, dumps(labels), created_at)
+        outcome = await self._insert_run(run, max_active)
+        if outcome is None:
+            return
+        if outcome < 0:
+            raise Conflict(f'AnalysisRun "{name}" already exists')
+        raise LimitExceeded(
+            f'namespace "{namespace}" already has {outcome} unfinished runs (limit {max_active})'
+        )
+
     async def count_runs_in(self, namespace: str) -> int:
         row = await self._fetchone(
             "SELECT COUNT(*) FROM runs WHERE namespace=? AND completed=0", namespace
@@ -247,26 +285,35 @@ class SqlStore(ABC):
             )
         return deleted > 0
 
-    async def _append(
+    async def record_change(
         self,
-        tx: Tx,
         namespace: str,
         name: str,
+        *,
+        status: dict[str, Any],
+        phase: str,
+        completed: bool,
         measurements: Iterable[StoredMeasurement],
         outbox: Iterable[OutboxRow],
-    ) -> None:
-        """The new measurements and outbox rows of one change, inside its transaction."""
-        for m in measurements:
-            await tx.execute(
-                INSERT_MEASUREMENT,
-                *(namespace, name, m.metric, m.phase, int(m.dry_run), dumps(m.body)),
-                namespace,
-                name,
-                m.metric,
-            )
-        rows = [outbox_params(row) for row in outbox]
-        if rows:
-            await tx.executemany(INSERT_OUTBOX, rows)
+        uid: str | None = None,
+    ) -> bool:
+        """Status + new measurements + outbox rows in one transaction; False if the run is gone.
+
+        With `uid`, a run deleted and re-created under the same name is not written to by
+        the old run's late changes (the uid fences them off). The texts and parameters are
+        made before the transaction: a value that cannot be encoded writes nothing.
+        """
+        change = RunChange(
+            namespace,
+            name,
+            dumps(status),
+            phase,
+            completed,
+            measurement_params(namespace, name, measurements),
+            [outbox_params(row) for row in outbox],
+            uid,
+        )
+        return await self._write_change(change)
 
     async def measurements(self, namespace: str, name: str) -> list[StoredMeasurement]:
         rows = await self._fetch(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +33,7 @@ import aiosqlite
 from analysisd.store.base import (
     INSERT_MEASUREMENT,
     INSERT_OUTBOX,
-    Conflict,
     GroupCommit,
-    LimitExceeded,
     RolledBack,
     Row,
     StoreError,
@@ -44,13 +42,13 @@ from analysisd.store.base import (
 from analysisd.store.filelock import FileLock
 from analysisd.store.records import (
     OUTBOX_COLUMNS,
+    NewRun,
     OutboxRow,
+    RunChange,
     RunKey,
-    StoredMeasurement,
     dumps,
     now_iso,
     outbox_from_row,
-    outbox_params,
     splice_manifest,
 )
 from analysisd.store.sql import SqlStore
@@ -265,31 +263,16 @@ class SqliteStore(SqlStore):
             self._remember(key, row[0], row[1])  # no run write landed while we read
         return splice_manifest(row[0], row[1])
 
-    async def create_run(
-        self,
-        namespace: str,
-        name: str,
-        uid: str,
-        body: dict[str, Any] | str,
-        status: dict[str, Any] | None,
-        phase: str,
-        labels: dict[str, str],
-        created_at: str,
-        *,
-        max_active: int | None = None,
-    ) -> None:
-        """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`.
-        `body` may be given as its text (records.dumps)."""
+    async def _insert_run(self, run: NewRun, max_active: int | None) -> int | None:
         limit = max_active if max_active is not None else -1
+        namespace, name = run.namespace, run.name
         key = (namespace, name)
-        body_text = body if isinstance(body, str) else dumps(body)
-        status_text = dumps(status) if status is not None else None
         params = (
-            *(namespace, name, uid, body_text, status_text, phase, dumps(labels)),
-            *(created_at, created_at, self.owner, limit, namespace, limit),
+            *(namespace, name, run.uid, run.body, run.status, run.phase, run.labels),
+            *(run.created_at, run.created_at, self.owner, limit, namespace, limit),
         )
 
-        def run(conn: sqlite3.Connection) -> int | None:
+        def insert(conn: sqlite3.Connection) -> int | None:
             # It inserts nothing when the name is taken or the namespace is full; which of
             # the two is asked only in that (rare) case. None: inserted; -1: taken;
             # otherwise the namespace's unfinished runs.
@@ -306,17 +289,11 @@ class SqliteStore(SqlStore):
             return int(count[0])
 
         def after(outcome: int | None) -> None:
-            if outcome is None and phase not in _FINISHED:
-                self._remember(key, body_text, status_text)
+            if outcome is None and run.phase not in _FINISHED:
+                self._remember(key, run.body, run.status)
 
-        outcome = await self.group.run(_Write(run, after))
-        if outcome is None:
-            return
-        if outcome < 0:
-            raise Conflict(f'AnalysisRun "{name}" already exists')
-        raise LimitExceeded(
-            f'namespace "{namespace}" already has {outcome} unfinished runs (limit {max_active})'
-        )
+        outcome: int | None = await self.group.run(_Write(insert, after))
+        return outcome
 
     async def mark_terminate(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Store spec.terminate so a restart keeps the request."""
@@ -352,38 +329,20 @@ class SqliteStore(SqlStore):
 
         return bool(await self.group.run(_Write(run, after)))
 
-    async def record_change(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        status: dict[str, Any],
-        phase: str,
-        completed: bool,
-        measurements: Iterable[StoredMeasurement],
-        outbox: Iterable[OutboxRow],
-        uid: str | None = None,
-    ) -> bool:
-        """Status + new measurements + outbox rows in one transaction; False if the run is gone.
-
-        With `uid`, a run deleted and re-created under the same name is not written to by
-        the old run's late changes (the uid fences them off).
-        """
-        key = (namespace, name)
-        status_text = dumps(status)
+    async def _write_change(self, change: RunChange) -> bool:
+        key = (change.namespace, change.name)
+        status_text = change.status
         sql = (
             "UPDATE runs SET status=?, phase=?, completed=?, updated_at=?, epoch=epoch+1"
             " WHERE namespace=? AND name=?"
         )
-        params: tuple[Any, ...] = (status_text, phase, int(completed), now_iso(), namespace, name)
-        if uid is not None:
+        params: tuple[Any, ...] = (status_text, change.phase, int(change.completed), now_iso())
+        params += key
+        if change.uid is not None:
             sql += " AND uid=?"
-            params += (uid,)
-        rows = [outbox_params(row) for row in outbox]
-        added = [
-            (namespace, name, m.metric, m.phase, int(m.dry_run), dumps(m.body), *key, m.metric)
-            for m in measurements
-        ]
+            params += (change.uid,)
+        rows = change.outbox
+        added = change.measurements
 
         def run(conn: sqlite3.Connection) -> bool:
             if not conn.execute(sql, params).rowcount:
@@ -395,7 +354,7 @@ class SqliteStore(SqlStore):
             return True
 
         def after(written: bool) -> None:
-            if not written or completed:
+            if not written or change.completed:
                 self._live.pop(key, None)
                 return
             live = self._live.get(key)
