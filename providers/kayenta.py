@@ -44,9 +44,8 @@ import base64
 import hashlib
 import json
 import math
-import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -60,6 +59,28 @@ from providers.base import (
     SecretLookup,
     excerpt,
 )
+from providers.kayenta_block import (
+    DEFAULT_RESUME_DELAY_S,
+    DEFAULT_TIMEOUT_S,
+    EXECUTION_ID_KEY,
+    INVALID_EXECUTION_ID,
+    INVALID_RESPONSE,
+    KIND,
+    MISSING_COMPLETE,
+    MISSING_SCORE,
+    PHASE_METADATA_KEY,
+    PROVIDER,
+    SETTINGS_KEY,
+    check,
+    evaluate,
+    go_value,
+    nested,
+    payload,
+    query_escape,
+    split_address,
+    text_field,
+    thresholds,
+)
 from providers.vendor_http import (
     Answer,
     VendorHttp,
@@ -70,229 +91,6 @@ from providers.vendor_http import (
     shown_url,
     timeout_of,
 )
-
-KIND = "kayenta"
-PROVIDER = "kayenta"
-EXECUTION_ID_KEY = "canaryExecutionId"  # Argo's measurement metadata key
-PHASE_METADATA_KEY = "analysisd.io/phase"  # the engine takes the phase from here
-DEFAULT_TIMEOUT_S = 15.0  # Argo's httpConnectionTimout
-DEFAULT_RESUME_DELAY_S = 15.0  # Argo's resumeDelay
-SETTINGS_KEY = "resumeDelaySeconds"
-
-INVALID_RESPONSE = "Invalid Response"
-INVALID_EXECUTION_ID = "Invalid canaryExecutionId"
-MISSING_COMPLETE = "Missing Complete Status"
-MISSING_SCORE = "Missing Score"
-
-# Argo's jobPayloadFormat and scopeFormat, character for character.
-_PAYLOAD = (
-    "\n\t\t\t\t\t\t\t{\n"
-    '\t\t\t\t\t\t\t\t"scopes": {\n'
-    "\t\t\t\t\t\t\t\t\t\t{scopes}\n"
-    "\t\t\t\t\t\t\t\t},\n"
-    '                                "thresholds" : {\n'
-    '                                    "pass": {passing},\n'
-    '                                    "marginal": {marginal}\n'
-    "                                }\n"
-    "                            }"
-)
-_SCOPE = '"{name}":{{"controlScope": {control}, "experimentScope": {experiment}}}'
-_SCOPE_FIELDS = ("scope", "region", "step", "start", "end")  # ScopeDetail's order
-
-
-# ---------------------------------------------------------------- the block
-
-
-def _config_error(message: str, field: str) -> ProviderConfigError:
-    return ProviderConfigError(f"kayenta: {message}", provider=PROVIDER, field=field)
-
-
-def _go_int(value: Any, field: str) -> int:
-    """A Go ``int`` field: a whole number (YAML may give 90.0), not a bool or a string."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _config_error(f"{field} must be an integer, got {value!r}", field)
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise _config_error(f"{field} must be an integer, got {value!r}", field)
-    return int(value)
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _config_error(f"{field} must be a string, got {value!r}", field)
-    return value
-
-
-def thresholds(config: Mapping[str, Any]) -> tuple[int, int]:
-    """(pass, marginal) from Argo's ``threshold`` block.
-
-    Argo's own docs example writes ``thresholds``, which Argo's controller drops (its
-    field is ``threshold``), leaving pass 0: every score passes. analysisd reads
-    ``thresholds`` when ``threshold`` is absent, and requires one of them.
-    """
-    block = config.get("threshold")
-    if block is None:
-        block = config.get("thresholds")
-    if not isinstance(block, Mapping):
-        raise _config_error("threshold: {pass, marginal} is required", "threshold")
-    return (
-        _go_int(block.get("pass"), "threshold.pass"),
-        _go_int(block.get("marginal"), "threshold.marginal"),
-    )
-
-
-def scope_detail(value: Any, field: str) -> dict[str, Any]:
-    """Argo's ScopeDetail: only its five fields, zero values for those not given."""
-    if not isinstance(value, Mapping):
-        raise _config_error(f"{field} must be a mapping {{scope, region, step, start, end}}", field)
-    return {
-        "scope": _text(value.get("scope"), f"{field}.scope"),
-        "region": _text(value.get("region"), f"{field}.region"),
-        "step": _go_int(value.get("step", 0), f"{field}.step"),
-        "start": _text(value.get("start"), f"{field}.start"),
-        "end": _text(value.get("end"), f"{field}.end"),
-    }
-
-
-def scopes_of(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    scopes = config.get("scopes")
-    if not isinstance(scopes, Sequence) or isinstance(scopes, str) or not scopes:
-        raise _config_error("scopes must list at least one scope", "scopes")
-    out = []
-    for i, scope in enumerate(scopes):
-        where = f"scopes[{i}]"
-        if not isinstance(scope, Mapping):
-            raise _config_error(f"{where} must be a mapping", where)
-        out.append(
-            (
-                _text(scope.get("name"), f"{where}.name"),
-                scope_detail(scope.get("controlScope"), f"{where}.controlScope"),
-                scope_detail(scope.get("experimentScope"), f"{where}.experimentScope"),
-            )
-        )
-    return out
-
-
-def check(config: Mapping[str, Any]) -> None:
-    """What the block must hold before any call (Argo's CRD types say the same)."""
-    http_url(required_text(config, "address", KIND), KIND)
-    for key in ("application", "canaryConfigName"):
-        required_text(config, key, KIND)
-    for key in ("metricsAccountName", "configurationAccountName", "storageAccountName"):
-        _text(config.get(key), key)
-    thresholds(config)
-    scopes_of(config)
-    timeout_of(config, DEFAULT_TIMEOUT_S, KIND)
-
-
-def go_marshal(value: Any) -> str:
-    """encoding/json's output: no spaces, <, > and & escaped, non-ASCII kept as UTF-8."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(char, escaped)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def payload(config: Mapping[str, Any]) -> str:
-    """The body Argo POSTs: its format string filled in as fmt.Sprintf fills it."""
-    scopes = ",".join(
-        _SCOPE.format(
-            # Argo puts the name in raw (%s); escaped here so a quote cannot break the JSON.
-            name=go_marshal(name)[1:-1],
-            control=go_marshal({k: control[k] for k in _SCOPE_FIELDS}),
-            experiment=go_marshal({k: experiment[k] for k in _SCOPE_FIELDS}),
-        )
-        for name, control, experiment in scopes_of(config)
-    )
-    passing, marginal = thresholds(config)
-    return (
-        _PAYLOAD.replace("{scopes}", scopes)
-        .replace("{passing}", str(passing))
-        .replace("{marginal}", str(marginal))
-    )
-
-
-def evaluate(score: int, passing: int, marginal: int) -> str:
-    """Argo's evaluateResult."""
-    if score >= passing:
-        return "Successful"
-    if score >= marginal:
-        return "Inconclusive"
-    return "Failed"
-
-
-def split_address(address: str) -> tuple[str, str, str]:
-    """(address without userinfo, user, password): Go's client sends userinfo as Basic."""
-    parts = urllib.parse.urlsplit(address)
-    if parts.username is None and parts.password is None:
-        return address, "", ""
-    return (
-        shown_url(address),
-        urllib.parse.unquote(parts.username or ""),
-        urllib.parse.unquote(parts.password or ""),
-    )
-
-
-def _q(value: str) -> str:
-    """A query value as Argo's Sprintf leaves it (plain names unchanged), made URL-safe."""
-    return urllib.parse.quote(value, safe="-_.~:")
-
-
-def _go_type(value: Any) -> str:
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int | float):
-        return "float64"
-    if isinstance(value, Mapping):
-        return "map[string]interface {}"
-    return "[]interface {}"
-
-
-def _go_value(value: Any) -> str:
-    """fmt's %v of a decoded JSON value (enough for an accessor error)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str | int | float):
-        return str(value)
-    return excerpt(json.dumps(value), 80)
-
-
-def _accessor_error(path: Sequence[str], value: Any, expected: str) -> str:
-    return (
-        f".{'.'.join(path)} accessor error: {_go_value(value)} is of the type "
-        f"{_go_type(value)}, expected {expected}"
-    )
-
-
-def nested(patch: Mapping[str, Any], path: Sequence[str], expected: str) -> tuple[Any, str]:
-    """unstructured.Nested*: (value, "") found, (None, "") missing, (None, error) wrong type."""
-    value: Any = patch
-    for i, key in enumerate(path):
-        if value is None:  # a null on the way is "not found", as in unstructured
-            return None, ""
-        if not isinstance(value, Mapping):
-            return None, _accessor_error(path[: i + 1], value, "map[string]interface{}")
-        if key not in value:
-            return None, ""
-        value = value[key]
-    wanted = bool if expected == "bool" else float
-    if isinstance(value, wanted) and not (wanted is float and isinstance(value, bool)):
-        return value, ""
-    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value), ""
-    return None, _accessor_error(path, value, expected)
-
-
-# ---------------------------------------------------------------- the provider
 
 
 class KayentaProvider:
@@ -469,11 +267,11 @@ class KayentaMetric:
     async def start(self) -> str:
         """Argo's Run: the config id by name, then a new execution's id."""
         c = self.config
-        storage = _text(c.get("storageAccountName"), "storageAccountName")
+        storage = text_field(c.get("storageAccountName"), "storageAccountName")
         application = str(c["application"])
         name = str(c["canaryConfigName"])
         lookup = self._url(
-            f"/canaryConfig?application={_q(application)}&configurationAccountName={_q(storage)}"
+            f"/canaryConfig?application={query_escape(application)}&configurationAccountName={query_escape(storage)}"
         )
         configs = await self.provider.get_json(lookup, self.timeout_s)
         if configs is None:  # Go leaves the slice empty for a JSON null
@@ -495,12 +293,13 @@ class KayentaMetric:
                 provider=PROVIDER,
                 address=self.provider.shown,
             )
+        metrics = text_field(c.get("metricsAccountName"), "metricsAccountName")
+        configuration = text_field(c.get("configurationAccountName"), "configurationAccountName")
         job = self._url(
-            f"/canary/{_q(config_id)}?application={_q(application)}"
-            f"&metricsAccountName={_q(_text(c.get('metricsAccountName'), 'metricsAccountName'))}"
-            f"&configurationAccountName="
-            f"{_q(_text(c.get('configurationAccountName'), 'configurationAccountName'))}"
-            f"&storageAccountName={_q(storage)}"
+            f"/canary/{query_escape(config_id)}?application={query_escape(application)}"
+            f"&metricsAccountName={query_escape(metrics)}"
+            f"&configurationAccountName={query_escape(configuration)}"
+            f"&storageAccountName={query_escape(storage)}"
         )
         started = await self.provider.get_json(job, self.timeout_s, "POST", payload(c))
         if not isinstance(started, Mapping):
@@ -511,14 +310,14 @@ class KayentaMetric:
             )
         execution = started.get(EXECUTION_ID_KEY)
         if isinstance(execution, float | int) and not isinstance(execution, bool):
-            execution = _go_value(float(execution))
+            execution = go_value(float(execution))
         if not isinstance(execution, str) or not execution:
             raise self._bad(shown_url(job), INVALID_EXECUTION_ID)
         return execution
 
     async def wait(self, execution: str) -> float:
         """Argo's Resume, every resume delay, until the execution is complete: its score."""
-        url = self._url(f"/canary/{_q(execution)}")
+        url = self._url(f"/canary/{query_escape(execution)}")
         where = shown_url(url)
         while True:
             await asyncio.sleep(self.resume_delay)
