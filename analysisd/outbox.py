@@ -31,8 +31,9 @@ import asyncio
 import contextlib
 import random
 import time
+import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -94,13 +95,29 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+# Target prefixes remembered per receiver for the store to leave out (a receiver whose
+# rows go to more distinct scheme://netloc spellings has the rest fetched and skipped).
+PREFIXES_PER_RECEIVER = 8
+
+
+def _prefix_of(target: str) -> str | None:
+    """scheme://netloc exactly as the target starts, or None if it does not start so."""
+    try:
+        parts = urllib.parse.urlsplit(target)
+    except ValueError:
+        return None
+    prefix = f"{parts.scheme}://{parts.netloc}"
+    return prefix if parts.netloc and target.startswith(prefix) else None
+
 
 class SecretLookup(Protocol):
     def get(self, name: str, key: str) -> str | None: ...
 
 
 class OutboxStore(Protocol):
-    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]: ...
+    async def due_deliveries(
+        self, now: float, limit: int = 100, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]: ...
 
     async def next_delivery_at(self) -> float | None: ...
 
@@ -155,6 +172,18 @@ class _Receiver:
     # When each send in flight started: a receiver whose oldest send has been open for
     # t seconds frees a slot no sooner than that (a hanging one: up to the timeout).
     sends: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Its targets' scheme://netloc as written in them: what the store leaves out of the
+    # fetch while this receiver is in back-off or full (see Deliverer.deliver_due).
+    prefixes: set[str] = field(default_factory=set)
+
+    def resting_until(self, now: float, queue_max: int, poll: float) -> float | None:
+        """Until when this receiver takes no more rows (its back-off, or a full queue:
+        until a poll from now at the latest), or None when it takes them now."""
+        if self.retry_at > now:
+            return self.retry_at
+        if len(self.waiting) >= queue_max:
+            return now + poll
+        return None
 
     def room_at(self, now: float, floor: float) -> float:
         """When rows left in the store for this receiver are worth fetching again."""
@@ -264,21 +293,32 @@ class Deliverer:
         """Hand the due rows to their receivers' queues; the number newly queued.
 
         Rows already queued or in flight are due too (they are recorded when sent), so
-        the fetch asks for that many more. Rows for a receiver in back-off (or with a
-        full queue) are left in the store; when the fetch came back full they are
-        deferred there instead, so a dead receiver's backlog cannot fill every fetch
-        and hide other receivers' rows.
+        the fetch asks for that many more. The store leaves out the rows of receivers in
+        back-off (or with a full queue): a dead receiver's backlog is not read, nor
+        skipped, ahead of other receivers' rows, and stays untouched in the store until
+        its receiver takes rows again. Rows of such a receiver that the fetch returns
+        all the same (a target not seen before; on PostgreSQL, rows this replica claimed
+        already) are left in the store too, and deferred there when the fetch came
+        back full.
         """
         now = self._clock()
+        self._skipped_until = None
+        skip: set[str] = set()
+        for resting in self._receivers.values():
+            until = resting.resting_until(
+                now, self._policy.queue_per_target, self._policy.poll_interval
+            )
+            if until is not None and resting.prefixes:
+                skip |= resting.prefixes
+                self._skip(until)
         # Rows held when the fetch starts are skipped even if their send is recorded
         # while the fetch runs: the store may hand back its pre-record copy (PostgreSQL
         # re-claims our own rows), and sending that again would duplicate the event.
         held_at_fetch = set(self._held)
         limit = self._policy.batch + len(held_at_fetch)
-        rows = await self._store.due_deliveries(now, limit)
+        rows = await self._store.due_deliveries(now, limit, skip=skip)
         full = len(rows) >= limit
         queued = 0
-        self._skipped_until = None
         deferred: list[tuple[OutboxRow, _Receiver]] = []
         busy: list[tuple[OutboxRow, _Receiver]] = []
         for row in rows:
@@ -289,6 +329,10 @@ class Deliverer:
             if receiver is None:
                 receiver = _Receiver(receiver_of(row.target))
                 self._receivers[receiver.key] = receiver
+            if len(receiver.prefixes) < PREFIXES_PER_RECEIVER:
+                prefix = _prefix_of(row.target)
+                if prefix is not None:
+                    receiver.prefixes.add(prefix)
             if receiver.retry_at > now:
                 deferred.append((row, receiver))
                 self._skip(receiver.retry_at)

@@ -14,7 +14,7 @@ PostgreSQL backend renumbers them to `$1, $2, ...` (see postgres.numbered).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -43,6 +43,7 @@ __all__ = [
     "INSERT_OUTBOX",
     "OUTBOX_SELECT",
     "RUNS_SELECT",
+    "SKIP_RECEIVERS_MAX",
     "Conflict",
     "GroupCommit",
     "Leasing",
@@ -55,6 +56,7 @@ __all__ = [
     "Tx",
     "UnsupportedStore",
     "leasing_of",
+    "receiver_patterns",
 ]
 
 Row = Sequence[Any]
@@ -126,7 +128,9 @@ class Store(Protocol):
     ) -> bool: ...
     async def measurements(self, namespace: str, name: str) -> list[StoredMeasurement]: ...
 
-    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]: ...
+    async def due_deliveries(
+        self, now: float, limit: int = 100, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]: ...
     async def next_delivery_at(self) -> float | None: ...
     async def record_attempt(
         self,
@@ -184,3 +188,19 @@ INSERT_MEASUREMENT = (
     " COALESCE(MAX(seq), 0) + 1, CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT)"
     " FROM measurements WHERE namespace=? AND name=? AND metric=?"
 )
+
+# due_deliveries(skip=...): the receivers (URL prefixes, scheme://netloc as written in
+# the targets) whose rows the deliverer does not want now (in back-off, or a full queue).
+# Their rows stay pending, untouched, and are fetched again once no longer skipped.
+SKIP_RECEIVERS_MAX = 100  # prefixes; more are ignored (their rows are fetched as before)
+
+
+def receiver_patterns(prefixes: Collection[str]) -> list[str]:
+    """LIKE patterns (escape character backslash) for every target under the prefixes:
+    the prefix itself, or followed by a path, a query or a fragment. A prefix ends its
+    netloc, so no other receiver's target matches."""
+    patterns: list[str] = []
+    for prefix in sorted(prefixes)[:SKIP_RECEIVERS_MAX]:
+        text = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns += [text, text + "/%", text + "?%", text + "#%"]
+    return patterns

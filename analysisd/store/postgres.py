@@ -17,7 +17,7 @@ stale.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ from analysisd.store.base import (
     StoreError,
     Tx,
     UnsupportedStore,
+    receiver_patterns,
 )
 from analysisd.store.leases import DB_NOW, LeaseLost, Leases
 from analysisd.store.records import (
@@ -372,11 +373,16 @@ class PostgresStore(SqlStore):
 
     # ---- outbox ----
 
-    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
+    async def due_deliveries(
+        self, now: float, limit: int = 100, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]:
         """Claim and return the due rows, so other replicas do not send them too.
 
         Rows another replica claimed are skipped until it records the attempt or its
         claim runs out; our own claims never block us (one pass at a time per replica).
+        Rows of the receivers in `skip` are left out unless we claim them already: the
+        rows we hold (queued or in flight) are claimed again as before, so their claims
+        do not run out while we still mean to send them.
         """
         returning = ", ".join(f"o.{c.strip()}" for c in OUTBOX_COLUMNS.split(","))
         async with self._transaction() as tx:
@@ -384,6 +390,7 @@ class PostgresStore(SqlStore):
                 "WITH due AS (SELECT event_id, target FROM outbox"
                 "  WHERE state='pending' AND next_attempt_at<=$1"
                 "   AND (claimed_until IS NULL OR claimed_until<=$1 OR claimed_by=$3)"
+                "   AND (claimed_by=$3 OR NOT target LIKE ANY($5::text[]))"
                 "  ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
                 " UPDATE outbox o SET claimed_by=$3, claimed_until=$1 + $4"
                 " FROM due WHERE o.event_id=due.event_id AND o.target=due.target"
@@ -392,6 +399,7 @@ class PostgresStore(SqlStore):
                 limit,
                 self.owner,
                 DELIVERY_CLAIM_SECONDS,
+                receiver_patterns(skip),
             )
         out = [outbox_from_row(r) for r in rows]
         out.sort(key=lambda r: (r.next_attempt_at, r.created_at))  # RETURNING is unordered

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from analysisd.store.base import (
     Row,
     StoreError,
     Tx,
+    receiver_patterns,
 )
 from analysisd.store.filelock import FileLock
 from analysisd.store.records import (
@@ -365,11 +366,19 @@ class SqliteStore(SqlStore):
 
     # ---- outbox ----
 
-    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
+    async def due_deliveries(
+        self, now: float, limit: int = 100, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]:
+        patterns = receiver_patterns(skip)
+        skipped = ""
+        if patterns:
+            like = " OR ".join(["target LIKE ? ESCAPE '\\'"] * len(patterns))
+            skipped = f" AND NOT ({like})"
         rows = await self._fetch(
             f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state='pending' AND next_attempt_at<=?"
-            " ORDER BY next_attempt_at, created_at LIMIT ?",
+            f"{skipped} ORDER BY next_attempt_at, created_at LIMIT ?",
             now,
+            *patterns,
             limit,
         )
         return [outbox_from_row(row) for row in rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -73,9 +73,11 @@ class FlakySqliteStore(SqliteStore):
         super().__init__(path)
         self.faults = faults
 
-    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
+    async def due_deliveries(
+        self, now: float, limit: int = 100, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]:
         self.faults.check("due_deliveries")
-        return await super().due_deliveries(now, limit)
+        return await super().due_deliveries(now, limit, skip=skip)
 
     async def next_delivery_at(self) -> float | None:
         self.faults.check("next_delivery_at")

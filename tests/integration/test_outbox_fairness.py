@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -20,14 +20,25 @@ from analysisd.outbox import Deliverer, DeliveryPolicy
 from analysisd.store.records import OutboxRow
 
 
+def _under(target: str, prefixes: Collection[str]) -> bool:
+    """The target belongs to one of the skipped receivers (scheme://netloc prefixes)."""
+    return any(target == p or target.startswith((p + "/", p + "?", p + "#")) for p in prefixes)
+
+
 class MemoryOutbox:
     """The three OutboxStore calls the deliverer makes, over a dict (oldest due first)."""
 
     def __init__(self, rows: list[OutboxRow]) -> None:
         self.rows = {(r.event_id, r.target): r for r in rows}
 
-    async def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
-        due = [r for r in self.rows.values() if r.state == "pending" and r.next_attempt_at <= now]
+    async def due_deliveries(
+        self, now: float, limit: int = 100, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]:
+        due = [
+            r
+            for r in self.rows.values()
+            if r.state == "pending" and r.next_attempt_at <= now and not _under(r.target, skip)
+        ]
         return sorted(due, key=lambda r: (r.next_attempt_at, r.created_at))[:limit]
 
     async def next_delivery_at(self) -> float | None:
