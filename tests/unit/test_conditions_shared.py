@@ -35,7 +35,9 @@ def test_runs_with_the_same_condition_texts_run_the_checker_once_per_go_type(
         real(tree, result_type)
 
     monkeypatch.setattr(expr_conditions, "check_tree", counting)
-    # Texts no other test uses, so nothing is cached for them yet.
+    # Nothing cached from earlier tests (or an earlier run of this one in the process).
+    expr_conditions._shared_conditions.cache_clear()
+    expr_conditions._compile_shared.cache_clear()
     success, failure = "result >= 0.25 + 0.5", "result < 0.125"
     runs = [prepare_run(spec(success, failure), NoSecrets()) for _ in range(3)]
     shared = runs[0].conditions["m"]
