@@ -18,6 +18,10 @@ receiver's backlog comes due ever more rarely instead of being fetched and
 deferred again every poll ahead of other receivers' rows (bench/
 bench_fair_share_webhooks.py); deferred rows are spread over as long again, so a
 backlog comes due a little at a time. Deferrals are written together, one commit.
+While a receiver is in back-off (or its queue is full) the store leaves its rows out of
+the fetch (`due_deliveries(skip=...)`, by scheme://netloc) and, once a period, makes its
+due backlog due at the end of that period in one statement (`postpone_deliveries`), so
+fetches neither return nor step over a dead receiver's rows ahead of other receivers'.
 
 Each row is sent as its namespace allows (`route`): a run's callback is signed
 with a secret of the run's namespace and held to that namespace's egress policy;
@@ -121,6 +125,8 @@ class OutboxStore(Protocol):
 
     async def next_delivery_at(self) -> float | None: ...
 
+    async def postpone_deliveries(self, skip: Collection[str], until: float) -> int: ...
+
     async def record_attempt(
         self,
         row: OutboxRow,
@@ -175,6 +181,8 @@ class _Receiver:
     # Its targets' scheme://netloc as written in them: what the store leaves out of the
     # fetch while this receiver is in back-off or full (see Deliverer.deliver_due).
     prefixes: set[str] = field(default_factory=set)
+    # Until when its rows in the store were last made due (postpone_deliveries).
+    postponed_until: float = 0.0
 
     def resting_until(self, now: float, queue_max: int, poll: float) -> float | None:
         """Until when this receiver takes no more rows (its back-off, or a full queue:
@@ -182,7 +190,7 @@ class _Receiver:
         if self.retry_at > now:
             return self.retry_at
         if len(self.waiting) >= queue_max:
-            return now + poll
+            return self.room_at(now, poll)
         return None
 
     def room_at(self, now: float, floor: float) -> float:
@@ -308,9 +316,15 @@ class Deliverer:
             until = resting.resting_until(
                 now, self._policy.queue_per_target, self._policy.poll_interval
             )
-            if until is not None and resting.prefixes:
-                skip |= resting.prefixes
-                self._skip(until)
+            if until is None or not resting.prefixes:
+                continue
+            skip |= resting.prefixes
+            self._skip(until)
+            if resting.postponed_until <= now:
+                # Its due backlog is made due when it may take rows again, in one
+                # statement, once a period: fetches need not step over it meanwhile.
+                await self._store.postpone_deliveries(resting.prefixes, until)
+                resting.postponed_until = until
         # Rows held when the fetch starts are skipped even if their send is recorded
         # while the fetch runs: the store may hand back its pre-record copy (PostgreSQL
         # re-claims our own rows), and sending that again would duplicate the event.

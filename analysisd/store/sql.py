@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -16,6 +16,7 @@ from analysisd.store.base import (
     RUNS_SELECT,
     Row,
     Tx,
+    receiver_patterns,
 )
 from analysisd.store.errors import Conflict, LimitExceeded
 from analysisd.store.migrations import load_migrations
@@ -348,6 +349,23 @@ class SqlStore(ABC):
             error,
             row.event_id,
             row.target,
+        )
+
+    async def postpone_deliveries(self, skip: Collection[str], until: float) -> int:
+        """The pending rows of the receivers in `skip` (as in due_deliveries) due before
+        `until` are due at `until`: one statement, attempts and errors untouched, so a
+        receiver in back-off does not leave its due backlog for every fetch to step over.
+        A row being sent meanwhile is recorded as usual (that sets its next attempt)."""
+        patterns = receiver_patterns(skip)
+        if not patterns:
+            return 0
+        like = " OR ".join(["target LIKE ? ESCAPE '\\'"] * len(patterns))
+        return await self._execute(
+            f"UPDATE outbox SET next_attempt_at=? WHERE state='pending' AND next_attempt_at<?"
+            f" AND ({like})",
+            until,
+            until,
+            *patterns,
         )
 
     async def deliveries(self, namespace: str, name: str) -> list[OutboxRow]:

@@ -41,6 +41,16 @@ class MemoryOutbox:
         ]
         return sorted(due, key=lambda r: (r.next_attempt_at, r.created_at))[:limit]
 
+    async def postpone_deliveries(self, skip: Collection[str], until: float) -> int:
+        rows = [
+            r
+            for r in self.rows.values()
+            if r.state == "pending" and r.next_attempt_at < until and _under(r.target, skip)
+        ]
+        for r in rows:
+            self.rows[(r.event_id, r.target)] = dataclasses.replace(r, next_attempt_at=until)
+        return len(rows)
+
     async def next_delivery_at(self) -> float | None:
         pending = [r.next_attempt_at for r in self.rows.values() if r.state == "pending"]
         return min(pending, default=None)

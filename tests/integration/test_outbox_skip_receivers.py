@@ -114,6 +114,30 @@ async def test_rows_of_a_skipped_receiver_are_left_out_of_the_fetch(opener: Open
     assert all(r.attempts == 0 and r.last_error is None for r in back)
 
 
+async def test_a_skipped_receivers_rows_are_postponed_in_one_statement(opener: Opener) -> None:
+    store = await opener("replica-a")
+    await _add(
+        store,
+        [
+            _row("d-due", f"{DEAD}/hook", 1.0),
+            _row("d-soon", f"{DEAD}?x=1", 150.0),
+            _row("d-later", f"{DEAD}/hook", 900.0),
+            _row("other", "http://127.0.0.1:8080/hook", 2.0),
+        ],
+    )
+    assert await store.postpone_deliveries({DEAD}, 500.0) == 2
+    assert [r.event_id for r in await store.due_deliveries(100.0, 10)] == ["other"]
+    rows = {r.event_id: r for r in await store.deliveries("ns", "r")}
+    assert rows["d-due"].next_attempt_at == rows["d-soon"].next_attempt_at == 500.0
+    assert rows["d-later"].next_attempt_at == 900.0  # never brought forward
+    assert all(r.attempts == 0 and r.last_error is None for r in rows.values())
+    if isinstance(store, PostgresStore):
+        await store.release_deliveries()
+    # Due again at the time given, still new: nothing lost, nothing marked.
+    again = await store.due_deliveries(500.0, 10)
+    assert [r.event_id for r in again] == ["other", "d-due", "d-soon"]
+
+
 async def test_postgres_keeps_claiming_the_rows_this_replica_holds(tmp_path: Path) -> None:
     async with scratch_schema("skip") as schema:
         a = PostgresStore(schema.url, owner="replica-a")
@@ -203,7 +227,7 @@ async def test_a_failed_receivers_due_rows_are_not_fetched_ahead_of_others(
         assert sorted(_ids(good)) == ["b0", "b1", "b2"]
         rows = {r.event_id: r for r in await store.deliveries("ns", "a")}
         assert all(r.state == "pending" for r in rows.values())  # none lost, none sent
-        # What the first fetch did not return was never looked at, let alone written.
+        # What the first fetch did not return was never attempted nor deferred.
         first_fetch = set(store.fetches[0][1])
         untouched = [r for i, r in rows.items() if i not in first_fetch]
         assert len(untouched) == 15 and all(r.attempts == 0 for r in untouched)
