@@ -16,7 +16,8 @@ per round:
    (connection refused at once: a's events back off and retry).
 
 Reported: b's p50/p99 lag in each, and the ratio of b's p99 beside a dead receiver to
-b's p99 alone (the target: within 2x); medians over the rounds.
+b's p99 alone (the target: no delay, i.e. within noise, <= ~1.5x); medians over the
+rounds.
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ async def amain(args: argparse.Namespace) -> None:
         print(
             f"b's p99 beside a {mode} receiver / b's p99 alone: "
             f"{', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f} "
-            "(target <= 2)"
+            "(target <= ~1.5)"
         )
 
 
