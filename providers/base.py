@@ -17,6 +17,7 @@ This package imports nothing from ``analysisd``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,12 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 SecretLookup = Callable[[str, str], str | None]
 
 BODY_EXCERPT_LIMIT = 512
+
+
+def fingerprint(*parts: str) -> str:
+    """A short, stable stand-in for credentials in pool and coalescing keys: the secret
+    itself never sits in a key (16 hex digits of SHA-256 over the parts joined by NUL)."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def excerpt(body: str | bytes, limit: int = BODY_EXCERPT_LIMIT) -> str:

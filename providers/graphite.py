@@ -20,7 +20,6 @@ address and status; 401/403 ProviderAuthError, 429 (503 + Retry-After) rate limi
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import math
 import re
@@ -29,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from providers.base import ProviderBadBody, Reading, SecretLookup, excerpt
+from providers.base import ProviderBadBody, Reading, SecretLookup, excerpt, fingerprint
 from providers.gocompat import GO_FLOAT64_SLICE
 from providers.vendor_http import (
     VendorHttp,
@@ -148,10 +147,6 @@ def value_string(values: list[float]) -> str:
     return "[" + ",".join(go_percent_f(v) for v in values) + "]"
 
 
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 # ---------------------------------------------------------------- the provider
 
 
@@ -178,7 +173,7 @@ class GraphiteProvider:
         address, user, password = split_address(
             http_url(required_text(config, "address", KIND), KIND)
         )
-        identity = _fingerprint(user, password) if user or password else ""
+        identity = fingerprint(user, password) if user or password else ""
         return (KIND, address, identity)
 
     @classmethod

@@ -23,7 +23,6 @@ extension ``timeout`` (seconds; Argo allows a query 30).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -42,6 +41,7 @@ from providers.base import (
     Reading,
     SecretLookup,
     excerpt,
+    fingerprint,
 )
 from providers.gocompat import sprint
 from providers.http import client_session, map_client_error, policy_connector
@@ -87,10 +87,6 @@ def value_string(values: list[Any]) -> str:
     return sprint(values)
 
 
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 def _policy_session(**kwargs: Any) -> aiohttp.ClientSession:
     """The library's session factory: ours instead (egress on every hop, DNS filtered)."""
     kwargs.pop("connector", None)  # the library's plain connector is replaced, unused
@@ -115,7 +111,7 @@ class InfluxdbProvider:
     @classmethod
     def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
         address, org, token = credentials(config, secrets)
-        return (KIND, address, org, _fingerprint(token))
+        return (KIND, address, org, fingerprint(token))
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> InfluxdbProvider:

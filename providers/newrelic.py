@@ -22,7 +22,6 @@ extension ``timeout`` (seconds for one request; default 30).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -37,6 +36,7 @@ from providers.base import (
     Reading,
     SecretLookup,
     excerpt,
+    fingerprint,
 )
 from providers.gocompat import go_quote, json_marshal
 from providers.vendor_http import (
@@ -113,10 +113,6 @@ def account(config: Mapping[str, Any], secrets: SecretLookup) -> tuple[str, int,
     return http_url(url, PROVIDER, "profile"), number, api_key
 
 
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 def _messages(errors: Any) -> list[str]:
     if not isinstance(errors, Sequence) or isinstance(errors, str):
         return []
@@ -170,7 +166,7 @@ class NewRelicProvider:
     @classmethod
     def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
         url, account_id, api_key = account(config, secrets)
-        return (KIND, url, account_id, _fingerprint(api_key))
+        return (KIND, url, account_id, fingerprint(api_key))
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> NewRelicProvider:

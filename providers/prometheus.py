@@ -44,6 +44,7 @@ from providers.base import (
     Reading,
     SecretLookup,
     excerpt,
+    fingerprint,
 )
 from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE
 from providers.http import (
@@ -61,7 +62,6 @@ from providers.prometheus_query import (
     address_of,
     auth_identity,
     basic_authorization,
-    fingerprint,
     headers_of,
     proxy_for,
     step_seconds,

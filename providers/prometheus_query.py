@@ -6,7 +6,6 @@ always a list). The I/O is providers/prometheus.py."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from providers.base import (
     ProviderBadBody,
     ProviderConfigError,
     excerpt,
+    fingerprint,
 )
 from providers.gocompat import format_f, parse_duration_seconds
 
@@ -291,11 +291,6 @@ def headers_of(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
             )
         headers.append((str(key), str(header.get("value") or "")))
     return tuple(headers)
-
-
-def fingerprint(*parts: str) -> str:
-    # Pool keys must tell credentials apart without holding them in clear.
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def auth_identity(config: Mapping[str, Any]) -> tuple[str, ...]:

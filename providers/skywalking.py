@@ -20,7 +20,6 @@ Config (``provider.skywalking``): ``address`` (required), ``query`` (required), 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ from providers.base import (
     Reading,
     SecretLookup,
     excerpt,
+    fingerprint,
 )
 from providers.gocompat import json_go_type, json_marshal, parse_duration_seconds
 from providers.vendor_http import (
@@ -94,10 +94,6 @@ def split_address(address: str) -> tuple[str, str, str]:
     )
 
 
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 def _first_error(payload: Any) -> str | None:
     errors = payload.get("errors") if isinstance(payload, Mapping) else None
     if not isinstance(errors, Sequence) or isinstance(errors, str) or not errors:
@@ -135,7 +131,7 @@ class SkyWalkingProvider:
         address, user, password = split_address(
             http_url(required_text(config, "address", KIND), KIND)
         )
-        return (KIND, address, _fingerprint(user, password) if user or password else "")
+        return (KIND, address, fingerprint(user, password) if user or password else "")
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> SkyWalkingProvider:

@@ -20,7 +20,6 @@ from Wavefront``. Metadata ``timestamps`` (the points' epoch seconds) and ``drif
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -36,6 +35,7 @@ from providers.base import (
     Reading,
     SecretLookup,
     excerpt,
+    fingerprint,
 )
 from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE
 from providers.vendor_http import (
@@ -160,10 +160,6 @@ def decode_series(payload: Any) -> tuple[list[list[list[float]]], str]:
     return series, warnings
 
 
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 class WavefrontProvider:
     """One pooled session per (Wavefront address, token)."""
 
@@ -181,7 +177,7 @@ class WavefrontProvider:
     @classmethod
     def pool_key(cls, config: Mapping[str, Any], secrets: SecretLookup) -> tuple[Any, ...]:
         address = address_of(config)
-        return (KIND, base_url(address), _fingerprint(token_of(config, secrets)))
+        return (KIND, base_url(address), fingerprint(token_of(config, secrets)))
 
     @classmethod
     def create(cls, config: Mapping[str, Any], secrets: SecretLookup) -> WavefrontProvider:

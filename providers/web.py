@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from yarl import URL
 
-from providers.base import ProviderBadBody, ProviderError, Reading, SecretLookup
+from providers.base import ProviderBadBody, ProviderError, Reading, SecretLookup, fingerprint
 from providers.gocompat import json_go_type
 from providers.jsonpath import JSONPath, JSONPathError, go_json
 from providers.web_body import compile_json_path, decode_json, series_number
@@ -40,7 +40,6 @@ from providers.web_request import (
     PROVIDER,
     WebRequest,
     client_timeout,
-    fingerprint,
     oauth_block,
     origin_of,
     scrubbed,

@@ -8,7 +8,6 @@ values masked out of error messages).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import sys
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
-from providers.base import ProviderConfigError, ProviderError, ProviderHTTPError
+from providers.base import ProviderConfigError, ProviderError, ProviderHTTPError, fingerprint
 
 if TYPE_CHECKING:
     # Imported where a request is made: checking a block (`analysisd lint`, the API's
@@ -33,11 +32,6 @@ NON_JSON_EVALUATE = "evaluate"  # Argo master (default)
 NON_JSON_SUCCESSFUL = "successful"  # Argo v1.9 and earlier
 # Query parameters whose values are hidden in error messages.
 _SECRET_PARAM_HINTS = ("key", "token", "secret", "password", "passwd", "auth", "sig", "credential")
-
-
-def fingerprint(value: str) -> str:
-    # Keys must tell credentials apart without holding them.
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def shown_url(url: str) -> str:
