@@ -36,7 +36,6 @@ from influxdb_client.rest import ApiException
 from providers.base import (
     ProviderAuthError,
     ProviderBadBody,
-    ProviderConfigError,
     ProviderError,
     Reading,
     SecretLookup,
@@ -45,7 +44,17 @@ from providers.base import (
 )
 from providers.gocompat import sprint
 from providers.http import client_session, map_client_error, policy_connector
-from providers.vendor_http import Answer, http_failure, http_url, redact, required_text, timeout_of
+from providers.vendor_http import (
+    Answer,
+    check_profile_query,
+    http_failure,
+    http_url,
+    profile_query_key,
+    profile_secret,
+    redact,
+    required_text,
+    timeout_of,
+)
 
 KIND = "influxdb"
 PROVIDER = "influxdb"
@@ -57,8 +66,7 @@ MISSING = "authToken, org, or address not found"
 
 
 def secret_name(config: Mapping[str, Any]) -> str:
-    profile = config.get("profile")
-    return str(profile) if isinstance(profile, str) and profile else DEFAULT_SECRET
+    return profile_secret(config, DEFAULT_SECRET)
 
 
 def credentials(config: Mapping[str, Any], secrets: SecretLookup) -> tuple[str, str, str]:
@@ -119,22 +127,11 @@ class InfluxdbProvider:
 
     @classmethod
     def check(cls, config: Mapping[str, Any]) -> None:
-        required_text(config, "query", KIND)
-        timeout_of(config, DEFAULT_TIMEOUT_S, KIND)
-        profile = config.get("profile")
-        if profile is not None and not isinstance(profile, str):
-            raise ProviderConfigError(
-                "influxdb: profile must be the name of a secret", provider=PROVIDER, field="profile"
-            )
+        check_profile_query(config, KIND, DEFAULT_TIMEOUT_S)
 
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (
-            KIND,
-            secret_name(config),
-            str(config.get("query") or ""),
-            timeout_of(config, DEFAULT_TIMEOUT_S, KIND),
-        )
+        return profile_query_key(config, KIND, DEFAULT_TIMEOUT_S, DEFAULT_SECRET)
 
     # -- Provider
 

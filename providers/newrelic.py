@@ -41,9 +41,12 @@ from providers.base import (
 from providers.gocompat import go_quote, json_marshal
 from providers.vendor_http import (
     VendorHttp,
+    check_profile_query,
     go_json,
     http_failure,
     http_url,
+    profile_query_key,
+    profile_secret,
     redact,
     required_text,
     timeout_of,
@@ -79,8 +82,7 @@ NRQL_DOCUMENT = (
 
 
 def secret_name(config: Mapping[str, Any]) -> str:
-    profile = config.get("profile")
-    return str(profile) if isinstance(profile, str) and profile else DEFAULT_SECRET
+    return profile_secret(config, DEFAULT_SECRET)
 
 
 def account(config: Mapping[str, Any], secrets: SecretLookup) -> tuple[str, int, str]:
@@ -174,22 +176,11 @@ class NewRelicProvider:
 
     @classmethod
     def check(cls, config: Mapping[str, Any]) -> None:
-        required_text(config, "query", KIND)
-        timeout_of(config, DEFAULT_TIMEOUT_S, KIND)
-        profile = config.get("profile")
-        if profile is not None and not isinstance(profile, str):
-            raise ProviderConfigError(
-                "newRelic: profile must be the name of a secret", provider=PROVIDER, field="profile"
-            )
+        check_profile_query(config, KIND, DEFAULT_TIMEOUT_S)
 
     @classmethod
     def request_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (
-            KIND,
-            secret_name(config),
-            str(config.get("query") or ""),
-            timeout_of(config, DEFAULT_TIMEOUT_S, KIND),
-        )
+        return profile_query_key(config, KIND, DEFAULT_TIMEOUT_S, DEFAULT_SECRET)
 
     # -- Provider
 

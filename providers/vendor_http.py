@@ -110,6 +110,35 @@ def required_text(config: Mapping[str, Any], key: str, provider: str) -> str:
     return value
 
 
+def profile_secret(config: Mapping[str, Any], default: str) -> str:
+    """The secret a `profile` names (Argo's influxdb and newRelic blocks), else `default`."""
+    profile = config.get("profile")
+    return str(profile) if isinstance(profile, str) and profile else default
+
+
+def check_profile_query(config: Mapping[str, Any], kind: str, default_timeout: float) -> None:
+    """A block of `query`, optional `timeout` and optional `profile` (a secret's name)."""
+    required_text(config, "query", kind)
+    timeout_of(config, default_timeout, kind)
+    profile = config.get("profile")
+    if profile is not None and not isinstance(profile, str):
+        raise ProviderConfigError(
+            f"{kind}: profile must be the name of a secret", provider=kind, field="profile"
+        )
+
+
+def profile_query_key(
+    config: Mapping[str, Any], kind: str, default_timeout: float, default_secret: str
+) -> tuple[Any, ...]:
+    """Coalescing identity of such a block: the secret's name, never its values."""
+    return (
+        kind,
+        profile_secret(config, default_secret),
+        str(config.get("query") or ""),
+        timeout_of(config, default_timeout, kind),
+    )
+
+
 def http_url(address: str, provider: str, field: str = "address") -> str:
     """An absolute http(s) URL with a host, trailing slash dropped; ProviderConfigError else."""
     try:
