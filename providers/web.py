@@ -216,9 +216,12 @@ class WebProvider:
         request = WebRequest(config)
         return await self._measure(request, self._compiled(request.json_path))
 
-    def bind(self, config: Mapping[str, Any]) -> Callable[[], Awaitable[Reading]]:
+    def bind(
+        self, config: Mapping[str, Any], context: object = None
+    ) -> Callable[[], Awaitable[Reading]]:
         """measure(config) with the request validated and its jsonPath compiled once.
 
+        `context` (the run and metric the binding is for) is not needed by a Web block.
         A config error is raised again by every call, as measure() would raise it.
         """
         try:
