@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lark import Token, Tree
-
 from analysisd.expr.errors import ExprTypeError
 from analysisd.expr.go_types import (
     ANY,
@@ -37,6 +35,7 @@ from analysisd.expr.go_types import comparable_types as _comparable
 from analysisd.expr.go_types import is_array_type as _array
 from analysisd.expr.go_types import is_kind as _is
 from analysisd.expr.go_types import is_map_type as _map
+from analysisd.expr.tree import Token, Tree
 
 
 # A type is a kind name ("nil", "bool", "int", "float", "string", "any") or a pair

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from lark import Token, Tree
-
 from analysisd.expr import values as v
 from analysisd.expr.builtins import BUILTINS
 from analysisd.expr.closures import (
@@ -36,6 +34,7 @@ from analysisd.expr.grammar import parse
 from analysisd.expr.literals import parse_float_literal, parse_int_literal, unquote
 from analysisd.expr.nodes import NO_CONST, Node, const, go_name
 from analysisd.expr.operator_nodes import OperatorNodes
+from analysisd.expr.tree import Token, Tree
 
 EVAL_BUDGET = 1_000_000
 NAMES = frozenset({"result"})

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-from lark import Token, Tree
-
 from analysisd.expr.errors import ExprSyntaxError
 from analysisd.expr.parser import parse_source
+from analysisd.expr.tree import Token, Tree
 
 _PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][^{}]*\}\}")
 

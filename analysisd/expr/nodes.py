@@ -12,11 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lark import Token, Tree
-
 from analysisd.expr import values as v
 from analysisd.expr.closures import Fn, Frame
 from analysisd.expr.errors import ExprSyntaxError, ExprTypeError
+from analysisd.expr.tree import Token, Tree
 
 # One value per static type, to ask the runtime operations whether a pairing is legal.
 SAMPLES: Mapping[str, Any] = {

@@ -5,8 +5,6 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from lark import Token, Tree
-
 from analysisd.expr import values as v
 from analysisd.expr.closures import Fn, Frame, spend
 from analysisd.expr.errors import ExprTypeError
@@ -20,6 +18,7 @@ from analysisd.expr.nodes import (
     static_type_of,
 )
 from analysisd.expr.operators import ARITH, STRING_TESTS, static_arith_type
+from analysisd.expr.tree import Token, Tree
 from providers.gocompat import GoError, compile_regexp
 
 _ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}

@@ -1,5 +1,5 @@
 """expr-lang's precedence-climbing parser, ported rule for rule (parser/parser.go of
-v1.17.8; the lexer is lexer.py), producing lark ``Tree``/``Token`` values for the compiler.
+v1.17.8; the lexer is lexer.py), producing ``Tree``/``Token`` values (tree.py) for the compiler.
 
 What expr's own parser does, this one does: numbers like `.5` and `1.`, `//` and `/* */`
 comments, chained comparisons (`0 < x < 1` is `0 < x && x < 1`), `not in` / `not contains`
@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lark import Token, Tree
-from lark.tree import Meta
-
 from analysisd.expr.errors import ExprSyntaxError
 from analysisd.expr.lexer import Lexeme, Lexer
+from analysisd.expr.tree import Meta, Token, Tree
 
 MAX_DEPTH = 200
 
@@ -77,7 +75,7 @@ def _tree(data: str, children: list[Any], meta: Meta | None = None) -> Tree[Toke
 
 
 def _meta(lexeme: Lexeme) -> Meta:
-    meta = Meta()  # type: ignore[no-untyped-call]
+    meta = Meta()
     meta.line = lexeme.line
     meta.column = lexeme.column
     meta.empty = False

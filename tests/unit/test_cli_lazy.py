@@ -75,6 +75,9 @@ def test_lint_of_a_web_template_loads_neither_judge_nor_network_stack() -> None:
     # Checking blocks needs the kinds table, not the registry's runtime.
     assert "providers.kinds" in modules and "providers.registry" not in modules
     assert not tops(modules) & {"prometheus_client", "asyncio"}
+    # The conditions were compiled (expr's own parser) without lark or its `regex`.
+    assert "analysisd.expr.compiler" in modules
+    assert not tops(modules) & {"lark", "regex"}
 
 
 class _Answer(BaseHTTPRequestHandler):
