@@ -26,16 +26,12 @@ contains ``aps-workspaces``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
-
-import aiohttp
-from yarl import URL
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.base import (
     ProviderConfigError,
@@ -47,13 +43,6 @@ from providers.base import (
     fingerprint,
 )
 from providers.gocompat import GO_FLOAT64, GO_FLOAT64_SLICE
-from providers.http import (
-    client_session,
-    map_client_error,
-    policy_connector,
-    raise_for_response,
-    read_capped,
-)
 from providers.prometheus_query import (
     FORM,
     KIND,
@@ -100,7 +89,15 @@ from providers.prometheus_query import (
 from providers.prometheus_query import (
     value_string as value_string,
 )
-from providers.sigv4 import SigV4Settings, SigV4Signer
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from providers.sigv4 import SigV4Signer
+
+# The HTTP stack (asyncio, aiohttp, yarl, providers.http) and the SigV4 signer (botocore)
+# are imported where a request is made or a signer built: checking a block (`analysisd
+# lint`, the API's door, through providers.kinds) loads none of them (issue 21).
 
 # ---------------------------------------------------------------- the provider
 
@@ -134,9 +131,11 @@ class PrometheusProvider:
         )
         self._oauth_block: Mapping[str, Any] | None = auth.get("oauth2") or None
         self._oauth: Any = None  # providers.oauth2.OAuth2ClientCredentials, built lazily
-        self._signer: SigV4Signer | None = (
-            SigV4Signer(SigV4Settings.parse(auth.get("sigv4") or {})) if sigv4 else None
-        )
+        self._signer: SigV4Signer | None = None
+        if sigv4:
+            from providers.sigv4 import SigV4Settings, SigV4Signer
+
+            self._signer = SigV4Signer(SigV4Settings.parse(auth.get("sigv4") or {}))
         self._session: aiohttp.ClientSession | None = None
         self._proxy = proxy_for(address)
 
@@ -242,6 +241,8 @@ class PrometheusProvider:
 
     def _session_for(self) -> aiohttp.ClientSession:
         if self._session is None:
+            from providers.http import client_session, policy_connector
+
             connector = policy_connector(ssl=not self._insecure, limit=256)
             # Proxies are resolved once in __init__, not per request (trust_env's cost).
             # Egress policy on every hop and DNS answer, bodies capped (providers.http).
@@ -251,6 +252,12 @@ class PrometheusProvider:
     async def _call(
         self, path: str, params: dict[str, str], settings: QuerySettings, query: str
     ) -> tuple[Any, list[str]]:
+        import asyncio
+
+        import aiohttp
+
+        from providers.http import map_client_error, raise_for_response
+
         url = f"{self.address}{path}"
         timeout_s = settings.timeout_s
         server_timeout = settings.server_timeout_s
@@ -292,6 +299,10 @@ class PrometheusProvider:
     async def _send(
         self, method: str, url: str, body: bytes
     ) -> tuple[int, Mapping[str, str], bytes]:
+        from yarl import URL
+
+        from providers.http import read_capped
+
         session = self._session_for()
         headers = {"Accept": "application/json", "User-Agent": "analysisd"}
         if body:

@@ -80,6 +80,32 @@ def test_lint_of_a_web_template_loads_neither_judge_nor_network_stack() -> None:
     assert not tops(modules) & {"lark", "regex"}
 
 
+def test_lint_of_a_prometheus_template_loads_no_http_stack_or_signer(tmp_path: Path) -> None:
+    # A SigV4 block (Amazon Managed Prometheus) as well: the signer is built with the
+    # provider, so checking the block loads neither botocore nor the HTTP stack.
+    template = tmp_path / "amp.yaml"
+    template.write_text(
+        "apiVersion: argoproj.io/v1alpha1\n"
+        "kind: AnalysisTemplate\n"
+        "metadata: {name: amp}\n"
+        "spec:\n"
+        "  metrics:\n"
+        "  - name: rate\n"
+        "    successCondition: result[0] >= 0.95\n"
+        "    provider:\n"
+        "      prometheus:\n"
+        "        address: https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1\n"
+        "        query: sum(rate(http_requests_total[1m]))\n"
+        "        authentication: {sigv4: {region: eu-west-1}}\n"
+    )
+    for path in (REPO / "examples" / "http-success-rate.yaml", template):
+        code, modules, output = loaded("lint", str(path))
+        assert code == 0, output
+        assert "providers.prometheus" in modules and "analysisd.expr.compiler" in modules
+        assert not tops(modules) & {*HEAVY, "aiohttp", "asyncio", "lark", "regex"}
+        assert "providers.sigv4" not in modules and "providers.http" not in modules
+
+
 class _Answer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = b'{"value": 1}'
