@@ -9,8 +9,10 @@ judge's scipy or the daemon's web stack (`analysisd --help` lists them all, and
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 # Each subcommand module exposes `add_parser(subparsers)`, which sets `func`
 # (argparse.Namespace -> exit code) as the parser default; listed here with the
@@ -46,6 +48,31 @@ _SUBCOMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
 )
+
+
+# Commands that only read files and exit: pydantic's plugin discovery (a scan of every
+# installed distribution's entry points, ~5 ms of `analysisd lint`'s start-up, issue 21)
+# is skipped while their modules (and analysisd.spec's models) are imported.
+_NO_PYDANTIC_PLUGINS = frozenset({"lint"})
+_PLUGINS_VARIABLE = "PYDANTIC_DISABLE_PLUGINS"
+
+
+@contextlib.contextmanager
+def _pydantic_plugins_off(command: str | None) -> Iterator[None]:
+    """Pydantic's own switch (PYDANTIC_DISABLE_PLUGINS=__all__), for this import only.
+
+    A user's own setting is left as it is; the variable is unset again afterwards, so
+    models built later in the process (never the daemon's: `serve` and `run` are not
+    listed) discover plugins as usual.
+    """
+    if command not in _NO_PYDANTIC_PLUGINS or _PLUGINS_VARIABLE in os.environ:
+        yield
+        return
+    os.environ[_PLUGINS_VARIABLE] = "__all__"
+    try:
+        yield
+    finally:
+        os.environ.pop(_PLUGINS_VARIABLE, None)
 
 
 def command_of(argv: Sequence[str]) -> str | None:
@@ -92,7 +119,9 @@ def build_parser(command: str | None = None, *, full: bool = True) -> argparse.A
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(command_of(arguments), full=False)
+    command = command_of(arguments)
+    with _pydantic_plugins_off(command):
+        parser = build_parser(command, full=False)
     args = parser.parse_args(arguments)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)

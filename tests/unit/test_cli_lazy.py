@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -104,6 +105,47 @@ def test_lint_of_a_prometheus_template_loads_no_http_stack_or_signer(tmp_path: P
         assert "providers.prometheus" in modules and "analysisd.expr.compiler" in modules
         assert not tops(modules) & {*HEAVY, "aiohttp", "asyncio", "lark", "regex"}
         assert "providers.sigv4" not in modules and "providers.http" not in modules
+
+
+PLUGINS_WRAPPER = """
+import os, sys
+from analysisd.cli import main
+code = main(sys.argv[1:])
+from pydantic.plugin import _loader
+print("scanned during lint:", _loader._plugins is not None)
+print("switch after lint:", os.environ.get("PYDANTIC_DISABLE_PLUGINS"))
+import pydantic
+class Later(pydantic.BaseModel):
+    x: int = 0
+print("scanned for a later model:", _loader._plugins is not None)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("user_setting", [None, "someplugin"])
+def test_lint_skips_pydantic_plugin_discovery_only_while_importing(
+    user_setting: str | None,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if user_setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = user_setting
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGINS_WRAPPER, "lint", str(WEB_TEMPLATE)],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # _plugins is pydantic's cache of discovered plugins: None until it scans.
+    if user_setting is None:
+        assert "scanned during lint: False" in done.stdout
+    else:  # the user's own setting is theirs: discovery runs (skipping their names)
+        assert "scanned during lint: True" in done.stdout
+    assert f"switch after lint: {user_setting}" in done.stdout
+    assert "scanned for a later model: True" in done.stdout
 
 
 class _Answer(BaseHTTPRequestHandler):
