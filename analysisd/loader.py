@@ -12,7 +12,6 @@ recursively in C, so 30,000 nested brackets would crash the process, not raise.
 
 from __future__ import annotations
 
-import difflib
 import json
 import typing
 from collections.abc import Sequence
@@ -293,6 +292,8 @@ def _describe(error: Any, model: type[BaseModel] | None = None) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         loc = error.get("loc", ())
+        import difflib  # only to name the field meant (~1 ms of every start-up otherwise)
+
         known = _fields_at(model, loc) if model is not None and loc else []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1) if loc else []
         return f"unknown field (did you mean {close[0]}?)" if close else "unknown field"

@@ -79,6 +79,7 @@ def test_lint_of_a_web_template_loads_neither_judge_nor_network_stack() -> None:
     # The conditions were compiled (expr's own parser) without lark or its `regex`.
     assert "analysisd.expr.compiler" in modules
     assert not tops(modules) & {"lark", "regex"}
+    assert "difflib" not in modules  # only an unknown field's "did you mean" needs it
 
 
 def test_lint_of_a_prometheus_template_loads_no_http_stack_or_signer(tmp_path: Path) -> None:
