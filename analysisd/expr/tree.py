@@ -1,8 +1,8 @@
 """The parse tree's values: ``Tree``, ``Token`` and ``Meta``, shaped as lark's.
 
 The parser (parser.py, expr-lang's own precedence climbing) used to build lark's
-``Tree`` and ``Token`` and nothing else of lark; importing lark for them cost about a
-third of `analysisd lint`'s start-up (lark and the ``regex`` module it loads, issue 21).
+``Tree`` and ``Token`` and nothing else of lark; importing lark for them (and the ``regex``
+module lark loads) cost 25-30 ms of `analysisd lint`'s start-up (issue 21).
 These keep the members the compiler and the checker read, with lark's meaning: a
 ``Token`` is the ``str`` of its value with ``type``, ``line`` and ``column``; a ``Tree``
 is ``data`` and ``children``, equal to another of the same data and children; its
