@@ -86,25 +86,40 @@ def service_url(url: str, name: str, metric: int = 0) -> str:
 
 
 async def baseline(
-    url: str, runs: int, concurrency: int, seconds: float, yielding: bool = False
+    url: str,
+    runs: int,
+    concurrency: int,
+    seconds: float,
+    yielding: bool = False,
+    requests: int | None = None,
 ) -> tuple[float, float]:
     """(requests per wall second, per CPU second of this process) of bare aiohttp workers.
 
     `yielding`: each worker passes once through the event loop after each request, as
     the scheduler's workers do (--yielding-baseline; that batching alone makes the bare
     loop cheaper per request, so the ratio against it is the stricter one).
+    `requests`: stop after that many requests (each URL once when it is 2 x runs, the
+    wave's work: a fresh pool's connections are then opened for as many requests as the
+    wave opens them for) instead of after `seconds`.
     """
     urls = [service_url(url, f"r{i}", m) for i in range(runs) for m in range(2)]
     done = 0
+    taken = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         deadline = time.perf_counter() + seconds
 
+        def more() -> bool:
+            if requests is None:
+                return time.perf_counter() < deadline
+            return taken < requests
+
         async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                async with session.get(urls[done % len(urls)]) as response:
+            nonlocal done, taken
+            while more():
+                taken += 1
+                async with session.get(urls[taken % len(urls)]) as response:
                     await response.json()
                 done += 1
                 if yielding:
@@ -389,9 +404,12 @@ async def amain(args: argparse.Namespace) -> None:
         # The machine's speed drifts by tens of percent over minutes; adjacent phases
         # drift together, and the median ignores one disturbed round.
         yielding = args.yielding_baseline
+        count = 2 * args.runs if args.baseline == "same-work" else None
         base: list[tuple[float, float]] = []  # --rounds 0: the steady state only
         if args.rounds:
-            base.append(await baseline(url, args.runs, args.concurrency, args.seconds, yielding))
+            base.append(
+                await baseline(url, args.runs, args.concurrency, args.seconds, yielding, count)
+            )
         waves: list[dict[str, float]] = []
         profiler = cProfile.Profile() if args.profile else None
         for _ in range(args.rounds):
@@ -406,7 +424,9 @@ async def amain(args: argparse.Namespace) -> None:
                     profiler=profiler,
                 )
             )
-            base.append(await baseline(url, args.runs, args.concurrency, args.seconds, yielding))
+            base.append(
+                await baseline(url, args.runs, args.concurrency, args.seconds, yielding, count)
+            )
         if profiler is not None:
             profiler.dump_stats(args.profile)
         ratios, cpu_ratios = [], []
@@ -463,6 +483,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=4.0, help="per baseline phase")
+    parser.add_argument(
+        "--baseline",
+        choices=("timed", "same-work"),
+        default="timed",
+        help="timed: each baseline phase runs --seconds; same-work: it makes 2 x runs "
+        "requests, each URL once, on a fresh pool, as the wave does",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--settle", type=float, default=10.0, help="seconds before the wave (set-up must fit)"
