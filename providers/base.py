@@ -18,13 +18,16 @@ This package imports nothing from ``analysisd``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 # (secret name, key) -> value, or None when absent. Supplied by the daemon.
 SecretLookup = Callable[[str, str], str | None]
+
+# Argo's DefaultMeasurementHistoryLimit: measurements (and Jobs) kept per metric.
+DEFAULT_MEASUREMENT_HISTORY_LIMIT = 10
 
 BODY_EXCERPT_LIMIT = 512
 
@@ -58,6 +61,31 @@ class Reading:
     value: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     go_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementContext:
+    """The run and metric a binding measures for; made once per run and metric.
+
+    What Argo hands its providers with every call (the AnalysisRun and the Metric),
+    reduced to what they read: the run's identity, the metric's name, how many of the
+    metric's measurements the run's status held when it was bound (Argo's
+    ``res.Count + res.Error``: measurements that finished, Errors included) and how
+    many of them the run keeps (``measurementRetention``, else Argo's
+    DefaultMeasurementHistoryLimit). A run with no uid (``analysisd run`` from a file)
+    has ``run_uid`` "", a run with no namespace ``run_namespace`` "".
+    """
+
+    run_uid: str = ""
+    run_name: str = ""
+    run_namespace: str = ""
+    metric_name: str = ""
+    taken: int = 0
+    history_limit: int = DEFAULT_MEASUREMENT_HISTORY_LIMIT
+
+
+# A binding made outside any run (ProviderRegistry.measure, tests).
+NO_CONTEXT = MeasurementContext()
 
 
 class ProviderError(Exception):
@@ -136,6 +164,9 @@ class Provider(Protocol):
 
     `config` is the metric's resolved provider sub-block, e.g. the mapping under
     `provider.prometheus` — arguments already substituted, secrets resolved.
+    A provider may also have ``bind(config, context)`` (BindingProvider): the registry
+    then measures a run's metric through what it returns, and `context`
+    (MeasurementContext) says which run and metric that is.
     """
 
     kind: ClassVar[str]
@@ -152,6 +183,22 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release pooled connections."""
+        ...
+
+
+class BindingProvider(Provider, Protocol):
+    """A Provider that also binds a block once per run and metric (optional).
+
+    The registry calls ``bind(config, context)`` of every provider that has it, once
+    per run and metric, with that run's and metric's MeasurementContext (the same
+    call for every kind); the callable it returns takes each measurement. A provider
+    that needs nothing of the run ignores `context`.
+    """
+
+    def bind(
+        self, config: Mapping[str, Any], context: MeasurementContext
+    ) -> Callable[[], Awaitable[Reading]]:
+        """measure(config) with the per-config work done once, for the run in `context`."""
         ...
 
 

@@ -50,6 +50,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from providers.base import (
+    NO_CONTEXT,
+    MeasurementContext,
     ProviderBadBody,
     ProviderConfigError,
     ProviderError,
@@ -160,8 +162,10 @@ class KayentaProvider:
     def limit_address(cls, config: Mapping[str, Any]) -> str:
         return split_address(http_url(required_text(config, "address", KIND), KIND))[0]
 
-    def bind(self, config: Mapping[str, Any]) -> KayentaMetric:
-        """One run's metric; its block checked once."""
+    def bind(
+        self, config: Mapping[str, Any], context: MeasurementContext = NO_CONTEXT
+    ) -> KayentaMetric:
+        """One run's metric; its block checked once (`context` is not needed by Kayenta)."""
         check(config)
         return KayentaMetric(self, config, type(self).RESUME_DELAY_S)
 

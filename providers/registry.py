@@ -35,6 +35,8 @@ from typing import Any, TypeVar, cast
 from prometheus_client import CollectorRegistry, Counter
 
 from providers.base import (
+    NO_CONTEXT,
+    MeasurementContext,
     Provider,
     ProviderClass,
     ProviderError,
@@ -205,7 +207,11 @@ class ProviderRegistry:
         return await self.bind(kind, config, scope).measure()
 
     def bind(
-        self, kind: str, config: Mapping[str, Any], scope: Scope | None = None
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        scope: Scope | None = None,
+        context: MeasurementContext = NO_CONTEXT,
     ) -> BoundMeasurement:
         """A metric's provider block bound to its pooled instance, keys worked out once.
 
@@ -213,6 +219,8 @@ class ProviderRegistry:
         pool key, request key and rate-limit address are not recomputed per measurement.
         A class whose keys read secrets or the environment (STATIC_KEYS false or absent)
         is re-bound on every measurement, so a rotated credential takes effect at once.
+        `context` (which run and metric) goes to the provider's own ``bind(config,
+        context)`` when it has one, and is kept for those re-bindings.
         Raises ProviderError for an unknown kind or a config its keys cannot be made of.
         """
         self._check_open()
@@ -230,11 +238,13 @@ class ProviderRegistry:
         if static and callable(binder):
             # The provider's own per-config work (validation, compiled paths), once;
             # a bound call that knows its request key saves working that out again.
-            call = cast("_Call", binder(config))
+            call = cast("_Call", binder(config, context))
         own_key = getattr(call, "request_key", None)
         request_key = own_key() if callable(own_key) else cls.request_key(config)
         request = ("measure", kind, route.pool, _hashable(request_key), scope.policy)
-        return BoundMeasurement(self, route, config, instance, request, static, call, scope)
+        return BoundMeasurement(
+            self, route, config, instance, request, static, call, scope, context
+        )
 
     async def series(
         self,
@@ -375,6 +385,7 @@ class BoundMeasurement:
     __slots__ = (
         "_call",
         "_config",
+        "_context",
         "_instance",
         "_registry",
         "_request",
@@ -393,9 +404,11 @@ class BoundMeasurement:
         static: bool,
         call: Callable[[], Awaitable[Reading]] | None = None,
         scope: Scope | None = None,
+        context: MeasurementContext = NO_CONTEXT,
     ) -> None:
         self._registry = registry
         self._scope = scope
+        self._context = context
         self.route = route
         self._config = config
         self._instance = instance
@@ -413,7 +426,8 @@ class BoundMeasurement:
         if self._static:
             registry._check_open()
         else:
-            bound = registry.bind(self.route.kind, self._config, self._scope)  # reads secrets
+            # Reads secrets; the run's context is the one it was bound with.
+            bound = registry.bind(self.route.kind, self._config, self._scope, self._context)
         call = bound._call
         if call is None:
             call = bound._call = bound._make_call()
@@ -461,8 +475,10 @@ class ScopedRegistry:
         self.registry = registry
         self.scope = scope
 
-    def bind(self, kind: str, config: Mapping[str, Any]) -> BoundMeasurement:
-        return self.registry.bind(kind, config, self.scope)
+    def bind(
+        self, kind: str, config: Mapping[str, Any], context: MeasurementContext = NO_CONTEXT
+    ) -> BoundMeasurement:
+        return self.registry.bind(kind, config, self.scope, context)
 
     async def measure(self, kind: str, config: Mapping[str, Any]) -> Reading:
         return await self.registry.bind(kind, config, self.scope).measure()

@@ -25,12 +25,13 @@ from analysisd.engine.measure import (
     PreparedRun,
     failure,
     judge_reading,
+    measurement_contexts,
     provider_block,
     recorded,
     redact,
 )
-from analysisd.spec import Measurement, Metric
-from providers.base import ProviderError, Reading
+from analysisd.spec import AnalysisRunStatus, Measurement, Metric
+from providers.base import NO_CONTEXT, MeasurementContext, ProviderError, Reading
 
 __all__ = ["MAX_STORED_BYTES", "bind_metrics", "capped", "read", "take_measurement"]
 
@@ -41,12 +42,17 @@ MAX_STORED_BYTES = 4096
 log = structlog.get_logger(__name__)
 
 
-def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
+def bind_metrics(
+    source: MeasurementSource, prepared: PreparedRun, status: AnalysisRunStatus | None = None
+) -> None:
     """Bind every metric's provider block once, when the run starts (a source that binds).
 
     Binding is per-run work (validating the block, parsing its URL, working out its
     pool and rate-limit keys), so it is done with the rest of the run's preparation
-    rather than by its first measurement. A block that cannot be bound is left
+    rather than by its first measurement. Each block is bound with its metric's
+    MeasurementContext (the run's identity, and the measurements `status`, the status
+    the run starts or resumes from, counts for it); the contexts are kept in
+    `prepared` for a block bound later. A block that cannot be bound is left
     unbound: its measurement binds it again, and the error becomes that
     measurement's Error, exactly as if it had not been tried here.
     """
@@ -54,6 +60,8 @@ def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
     if not hasattr(source, "bind"):
         return
     binder = cast(BindingSource, source)
+    contexts = prepared.contexts
+    contexts.update(measurement_contexts(prepared, status))
     for metric in prepared.metrics:
         if metric.name in prepared.bindings or len(metric.provider) != 1:
             continue
@@ -61,7 +69,9 @@ def bind_metrics(source: MeasurementSource, prepared: PreparedRun) -> None:
         if kind == "judge":
             continue
         try:
-            prepared.bindings[metric.name] = binder.bind(kind, config)
+            prepared.bindings[metric.name] = binder.bind(
+                kind, config, context=contexts[metric.name]
+            )
         except Exception:  # reported by the measurement, which binds it again
             continue
 
@@ -73,10 +83,12 @@ async def read(
     bindings: dict[str, BoundSource],
     name: str,
     clock: Callable[[], datetime],
+    context: MeasurementContext | None = None,
 ) -> Reading:
     """One reading; kind "judge" goes to the Kayenta-style judge over the source's series.
 
-    A source that can bind (ProviderRegistry) binds the block once, by metric name;
+    A source that can bind (ProviderRegistry) binds the block once, by metric name,
+    with `context` (the run's and metric's, as bind_metrics would have bound it);
     a block that cannot be bound raises here and is tried again next time. `clock` is
     the scheduler's: the judge's lookback window ends at its "now".
     """
@@ -89,7 +101,7 @@ async def read(
         reading: Reading = await judge.measure(config)
         return reading
     if hasattr(source, "bind"):
-        bound = cast(BindingSource, source).bind(kind, config)
+        bound = cast(BindingSource, source).bind(kind, config, context=context or NO_CONTEXT)
         bindings[name] = bound
         return await bound.measure()
     return await source.measure(kind, config)
@@ -123,11 +135,14 @@ async def take_measurement(
                     reading = await bound.measure()
         else:
             kind, config = provider_block(metric)
+            context = prepared.context(name)
             if timeout_seconds is None:
-                reading = await read(source, kind, config, prepared.bindings, name, clock)
+                reading = await read(source, kind, config, prepared.bindings, name, clock, context)
             else:
                 async with asyncio.timeout(timeout_seconds):
-                    reading = await read(source, kind, config, prepared.bindings, name, clock)
+                    reading = await read(
+                        source, kind, config, prepared.bindings, name, clock, context
+                    )
         phase, message, value, metadata = judge_reading(
             metric, kind, reading, prepared.conditions.get(name)
         )

@@ -17,8 +17,20 @@ from typing import Any, Protocol
 
 from analysisd import AnalysisdError
 from analysisd.expr import Conditions, compile_conditions
-from analysisd.spec import AnalysisRunSpec, Measurement, Metric, ObjectMeta, Phase
-from providers.base import ProviderError, Reading
+from analysisd.spec import (
+    AnalysisRunSpec,
+    AnalysisRunStatus,
+    Measurement,
+    Metric,
+    ObjectMeta,
+    Phase,
+)
+from providers.base import (
+    DEFAULT_MEASUREMENT_HISTORY_LIMIT,
+    MeasurementContext,
+    ProviderError,
+    Reading,
+)
 
 SPEC_INVALID = "Analysis spec invalid: "
 ARGS_UNRESOLVED = "Unable to resolve metric arguments: "
@@ -43,7 +55,12 @@ class BoundSource(Protocol):
 class BindingSource(MeasurementSource, Protocol):
     """A source that can bind a provider block once per metric (ProviderRegistry)."""
 
-    def bind(self, kind: str, config: Mapping[str, Any]) -> BoundSource: ...
+    def bind(
+        self, kind: str, config: Mapping[str, Any], context: MeasurementContext
+    ) -> BoundSource:
+        """`context` (passed by keyword; ProviderRegistry.bind's third parameter is its
+        scope): the run and metric the block is bound for (measurement_contexts)."""
+        ...
 
 
 class SecretLookupSource(Protocol):
@@ -71,6 +88,19 @@ class PreparedRun:
     bindings: dict[str, BoundSource] = field(default_factory=dict, compare=False)
     # The run's namespace: its providers use that namespace's secrets, egress and caps.
     namespace: str = ""
+    # The run's name and uid (metadata), for the providers' MeasurementContext.
+    name: str = ""
+    uid: str = ""
+    # Metric name -> the run and metric its binding is for (measurement_contexts, made
+    # when the run is set up from the status it resumes; bind_metrics fills it).
+    contexts: dict[str, MeasurementContext] = field(default_factory=dict, compare=False)
+
+    def context(self, metric: str) -> MeasurementContext:
+        """The context `metric` was set up with; one from scratch if it was not."""
+        found = self.contexts.get(metric)
+        if found is None:
+            found = self.contexts[metric] = measurement_context(self, metric, 0)
+        return found
 
 
 class NoSecrets:
@@ -110,7 +140,37 @@ def prepare_run(
         frozenset(resolved.secret_values),
         conditions,
         namespace=(meta.namespace if meta is not None else None) or "",
+        name=meta.name if meta is not None else "",
+        uid=(meta.uid if meta is not None else None) or "",
     )
+
+
+def measurement_context(prepared: PreparedRun, metric: str, taken: int) -> MeasurementContext:
+    """What a provider bound for `metric` of this run is told (providers.base)."""
+    limit = prepared.retention.get(metric, 0)
+    return MeasurementContext(
+        run_uid=prepared.uid,
+        run_name=prepared.name,
+        run_namespace=prepared.namespace,
+        metric_name=metric,
+        taken=taken,
+        history_limit=limit if limit > 0 else DEFAULT_MEASUREMENT_HISTORY_LIMIT,
+    )
+
+
+def measurement_contexts(
+    prepared: PreparedRun, status: AnalysisRunStatus | None
+) -> dict[str, MeasurementContext]:
+    """Each metric's context, with the measurements its result in `status` counts
+    (Argo's Count + Error: the next Job is that plus one); once per run set up."""
+    taken: dict[str, int] = {}
+    if status is not None:
+        for result in status.metric_results:
+            taken[result.name] = result.count + result.error
+    return {
+        metric.name: measurement_context(prepared, metric.name, taken.get(metric.name, 0))
+        for metric in prepared.metrics
+    }
 
 
 def redact(text: str, secret_values: frozenset[str]) -> str:

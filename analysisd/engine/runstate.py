@@ -174,7 +174,7 @@ def set_up(state: RunState, source: MeasurementSource, secrets: SecretLookupSour
         prepared, state.given = state.given, None
         if prepared is None:
             prepared = prepare_run(state.run.spec, secrets, state.run.metadata)
-        bind_metrics(source, prepared)
+        bind_metrics(source, prepared, state.status)  # the status it starts or resumes from
     except Exception as exc:  # RunSetupError: Argo's message; anything else: a bug
         return None, exc
     return prepared, None

@@ -14,6 +14,11 @@ ProviderAuthError, 429 or 503 with Retry-After -> ProviderRateLimited, other
 non-2xx -> ProviderHTTPError, a 2xx that is not a JSON object -> ProviderBadBody,
 no answer in ``requestTimeoutSeconds`` -> ProviderTimeout.
 
+Jobs are created in the run's namespace, as Argo creates them in the AnalysisRun's;
+``namespace`` sends every run's Jobs to that one namespace instead (Argo's
+``ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE``). A run without a namespace uses the
+kubeconfig context's namespace (the service account's in-cluster), else ``default``.
+
 The cluster is the operator's setting, not a team's URL, so the namespaces' egress
 prefixes do not apply to it.
 """
@@ -108,6 +113,8 @@ class Cluster:
 
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
+        # For a run without a namespace: the setting, else the kubeconfig context's or
+        # the service account's namespace (known once loaded), else "default".
         self.namespace = settings.namespace or "default"
         self.server = "kubernetes"
         self._client: Any = None
@@ -154,6 +161,11 @@ class Cluster:
         self.namespace = settings.namespace or namespace or "default"
         self._client = client.ApiClient(configuration)
         self._batch = client.BatchV1Api(self._client)
+
+    def namespace_for(self, run_namespace: str) -> str:
+        """Where a run's Jobs go: ``providers.kubernetes.namespace`` when set (Argo's
+        ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE), else the run's own namespace, as in Argo."""
+        return self.settings.namespace or run_namespace or self.namespace
 
     async def aclose(self) -> None:
         if self._client is not None:

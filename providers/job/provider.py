@@ -42,6 +42,9 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from providers.base import (
+    DEFAULT_MEASUREMENT_HISTORY_LIMIT,
+    NO_CONTEXT,
+    MeasurementContext,
     ProviderBadBody,
     ProviderConfigError,
     ProviderError,
@@ -60,7 +63,7 @@ RUN_UID_LABEL = "analysisrun.argoproj.io/uid"
 RUN_NAME_ANNOTATION = "analysisrun.argoproj.io/name"
 METRIC_NAME_ANNOTATION = "analysisrun.argoproj.io/metric-name"
 PHASE_METADATA_KEY = "analysisd.io/phase"  # the engine takes the phase from here
-HISTORY_LIMIT = 10  # Argo's DefaultMeasurementHistoryLimit
+HISTORY_LIMIT = DEFAULT_MEASUREMENT_HISTORY_LIMIT  # kept when the run says nothing
 WATCH_SECONDS = 60  # one watch request's timeoutSeconds; opened again after
 RESTART_POLICIES = ("Never", "OnFailure")
 DELETE_GRACE_S = 10.0  # how long aclose() waits for deletes of cancelled measurements
@@ -114,13 +117,23 @@ def check(config: Mapping[str, Any]) -> None:
 
 
 def job_manifest(
-    config: Mapping[str, Any], name: str, namespace: str, run_uid: str
+    config: Mapping[str, Any],
+    name: str,
+    namespace: str,
+    run_uid: str,
+    run_name: str = "",
+    metric_name: str = "",
 ) -> dict[str, Any]:
-    """The Job Argo's newMetricJob builds, minus the owner reference."""
+    """The Job Argo's newMetricJob builds, minus the owner reference: the block's labels
+    and annotations with the run's uid label and name / metric-name annotations over them."""
     metadata = config.get("metadata") or {}
     labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     labels[RUN_UID_LABEL] = run_uid
+    if run_name:
+        annotations[RUN_NAME_ANNOTATION] = run_name
+    if metric_name:
+        annotations[METRIC_NAME_ANNOTATION] = metric_name
     manifest: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -200,10 +213,12 @@ class JobProvider:
     def limit_address(cls, config: Mapping[str, Any]) -> str:
         return f"kubernetes {cls.CLUSTER.describe()}" if cls.CLUSTER else "kubernetes"
 
-    def bind(self, config: Mapping[str, Any]) -> JobMetric:
-        """One run's metric: its own uid, its Jobs numbered from 1."""
+    def bind(
+        self, config: Mapping[str, Any], context: MeasurementContext = NO_CONTEXT
+    ) -> JobMetric:
+        """One run's metric: its Jobs numbered on from the measurements already taken."""
         check(config)
-        return JobMetric(self, config)
+        return JobMetric(self, config, context)
 
     async def measure(self, config: Mapping[str, Any]) -> Reading:
         return await self.bind(config)()
@@ -223,18 +238,32 @@ class JobProvider:
 class JobMetric:
     """A job metric bound for one run: creates, watches and cleans up its Jobs."""
 
-    def __init__(self, provider: JobProvider, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        provider: JobProvider,
+        config: Mapping[str, Any],
+        context: MeasurementContext = NO_CONTEXT,
+    ) -> None:
         self.provider = provider
         self.config = config
-        self.run_uid = str(uuid.uuid4())
-        self.created = 0
+        self.context = context
+        # A run without a uid (`analysisd run` from a file) gets one for this binding.
+        self.run_uid = context.run_uid or str(uuid.uuid4())
+        metric = context.metric_name
+        # Argo's newJobName: <run uid>.<metric name>.<measurements taken + 1>.
+        self.prefix = f"{self.run_uid}.{metric}." if metric else f"{self.run_uid}."
+        self.created = context.taken  # the number of the last Job, as Argo counts them
         self.current: str | None = None  # the Job of a measurement not yet answered
 
     def request_key(self) -> tuple[Any, ...]:
-        return (KIND, self.run_uid)
+        return (KIND, self.run_uid, self.context.metric_name)
 
     def job_name(self, number: int) -> str:
-        return f"{self.run_uid}.{number}"
+        return f"{self.prefix}{number}"
+
+    def namespace(self, cluster: Cluster) -> str:
+        """Where its Jobs go: the run's namespace, unless the settings name one."""
+        return cluster.namespace_for(self.context.run_namespace)
 
     async def __call__(self) -> Reading:
         cluster = self.provider.cluster
@@ -270,8 +299,11 @@ class JobMetric:
 
     async def _create(self, cluster: Cluster, name: str) -> dict[str, Any]:
         await cluster.batch()  # loads the settings: the namespace is known after
-        namespace = cluster.namespace
-        manifest = job_manifest(self.config, name, namespace, self.run_uid)
+        namespace = self.namespace(cluster)
+        context = self.context
+        manifest = job_manifest(
+            self.config, name, namespace, self.run_uid, context.run_name, context.metric_name
+        )
         asked = f"create Job {namespace}/{name}"
         try:
             return await cluster.call(
@@ -289,11 +321,13 @@ class JobMetric:
         labels = (existing.get("metadata") or {}).get("labels") or {}
         if labels.get(RUN_UID_LABEL) != self.run_uid:
             raise created  # someone else's Job of that name: Argo's "uid check" failure
+        # Ours: a retry of our own create, or the Job this run's measurement had in
+        # flight when the daemon stopped (Argo's Resume): watched on to its end.
         return existing
 
     async def _wait(self, cluster: Cluster, name: str, job: dict[str, Any]) -> str:
         """Watch the Job until a condition ends it; the phase."""
-        namespace = cluster.namespace
+        namespace = self.namespace(cluster)
         version = _resource_version(job)
         while True:
             phase, version = await self._watch_once(cluster, namespace, name, version)
@@ -385,7 +419,7 @@ class JobMetric:
             return None, version  # no event for a whole watch: open another
 
     async def _delete(self, cluster: Cluster, name: str) -> None:
-        namespace = cluster.namespace
+        namespace = self.namespace(cluster)
         try:
             await cluster.call(
                 f"delete Job {namespace}/{name}",
@@ -407,19 +441,26 @@ class JobMetric:
             await asyncio.shield(deleting)
 
     async def _collect_garbage(self, cluster: Cluster) -> None:
-        """Keep this run's last HISTORY_LIMIT Jobs (Argo's GarbageCollect)."""
-        namespace = cluster.namespace
+        """Keep the metric's last history_limit Jobs (Argo's GarbageCollect, with the
+        run's measurementRetention for the metric), oldest deleted first."""
+        namespace = self.namespace(cluster)
+        limit = self.context.history_limit
         listed = await cluster.call(
             f"list Jobs in {namespace} with {RUN_UID_LABEL}={self.run_uid}",
             lambda api: api.list_namespaced_job(
                 namespace, label_selector=f"{RUN_UID_LABEL}={self.run_uid}", _preload_content=False
             ),
         )
-        items = [i for i in listed.get("items") or () if isinstance(i, Mapping)]
-        if len(items) <= HISTORY_LIMIT:
+        # The run's Jobs of this metric: <prefix><n>; another metric's have another prefix.
+        items = [
+            item
+            for item in listed.get("items") or ()
+            if isinstance(item, Mapping) and _number(item, self.prefix) is not None
+        ]
+        if len(items) <= limit:
             return
-        items.sort(key=_created_order)
-        for item in items[: len(items) - HISTORY_LIMIT]:
+        items.sort(key=lambda item: _created_order(item, self.prefix))
+        for item in items[: len(items) - limit]:
             await self._delete(cluster, str(item["metadata"]["name"]))
 
 
@@ -430,11 +471,17 @@ def _status_code(value: Any) -> int:
         return 0
 
 
-def _created_order(job: Mapping[str, Any]) -> tuple[str, int]:
-    meta = job.get("metadata") or {}
+def _number(job: Mapping[str, Any], prefix: str) -> int | None:
+    """n of a Job named <prefix><n>; None for any other name."""
+    name = str((job.get("metadata") or {}).get("name", ""))
+    rest = name[len(prefix) :] if name.startswith(prefix) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def _created_order(job: Mapping[str, Any], prefix: str) -> tuple[str, int]:
     # creationTimestamp has whole seconds; our names end in the Job's number.
-    number = str(meta.get("name", "")).rpartition(".")[2]
-    return str(meta.get("creationTimestamp") or ""), int(number) if number.isdigit() else 0
+    created = str((job.get("metadata") or {}).get("creationTimestamp") or "")
+    return created, _number(job, prefix) or 0
 
 
 def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

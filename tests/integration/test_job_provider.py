@@ -1,8 +1,9 @@
 """The job provider through the real kubernetes-asyncio client against tests/rigs/kube_api.py.
 
 Each test takes a measurement the way the engine does (prepare_run, bind_metrics,
-take_measurement) and checks the Argo phase and message it ends with, and what the
-cluster saw: the Job created, watched, deleted.
+take_measurement) for a run with Argo's identity (uid, name, namespace) and checks
+the Argo phase and message it ends with, and what the cluster saw: the Job created
+(named, labelled and annotated as Argo's), watched, deleted.
 """
 
 from __future__ import annotations
@@ -19,16 +20,27 @@ import pytest
 
 from analysisd.config import ConfigError, load_settings
 from analysisd.engine.dispatch import bind_metrics, take_measurement
-from analysisd.engine.measure import NoSecrets, prepare_run
-from analysisd.spec import AnalysisRunSpec, Measurement
-from providers.job.provider import HISTORY_LIMIT, RUN_UID_LABEL, JobProvider
+from analysisd.engine.measure import NoSecrets, PreparedRun, prepare_run
+from analysisd.spec import AnalysisRunSpec, AnalysisRunStatus, Measurement, ObjectMeta
+from providers.base import MeasurementContext
+from providers.job.provider import (
+    HISTORY_LIMIT,
+    METRIC_NAME_ANNOTATION,
+    RUN_NAME_ANNOTATION,
+    RUN_UID_LABEL,
+    JobProvider,
+)
 from providers.limits import LimitsConfig
 from providers.registry import ProviderRegistry
 from tests.rigs.kube_api import Fault, KubeAPI, status_body
 
 pytestmark = pytest.mark.integration
 
-NAMESPACE = "team-a"
+NAMESPACE = "team-a"  # the run's
+RUN_UID = "3f1e0b2a-7c4d-4e8f-9a61-5b2c0d9e8f17"
+RUN_NAME = "checkout-canary-7d9f"
+METRIC = "smoke-test"
+RUN = ObjectMeta(name=RUN_NAME, namespace=NAMESPACE, uid=RUN_UID)
 SMOKE: dict[str, Any] = {
     "metadata": {
         "labels": {"app.kubernetes.io/part-of": "checkout"},
@@ -66,8 +78,8 @@ class Cluster:
         self.kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
 
     def settings(self, **extra: Any) -> dict[str, Any]:
-        block = {"kubeconfig": str(self.kubeconfig), "namespace": NAMESPACE, **extra}
-        return {"kubernetes": block}
+        """providers.kubernetes without a namespace: Jobs go to the run's namespace."""
+        return {"kubernetes": {"kubeconfig": str(self.kubeconfig), **extra}}
 
     def registry(self, settings: dict[str, Any] | None = None, **limits: Any) -> ProviderRegistry:
         return ProviderRegistry(
@@ -86,18 +98,28 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         yield Cluster(kube, tmp_path)
 
 
-async def measure(
+def set_up(
     registry: ProviderRegistry,
     config: dict[str, Any] | None = None,
     *,
-    timeout_seconds: float | None = None,
+    meta: ObjectMeta | None = RUN,
+    status: AnalysisRunStatus | None = None,
+    retention: int | None = None,
+) -> PreparedRun:
+    """A one-metric run set up as the scheduler sets it up: prepared, then bound with the
+    status it starts (None) or resumes from."""
+    spec: dict[str, Any] = {"metrics": [{"name": METRIC, "provider": {"job": config or SMOKE}}]}
+    if retention is not None:
+        spec["measurementRetention"] = [{"metricName": METRIC, "limit": retention}]
+    prepared = prepare_run(AnalysisRunSpec.model_validate(spec), NoSecrets(), meta)
+    bind_metrics(registry, prepared, status)
+    return prepared
+
+
+async def take(
+    registry: ProviderRegistry, prepared: PreparedRun, timeout_seconds: float | None = None
 ) -> Measurement:
-    """One measurement of a one-metric run, as the scheduler takes it."""
-    spec = AnalysisRunSpec.model_validate(
-        {"metrics": [{"name": "smoke-test", "provider": {"job": config or SMOKE}}]}
-    )
-    prepared = prepare_run(spec, NoSecrets())
-    bind_metrics(registry, prepared)
+    """One measurement of the run's metric, as the scheduler takes it."""
     return await take_measurement(
         registry,
         prepared,
@@ -106,6 +128,17 @@ async def measure(
         started=now(),
         timeout_seconds=timeout_seconds,
     )
+
+
+async def measure(
+    registry: ProviderRegistry,
+    config: dict[str, Any] | None = None,
+    *,
+    timeout_seconds: float | None = None,
+    meta: ObjectMeta | None = RUN,
+) -> Measurement:
+    """The first measurement of a new one-metric run."""
+    return await take(registry, set_up(registry, config, meta=meta), timeout_seconds)
 
 
 def only_job(kube: KubeAPI) -> dict[str, Any]:
@@ -124,13 +157,18 @@ async def test_completed_job_is_successful_and_names_its_job(cluster: Cluster) -
     meta = job["metadata"]
     assert measurement.metadata is not None
     assert measurement.metadata["job-name"] == meta["name"]
+    # Argo's newMetricJob: <run uid>.<metric>.<n> in the run's namespace; the block's
+    # labels and annotations with the run's uid label and name annotations; no owner.
+    assert meta["name"] == f"{RUN_UID}.{METRIC}.1"
     assert meta["namespace"] == NAMESPACE
-    # Argo's labels and annotations: the block's own, plus the run's uid label; no owner.
     assert meta["labels"]["app.kubernetes.io/part-of"] == "checkout"
-    assert meta["labels"][RUN_UID_LABEL] == meta["name"].rpartition(".")[0]
-    assert meta["annotations"] == {"team": "payments"}
+    assert meta["labels"][RUN_UID_LABEL] == RUN_UID
+    assert meta["annotations"] == {
+        "team": "payments",
+        RUN_NAME_ANNOTATION: RUN_NAME,
+        METRIC_NAME_ANNOTATION: METRIC,
+    }
     assert "ownerReferences" not in meta
-    assert meta["name"].endswith(".1")
     pod = job["spec"]["template"]["spec"]
     assert (
         pod["containers"][0]["args"] == SMOKE["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -210,7 +248,9 @@ async def test_rejected_token_is_an_error_saying_whose_credentials(cluster: Clus
         measurement = await measure(reg)
     assert measurement.phase == "Error"
     assert measurement.message.startswith(f"job: Kubernetes API at {cluster.kube.url} refused ")
-    assert f"the credentials of kubeconfig {wrong} for create Job default/" in measurement.message
+    assert f"the credentials of kubeconfig {wrong} for create Job {NAMESPACE}/" in (
+        measurement.message
+    )
     assert measurement.message.endswith(": Unauthorized (HTTP 401)")
     assert "stale-token" not in measurement.message
 
@@ -265,10 +305,11 @@ async def test_429_on_create_is_retried_after_retry_after(cluster: Cluster) -> N
 async def test_503_with_retry_after_is_retried_and_without_is_an_error(cluster: Cluster) -> None:
     body = json.dumps(status_body(503, "ServiceUnavailable", "the server is shutting down"))
     cluster.kube.faults.append(Fault("create", 503, body, {"Retry-After": "0"}))
-    async with cluster.registry() as registry:
-        assert (await measure(registry)).phase == "Successful"
+    async with cluster.registry(coalesce_window=0) as registry:
+        prepared = set_up(registry)
+        assert (await take(registry, prepared)).phase == "Successful"
         cluster.kube.faults.append(Fault("create", 503, body))
-        measurement = await measure(registry)
+        measurement = await take(registry, prepared)  # Job 2
     assert measurement.phase == "Error"
     assert measurement.message.endswith(": the server is shutting down (HTTP 503)")
     assert cluster.verbs().count("create") == 3
@@ -300,7 +341,8 @@ async def test_429_while_watching_takes_its_own_job_over_after_409(cluster: Clus
 
 async def test_409_for_another_runs_job_is_an_error(cluster: Cluster) -> None:
     provider = JobProvider.configured(cluster.settings()).create(SMOKE, lambda _s, _k: None)
-    metric = provider.bind(SMOKE)
+    context = MeasurementContext(RUN_UID, RUN_NAME, NAMESPACE, METRIC)
+    metric = provider.bind(SMOKE, context)
     taken = {**SMOKE, "metadata": {"name": metric.job_name(1), "labels": {RUN_UID_LABEL: "other"}}}
     headers = {"Authorization": f"Bearer {cluster.kube.token}"}
     async with aiohttp.ClientSession() as http:
@@ -410,20 +452,144 @@ async def test_measurement_timeout_is_an_error_and_deletes_the_job(cluster: Clus
     assert kube.jobs == {}
 
 
-async def test_garbage_collection_keeps_the_last_ten_jobs_of_the_run(cluster: Cluster) -> None:
+async def test_garbage_collection_keeps_the_last_ten_jobs_of_the_metric(cluster: Cluster) -> None:
     kube = cluster.kube
+    context = MeasurementContext(RUN_UID, RUN_NAME, NAMESPACE, METRIC)
     async with cluster.registry(coalesce_window=0) as registry:
-        bound = registry.bind("job", SMOKE)
+        bound = registry.bind("job", SMOKE, context=context)
         for _ in range(HISTORY_LIMIT + 2):
             reading = await bound.measure()
             assert reading.metadata["analysisd.io/phase"] == "Successful"
-    names = sorted(name for _ns, name in kube.jobs)
-    run_uid = names[0].rpartition(".")[0]
-    assert sorted(int(n.rpartition(".")[2]) for n in names) == list(range(3, 13))
+    numbers = sorted(int(name.rpartition(".")[2]) for _ns, name in kube.jobs)
+    assert numbers == list(range(3, 13))
     assert kube.deletions == [
-        (NAMESPACE, f"{run_uid}.1", "Foreground"),
-        (NAMESPACE, f"{run_uid}.2", "Foreground"),
+        (NAMESPACE, f"{RUN_UID}.{METRIC}.1", "Foreground"),
+        (NAMESPACE, f"{RUN_UID}.{METRIC}.2", "Foreground"),
     ]
+
+
+async def test_garbage_collection_keeps_what_measurement_retention_keeps(
+    cluster: Cluster,
+) -> None:
+    # measurementRetention 3 for the metric: its last 3 Jobs stay. Another job metric of
+    # the same run (same uid label) has Jobs of its own, which this metric leaves alone.
+    kube = cluster.kube
+    other = MeasurementContext(RUN_UID, RUN_NAME, NAMESPACE, "load-test")
+    async with cluster.registry(coalesce_window=0) as registry:
+        await registry.bind("job", SMOKE, context=other).measure()
+        prepared = set_up(registry, retention=3)
+        for _ in range(5):
+            assert (await take(registry, prepared)).phase == "Successful"
+    assert sorted(name for _ns, name in kube.jobs) == [
+        f"{RUN_UID}.load-test.1",
+        *(f"{RUN_UID}.{METRIC}.{n}" for n in (3, 4, 5)),
+    ]
+    assert [name for _ns, name, _policy in kube.deletions] == [
+        f"{RUN_UID}.{METRIC}.1",
+        f"{RUN_UID}.{METRIC}.2",
+    ]
+
+
+# ---------------------------------------------------------------- the run's identity
+
+
+async def test_settings_namespace_overrides_the_runs_namespace(cluster: Cluster) -> None:
+    # providers.kubernetes.namespace is Argo's ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE.
+    settings = cluster.settings(namespace="analysis-jobs")
+    async with cluster.registry(settings=settings, coalesce_window=0) as registry:
+        prepared = set_up(registry)
+        assert (await take(registry, prepared)).phase == "Successful"
+        assert (await take(registry, prepared)).phase == "Successful"
+    assert sorted(cluster.kube.jobs) == [
+        ("analysis-jobs", f"{RUN_UID}.{METRIC}.1"),
+        ("analysis-jobs", f"{RUN_UID}.{METRIC}.2"),
+    ]
+    gc = [r for r in cluster.kube.requests if r.verb == "list"]
+    assert [r.path for r in gc] == ["/apis/batch/v1/namespaces/analysis-jobs/jobs"] * 2
+
+
+async def test_a_run_without_uid_or_namespace_gets_a_uid_of_its_own(cluster: Cluster) -> None:
+    # `analysisd run` from a file: no uid, no namespace. The binding makes up a uid; the
+    # Job goes to the kubeconfig context's namespace (else "default").
+    kubeconfig = cluster.kube.kubeconfig(cluster.tmp_path / "kc-ns", namespace="sandbox")
+    settings = {"kubernetes": {"kubeconfig": str(kubeconfig)}}
+    async with cluster.registry(settings=settings) as registry:
+        measurement = await measure(registry, meta=ObjectMeta(name="analysis"))
+    assert measurement.phase == "Successful"
+    ((namespace, name),) = cluster.kube.jobs
+    uid, metric, number = name.split(".")
+    assert (namespace, metric, number) == ("sandbox", METRIC, "1")
+    job = only_job(cluster.kube)["metadata"]
+    assert job["labels"][RUN_UID_LABEL] == uid and len(uid) == 36
+    assert job["annotations"][RUN_NAME_ANNOTATION] == "analysis"
+
+
+def resumed_status(successful: int, errors: int) -> AnalysisRunStatus:
+    """A stored status whose metric finished `successful` + `errors` measurements and had
+    one more in flight when the daemon stopped."""
+    done = [{"phase": "Successful", "startedAt": "2026-01-01T00:00:00Z"}] * successful
+    failed = [{"phase": "Error", "message": "boom", "startedAt": "2026-01-01T00:00:00Z"}]
+    return AnalysisRunStatus.model_validate(
+        {
+            "phase": "Running",
+            "startedAt": "2026-01-01T00:00:00Z",
+            "metricResults": [
+                {
+                    "name": METRIC,
+                    "phase": "Running",
+                    "count": successful,
+                    "successful": successful,
+                    "error": errors,
+                    "measurements": done
+                    + failed * errors
+                    + [{"phase": "Running", "startedAt": "2026-01-01T00:00:01Z"}],
+                }
+            ],
+        }
+    )
+
+
+async def test_a_restarted_run_takes_its_in_flight_job_over(cluster: Cluster) -> None:
+    # Before the restart: 2 measurements Successful, 1 Error, and Job 4 created and still
+    # running. The run set up again from that status takes Job 4 over (409, our uid
+    # label) and watches it to its end, as Argo's Resume does, instead of a new Job.
+    kube = cluster.kube
+    kube.outcome = lambda _job: (None, 0.0)
+    in_flight = f"{RUN_UID}.{METRIC}.4"
+    left = {
+        **SMOKE,
+        "metadata": {
+            "name": in_flight,
+            "labels": {RUN_UID_LABEL: RUN_UID},
+            "annotations": {RUN_NAME_ANNOTATION: RUN_NAME, METRIC_NAME_ANNOTATION: METRIC},
+        },
+    }
+    headers = {"Authorization": f"Bearer {kube.token}"}
+    async with aiohttp.ClientSession() as http:
+        url = f"{kube.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+        async with http.post(url, json=left, headers=headers) as response:
+            assert response.status == 201
+    kube.requests.clear()
+    async with cluster.registry() as registry:
+        prepared = set_up(registry, status=resumed_status(2, 1))
+        task = asyncio.create_task(take(registry, prepared))
+        await kube.watching.wait()
+        kube.finish(NAMESPACE, in_flight, "Complete")
+        measurement = await asyncio.wait_for(task, 30)  # a new Job would never finish
+    assert measurement.phase == "Successful"
+    assert measurement.metadata is not None and measurement.metadata["job-name"] == in_flight
+    assert cluster.verbs() == ["create", "get", "watch", "list"]
+    assert list(kube.jobs) == [(NAMESPACE, in_flight)]
+
+
+async def test_a_restarted_run_with_no_job_in_flight_creates_the_next_one(
+    cluster: Cluster,
+) -> None:
+    async with cluster.registry() as registry:
+        prepared = set_up(registry, status=resumed_status(5, 2))
+        assert (await take(registry, prepared)).phase == "Successful"
+    assert list(cluster.kube.jobs) == [(NAMESPACE, f"{RUN_UID}.{METRIC}.8")]
+    assert cluster.verbs() == ["create", "watch", "list"]
 
 
 # ---------------------------------------------------------------- settings and plugin

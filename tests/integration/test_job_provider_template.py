@@ -20,7 +20,7 @@ import yaml
 from analysisd.cli import main
 from analysisd.config import load_settings
 from analysisd.daemon import Daemon
-from providers.job.provider import RUN_UID_LABEL
+from providers.job.provider import METRIC_NAME_ANNOTATION, RUN_NAME_ANNOTATION, RUN_UID_LABEL
 from tests.rigs.kube_api import KubeAPI
 
 pytestmark = pytest.mark.integration
@@ -195,12 +195,19 @@ async def test_the_job_template_runs_in_the_daemon_against_the_cluster(
         assert measurement.get("message", "") == ""
         assert measurement["metadata"]["job-name"] == jobs[container]["metadata"]["name"]
     smoke, load = jobs["smoke-test"], jobs["k6"]
-    # Created in the kubeconfig context's namespace, arguments substituted, Argo's label.
-    assert smoke["metadata"]["namespace"] == NAMESPACE
+    # As Argo's: in the run's namespace (not the kubeconfig context's), named
+    # <run uid>.<metric>.<n>, the run's uid label and name annotations over the block's.
+    uid, name = run["metadata"]["uid"], run["metadata"]["name"]
+    for job, metric in ((smoke, "smoke-test"), (load, "load-test")):
+        assert job["metadata"]["namespace"] == "shop" != NAMESPACE
+        assert job["metadata"]["name"] == f"{uid}.{metric}.1"
+        assert job["metadata"]["labels"][RUN_UID_LABEL] == uid
     assert smoke["metadata"]["labels"]["app"] == "smoke-test"
-    assert smoke["metadata"]["annotations"] == {"owner": "checkout-team"}
-    assert RUN_UID_LABEL in smoke["metadata"]["labels"]
-    assert smoke["metadata"]["labels"][RUN_UID_LABEL] != load["metadata"]["labels"][RUN_UID_LABEL]
+    assert smoke["metadata"]["annotations"] == {
+        "owner": "checkout-team",
+        RUN_NAME_ANNOTATION: name,
+        METRIC_NAME_ANNOTATION: "smoke-test",
+    }
     assert smoke["spec"]["ttlSecondsAfterFinished"] == 600
     assert smoke["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] == "false"
     assert smoke["spec"]["template"]["spec"]["containers"][0]["args"] == [

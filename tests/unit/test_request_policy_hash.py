@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from providers.base import Reading
+from providers.base import MeasurementContext, Reading
 from providers.egress import EgressPolicy
 from providers.policy import DEFAULT_POLICY, RequestPolicy, current_policy
 
@@ -76,7 +76,9 @@ class PolicyProbe:
 class BindingPolicyProbe(PolicyProbe):
     """The same through a provider's own bind() (as the Web provider binds)."""
 
-    def bind(self, config: Mapping[str, Any]) -> Callable[[], Awaitable[Reading]]:
+    def bind(
+        self, config: Mapping[str, Any], context: MeasurementContext
+    ) -> Callable[[], Awaitable[Reading]]:
         return functools.partial(self.measure, config)
 
 

@@ -14,7 +14,7 @@ from analysisd.engine import runstate as runstate_module
 from analysisd.engine.measure import PreparedRun, prepare_run
 from analysisd.engine.scheduler import Scheduler, SchedulerClosed
 from analysisd.spec import AnalysisRun, AnalysisRunSpec
-from providers.base import ProviderError
+from providers.base import MeasurementContext, ProviderError
 from tests.unit.engine_fakes import (
     SCRIPTED_URL,
     RecordingObserver,
@@ -428,11 +428,13 @@ class BindingSource(ScriptedSource):
     def __init__(self, script: dict[str, str], refuse: int = 0) -> None:
         super().__init__(script)
         self.events: list[str] = []
+        self.contexts: list[MeasurementContext] = []  # as each bind call got it
         self.refuse = refuse  # how many bind calls fail before one succeeds
 
-    def bind(self, kind: str, config: Any) -> Any:
+    def bind(self, kind: str, config: Any, context: MeasurementContext) -> Any:
         name = scripted_metric(kind, config)
         self.events.append(f"bind {name}")
+        self.contexts.append(context)
         if self.refuse > 0:
             self.refuse -= 1
             raise ProviderError(f"web: cannot bind {name}")
@@ -455,6 +457,11 @@ async def test_blocks_are_bound_once_when_the_run_starts_before_any_measurement(
     assert done.status is not None and done.status.phase == "Successful"
     assert source.events[:2] == ["bind a", "bind b"]
     assert sorted(source.events[2:]) == ["measure a"] * 2 + ["measure b"] * 2
+    # Each block bound with its run's and metric's context, nothing measured yet.
+    assert [(c.run_name, c.run_namespace, c.metric_name, c.taken) for c in source.contexts] == [
+        ("run", "ns", "a", 0),
+        ("run", "ns", "b", 0),
+    ]
 
 
 async def test_a_block_that_cannot_be_bound_at_start_is_bound_by_its_measurement() -> None:
@@ -472,6 +479,8 @@ async def test_a_block_that_cannot_be_bound_at_start_is_bound_by_its_measurement
     # The retry binds, measures, and the run completes.
     assert (result.error, result.successful, done.status.phase) == (1, 1, "Successful")
     assert source.events == ["bind a", "bind a", "bind a", "measure a"]
+    # A block bound at its measurement gets the context it was set up with.
+    assert len(set(source.contexts)) == 1 and source.contexts[0].metric_name == "a"
 
 
 async def test_one_worker_survives_timeouts_and_terminations_and_serves_the_next_run() -> None:
