@@ -3,6 +3,7 @@ changes, outbox bookkeeping."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from analysisd.store import (
     Conflict,
+    LeaseLost,
     LimitExceeded,
     OutboxRow,
     PostgresStore,
@@ -112,6 +114,77 @@ async def test_duplicate_run_conflicts_and_namespace_limit_counts_only_unfinishe
         await _add_run(store, "c", namespace="other", max_active=1)
     finally:
         await store.aclose()
+
+
+async def _finish(
+    store: Store, name: str, *, completed: bool = True, uid: str | None = None
+) -> bool:
+    phase = "Successful" if completed else "Running"
+    return await store.record_change(
+        "ns",
+        name,
+        status={"phase": phase},
+        phase=phase,
+        completed=completed,
+        measurements=[],
+        outbox=[],
+        uid=uid,
+    )
+
+
+async def test_namespace_limit_follows_completions_deletions_and_a_reopen(
+    opener: Opener,
+) -> None:
+    """The active-runs limit after the namespace was counted once (SQLite keeps the count
+    from there on): every write that changes what is unfinished moves it, none other."""
+    store = await opener()
+    try:
+        await _add_run(store, "a", max_active=2)
+        await _add_run(store, "b", max_active=2)
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "c", max_active=2)
+        with pytest.raises(Conflict):  # taken wins over full, as before
+            await _add_run(store, "a", max_active=2)
+        assert await _finish(store, "a", completed=False)  # not completing: no room
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "c", max_active=2)
+        assert await _finish(store, "a")  # completed: one place free
+        # Completed again: still one place, not two (PostgreSQL: no longer held).
+        with contextlib.suppress(LeaseLost):
+            await _finish(store, "a")
+        await _add_run(store, "c", max_active=2)
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "d", max_active=2)
+        assert await store.delete_run("ns", "a")  # a finished run: frees nothing
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "d", max_active=2)
+        assert await store.delete_run("ns", "b")  # an unfinished one: frees a place
+        await _add_run(store, "d", max_active=2)
+        # Runs added without a limit count all the same.
+        await _add_run(store, "e")
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "f", max_active=3)
+        await _add_run(store, "f", max_active=4)
+        # A completion fenced off by another uid (a re-created run's) frees nothing.
+        try:  # SQLite writes nothing; PostgreSQL also says the run is not this one's
+            fenced = await _finish(store, "f", uid="someone-else")
+        except LeaseLost:
+            fenced = False
+        assert not fenced
+        with pytest.raises(LimitExceeded):
+            await _add_run(store, "g", max_active=4)
+    finally:
+        await store.aclose()
+    again = await opener()
+    try:
+        with pytest.raises(LimitExceeded):
+            await _add_run(again, "g", max_active=4)
+        assert await again.delete_run("ns", "c")
+        await _add_run(again, "g", max_active=4)
+        with pytest.raises(LimitExceeded):
+            await _add_run(again, "h", max_active=4)
+    finally:
+        await again.aclose()
 
 
 async def test_record_change_writes_status_measurements_and_outbox_together(opener: Opener) -> None:
