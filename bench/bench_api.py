@@ -2,6 +2,10 @@
 in the same run (ratio), and the time to resume 10,000 stored runs after a restart.
 
     python bench/bench_api.py [--requests 1000] [--rounds 5] [--concurrency 32] [--resume 10000]
+                              [--profile FILE]
+
+--profile FILE writes cProfile stats of the daemon's create rounds (client included:
+one process) to FILE (`python -m pstats FILE`).
 
 Client and servers share one event loop, for the baseline and the daemon alike, so
 the ratio compares like with like. Runs carry `initialDelay: 1h`: the numbers are the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import logging
 import statistics
@@ -97,7 +102,9 @@ async def bare_server() -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/runs"
 
 
-async def throughput(n: int, concurrency: int, rounds: int, folder: Path) -> dict[str, Any]:
+async def throughput(
+    n: int, concurrency: int, rounds: int, folder: Path, profile: cProfile.Profile | None = None
+) -> dict[str, Any]:
     """Rounds of bare create, daemon create, bare get, daemon get (n requests each), side by
     side so that the machine's drift falls on both alike: per-round ratios of requests/s
     and of process CPU per request (the aiosqlite thread included)."""
@@ -113,10 +120,18 @@ async def throughput(n: int, concurrency: int, rounds: int, folder: Path) -> dic
             await resp.read()
 
     async def timed(
-        call: Callable[[aiohttp.ClientSession, int], Awaitable[None]], first: int
+        call: Callable[[aiohttp.ClientSession, int], Awaitable[None]],
+        first: int,
+        profiled: cProfile.Profile | None = None,
     ) -> tuple[float, float]:
         cpu = time.process_time()
-        rate = await drive(n, concurrency, lambda s, i: call(s, first + i))
+        if profiled is not None:
+            profiled.enable()
+        try:
+            rate = await drive(n, concurrency, lambda s, i: call(s, first + i))
+        finally:
+            if profiled is not None:
+                profiled.disable()
         return rate, (time.process_time() - cpu) / n
 
     runner, bare = await bare_server()
@@ -133,7 +148,9 @@ async def throughput(n: int, concurrency: int, rounds: int, folder: Path) -> dic
                 row["bare_create"], row["bare_create_cpu"] = await timed(
                     lambda s, i: post(bare, s, i), first
                 )
-                row["create"], row["create_cpu"] = await timed(lambda s, i: post(url, s, i), first)
+                row["create"], row["create_cpu"] = await timed(
+                    lambda s, i: post(url, s, i), first, profile
+                )
                 row["bare_get"], row["bare_get_cpu"] = await timed(
                     lambda s, i: get(bare, s, i), first
                 )
@@ -162,6 +179,7 @@ async def throughput(n: int, concurrency: int, rounds: int, folder: Path) -> dic
         "create_cpu_ratios": ratio("bare_create_cpu", "create_cpu"),
         "get_cpu_ratios": ratio("bare_get_cpu", "get_cpu"),
         "create_cpu_us": median("create_cpu") * 1e6,
+        "create_cpu_us_rounds": [round(row["create_cpu"] * 1e6) for row in rows],
         "bare_create_cpu_us": median("bare_create_cpu") * 1e6,
         "writes_per_commit": writes_per_commit,
     }
@@ -237,11 +255,17 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--resume", type=int, default=10_000)
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile stats of the daemon's create rounds"
+    )
     args = parser.parse_args()
+    profile = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tp = await throughput(args.requests, args.concurrency, args.rounds, folder)
+        tp = await throughput(args.requests, args.concurrency, args.rounds, folder, profile)
         rs = await resume(args.resume, folder)
+    if profile is not None:
+        profile.dump_stats(args.profile)
     report = {
         "create_runs_per_s": round(tp["create"]),
         "bare_create_per_s": round(tp["bare_create"]),
@@ -249,6 +273,7 @@ async def main() -> None:
         "create_ratios": tp["create_ratios"],
         "create_cpu_ratio": statistics.median(tp["create_cpu_ratios"]),
         "create_cpu_us": round(tp["create_cpu_us"]),
+        "create_cpu_us_rounds": tp["create_cpu_us_rounds"],
         "bare_create_cpu_us": round(tp["bare_create_cpu_us"]),
         "writes_per_commit": round(tp["writes_per_commit"], 1),
         "get_runs_per_s": round(tp["get"]),
