@@ -2,28 +2,39 @@
 
 Argo (metricproviders/job/job.go) creates the Job in Run and reads it in Resume; our
 protocol has one call per measurement, so one call does both: create the Job, watch
-it to its end, answer. What Argo does, and what is kept:
+it to its end, answer. The binding (one per run and metric, made when the run is set
+up) is told the run's identity by its MeasurementContext, and does what Argo does:
 
-- The Job is the metric's ``provider.job.spec`` with ``provider.job.metadata``'s
-  labels and annotations, plus the label ``analysisrun.argoproj.io/uid``. It has no
-  owner (there is no AnalysisRun object in the cluster to own it).
+- The Job is named ``<run uid>.<metric name>.<n>``, n the metric's measurements
+  already taken (Argo's Count + Error, from the status the run was set up from) plus
+  one, then one more per new Job. Argo's limit applies: the name must fit the
+  63-character ``job-name`` pod label, so metric names of up to about 24 characters.
+- It is the metric's ``provider.job.spec``, with ``provider.job.metadata``'s labels
+  and annotations, the label ``analysisrun.argoproj.io/uid`` and the annotations
+  ``analysisrun.argoproj.io/name`` and ``analysisrun.argoproj.io/metric-name`` set
+  over them. It has no owner: there is no AnalysisRun object in the cluster to own it.
+- It is created in the run's namespace, unless the settings' ``providers.kubernetes.
+  namespace`` names one for every run (Argo's ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE).
 - Complete condition -> Successful, Failed condition -> Failed (the condition's type
   decides, as in Argo; the Kubernetes 1.31 ``SuccessCriteriaMet`` / ``FailureTarget``
   conditions that come first are not the end). Conditions are not evaluated. The
   measurement's metadata ``job-name`` names the Job.
 - Create answered 409 AlreadyExists: the existing Job is taken over if it carries this
-  run's uid label (a retry of our own create), else the measurement is an Error.
+  run's uid label, else the measurement is an Error (Argo's uid check). Ours is either
+  a retry of our own create, or the Job a measurement had in flight when the daemon
+  stopped without deleting it: the run set up again from its stored status names the
+  same Job and watches it to its end, as Argo's Resume does.
 - Terminate deletes: a measurement cancelled (run terminated, measurement timeout,
   shutdown) deletes its Job with ``propagationPolicy: Foreground`` before it ends.
-- Garbage collection keeps the last 10 Jobs of each run's metric (Argo's
-  DefaultMeasurementHistoryLimit), oldest deleted first, with Foreground propagation.
+- Garbage collection keeps the metric's last Jobs, as many as the run keeps of its
+  measurements (``measurementRetention``, else Argo's DefaultMeasurementHistoryLimit
+  10), oldest deleted first, with Foreground propagation. It counts the metric's own
+  Jobs (``<run uid>.<metric>.*``); Argo's GarbageCollect selects by the uid label
+  alone, so two job metrics of one run share its limit there.
 
-What the protocol does not hand a provider, and so differs from Argo: the run's UID,
-name, namespace and the metric's name. Each binding (one per run and metric, made
-when the run is set up) takes a random UID of its own: Jobs are named
-``<that uid>.<n>``, labelled with it, and created in the cluster settings' namespace.
-The ``analysisrun.argoproj.io/name`` and ``metric-name`` annotations are not set, and
-``measurementRetention`` does not change the 10 kept.
+A run without a uid (``analysisd run`` from a file) has nothing stored to resume: each
+binding makes up a uid of its own. A run without a namespace uses the kubeconfig
+context's (the service account's in-cluster), else ``default``.
 
 A watch that ends (``timeoutSeconds``) is opened again from the last resourceVersion;
 one refused with 410 Expired (a stale version) re-reads the Job and watches from its
