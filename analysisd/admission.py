@@ -28,7 +28,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from analysisd import AnalysisdError
@@ -345,12 +345,19 @@ def admit_run(
     problems = metadata_problems(metadata) if metadata is not None else []
     if metadata is not None:
         problems.extend(callback_secret_problems(metadata, secrets))
+    key = _spec_key(spec, kinds_supported, allow_unsupported)
+    found = _ADMITTED.get(key) if key is not None else None
+    if found is not None and key is not None:
+        _ADMITTED.move_to_end(key)
+        known, template = found
+        return [*problems, *known], _for_run(template, metadata)
     try:
         prepared = prepare_run(spec, secrets, metadata)
     except RunSetupError as exc:
         return [*problems, _setup_problem(exc, spec, metadata)], None
+    spec_problems: list[Problem] = []
     for index, metric in enumerate(prepared.metrics):
-        problems.extend(
+        spec_problems.extend(
             _resolved_metric_problems(
                 metric,
                 index,
@@ -359,7 +366,50 @@ def admit_run(
                 prepared.conditions.get(metric.name),
             )
         )
-    return problems, prepared
+    if key is not None:
+        _ADMITTED[key] = (tuple(spec_problems), _for_run(prepared, None))
+        if len(_ADMITTED) > _ADMITTED_MAX:
+            _ADMITTED.popitem(last=False)
+    return [*problems, *spec_problems], prepared
+
+
+# Spec (by digest) -> its problems and its run prepared, for specs whose preparation
+# depends on nothing but the spec: no argument takes its value from a secret or from
+# the run's metadata. Runs created from one template with the same arguments repeat
+# their spec; resolving, validating and checking it again cost about 25 us a create.
+# A digest, not the text, is kept; a failed preparation is not kept (its message names
+# the run's namespace). What the run adds (namespace, name, uid) is filled in per run,
+# and the prepared run's own tables (bindings, contexts) are each run's own.
+_ADMITTED: OrderedDict[bytes, tuple[tuple[Problem, ...], PreparedRun]] = OrderedDict()
+_ADMITTED_MAX = 1024
+
+
+def _spec_key(
+    spec: AnalysisRunSpec, kinds_supported: frozenset[str], allow_unsupported: bool
+) -> bytes | None:
+    """The memo's key for `spec`, or None if its preparation reads secrets or metadata."""
+    if spec.args and any(arg.value_from is not None for arg in spec.args):
+        return None
+    text = spec.model_dump_json(by_alias=True, exclude_none=True)
+    return hashlib.blake2b(
+        f"{sorted(kinds_supported)}|{allow_unsupported}|{text}".encode(), digest_size=16
+    ).digest()
+
+
+def _for_run(prepared: PreparedRun, metadata: ObjectMeta | None) -> PreparedRun:
+    """`prepared` as prepare_run makes it for a run of `metadata` (None: for no run): the
+    shared parts shared, every table copied (bindings and contexts are filled per run)."""
+    values = {name: getattr(prepared, name) for name in _PREPARED_FIELDS}
+    for name, value in values.items():
+        if isinstance(value, dict | list | set):
+            values[name] = type(value)(value)
+    values["namespace"] = (metadata.namespace if metadata is not None else None) or ""
+    values["name"] = metadata.name if metadata is not None else ""
+    values["uid"] = (metadata.uid if metadata is not None else None) or ""
+    return PreparedRun(**values)
+
+
+_PREPARED_FIELDS = tuple(f.name for f in fields(PreparedRun) if f.init)
 
 
 # Resolved metric (by digest) -> its problems, for metrics as runs hold them (arguments
