@@ -23,7 +23,8 @@ up) is told the run's identity by its MeasurementContext, and does what Argo doe
   run's uid label, else the measurement is an Error (Argo's uid check). Ours is either
   a retry of our own create, or the Job a measurement had in flight when the daemon
   stopped without deleting it: the run set up again from its stored status names the
-  same Job and watches it to its end, as Argo's Resume does.
+  same Job and watches it to its end, as Argo's Resume does. One of ours that is
+  being deleted (a graceful stop's Terminate) is waited out and created afresh.
 - Terminate deletes: a measurement cancelled (run terminated, measurement timeout,
   shutdown) deletes its Job with ``propagationPolicy: Foreground`` before it ends.
 - Garbage collection keeps the metric's last Jobs, as many as the run keeps of its
@@ -316,11 +317,15 @@ class JobMetric:
             self.config, name, namespace, self.run_uid, context.run_name, context.metric_name
         )
         asked = f"create Job {namespace}/{name}"
-        try:
+
+        async def create() -> dict[str, Any]:
             return await cluster.call(
                 asked,
                 lambda api: api.create_namespaced_job(namespace, manifest, _preload_content=False),
             )
+
+        try:
+            return await create()
         except ProviderHTTPError as exc:
             if exc.status != 409:
                 raise
@@ -329,12 +334,39 @@ class JobMetric:
             f"get Job {namespace}/{name}",
             lambda api: api.read_namespaced_job(name, namespace, _preload_content=False),
         )
-        labels = (existing.get("metadata") or {}).get("labels") or {}
-        if labels.get(RUN_UID_LABEL) != self.run_uid:
+        meta = existing.get("metadata") or {}
+        if (meta.get("labels") or {}).get(RUN_UID_LABEL) != self.run_uid:
             raise created  # someone else's Job of that name: Argo's "uid check" failure
+        if meta.get("deletionTimestamp"):
+            # Ours, but deleted (a daemon that stopped gracefully cancelled its
+            # measurement; Foreground deletion waits for the pods): once it is gone,
+            # this measurement's Job is created afresh.
+            await self._wait_gone(cluster, namespace, name, existing)
+            return await create()
         # Ours: a retry of our own create, or the Job this run's measurement had in
         # flight when the daemon stopped (Argo's Resume): watched on to its end.
         return existing
+
+    async def _wait_gone(
+        self, cluster: Cluster, namespace: str, name: str, job: dict[str, Any]
+    ) -> None:
+        """Watch a Job being deleted until it is gone."""
+        version = _resource_version(job)
+        while True:
+            try:
+                _phase, version = await self._watch_once(cluster, namespace, name, version)
+                if not version:  # 410 Expired: read it again
+                    job = await cluster.call(
+                        f"get Job {namespace}/{name}",
+                        lambda api: api.read_namespaced_job(
+                            name, namespace, _preload_content=False
+                        ),
+                    )
+                    version = _resource_version(job)
+            except ProviderHTTPError as exc:
+                if exc.status == 404:  # the DELETED event, or not found when read again
+                    return
+                raise
 
     async def _wait(self, cluster: Cluster, name: str, job: dict[str, Any]) -> str:
         """Watch the Job until a condition ends it; the phase."""

@@ -549,6 +549,30 @@ def resumed_status(successful: int, errors: int) -> AnalysisRunStatus:
     )
 
 
+async def leave_job(kube: KubeAPI, name: str, *, delete: bool = False) -> None:
+    """A Job of this run as the daemon before the restart left it: running, or (delete)
+    deleted with Foreground propagation, its pods still terminating."""
+    job = {
+        **SMOKE,
+        "metadata": {
+            "name": name,
+            "labels": {RUN_UID_LABEL: RUN_UID},
+            "annotations": {RUN_NAME_ANNOTATION: RUN_NAME, METRIC_NAME_ANNOTATION: METRIC},
+        },
+    }
+    headers = {"Authorization": f"Bearer {kube.token}"}
+    url = f"{kube.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=job, headers=headers) as response:
+            assert response.status == 201
+        if delete:
+            options = {"propagationPolicy": "Foreground"}
+            async with http.delete(f"{url}/{name}", json=options, headers=headers) as response:
+                assert response.status == 200
+    kube.requests.clear()
+    kube.deletions.clear()
+
+
 async def test_a_restarted_run_takes_its_in_flight_job_over(cluster: Cluster) -> None:
     # Before the restart: 2 measurements Successful, 1 Error, and Job 4 created and still
     # running. The run set up again from that status takes Job 4 over (409, our uid
@@ -556,20 +580,7 @@ async def test_a_restarted_run_takes_its_in_flight_job_over(cluster: Cluster) ->
     kube = cluster.kube
     kube.outcome = lambda _job: (None, 0.0)
     in_flight = f"{RUN_UID}.{METRIC}.4"
-    left = {
-        **SMOKE,
-        "metadata": {
-            "name": in_flight,
-            "labels": {RUN_UID_LABEL: RUN_UID},
-            "annotations": {RUN_NAME_ANNOTATION: RUN_NAME, METRIC_NAME_ANNOTATION: METRIC},
-        },
-    }
-    headers = {"Authorization": f"Bearer {kube.token}"}
-    async with aiohttp.ClientSession() as http:
-        url = f"{kube.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
-        async with http.post(url, json=left, headers=headers) as response:
-            assert response.status == 201
-    kube.requests.clear()
+    await leave_job(kube, in_flight)
     async with cluster.registry() as registry:
         prepared = set_up(registry, status=resumed_status(2, 1))
         task = asyncio.create_task(take(registry, prepared))
@@ -580,6 +591,30 @@ async def test_a_restarted_run_takes_its_in_flight_job_over(cluster: Cluster) ->
     assert measurement.metadata is not None and measurement.metadata["job-name"] == in_flight
     assert cluster.verbs() == ["create", "get", "watch", "list"]
     assert list(kube.jobs) == [(NAMESPACE, in_flight)]
+
+
+async def test_a_restarted_run_whose_job_is_being_deleted_creates_it_afresh(
+    cluster: Cluster,
+) -> None:
+    # A daemon that stopped gracefully deleted its measurement's Job (Foreground: the
+    # Job stays until its pods are gone). The run resumed meanwhile names the same Job:
+    # not taken over (it would only be watched to its deletion), but created again
+    # once the old one is gone.
+    kube = cluster.kube
+    kube.pods_linger = asyncio.Event()
+    name = f"{RUN_UID}.{METRIC}.4"
+    await leave_job(kube, name, delete=True)
+    async with cluster.registry() as registry:
+        prepared = set_up(registry, status=resumed_status(2, 1))
+        task = asyncio.create_task(take(registry, prepared))
+        await kube.watching.wait()  # waiting for the old Job to go
+        assert list(kube.jobs) == [(NAMESPACE, name)]
+        kube.pods_linger.set()
+        measurement = await asyncio.wait_for(task, 30)
+    assert measurement.phase == "Successful"
+    assert cluster.verbs() == ["create", "get", "watch", "create", "watch", "list"]
+    assert list(kube.jobs) == [(NAMESPACE, name)]
+    assert "deletionTimestamp" not in only_job(kube)["metadata"]
 
 
 async def test_a_restarted_run_with_no_job_in_flight_creates_the_next_one(

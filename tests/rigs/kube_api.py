@@ -22,7 +22,8 @@ kubectl, tests/integration/test_job_provider_rig.py) cannot tell the difference:
   ``GET /api/v1/namespaces/{ns}`` (every namespace exists), for kubectl.
 - ``DELETE .../jobs/{name}`` with ``propagationPolicy`` (DeleteOptions body or
   query): ``Foreground`` answers 200 with the Job carrying ``deletionTimestamp`` and
-  the ``foregroundDeletion`` finalizer, and removes it after its (simulated) pods;
+  the ``foregroundDeletion`` finalizer, and removes it after its (simulated) pods
+  (once ``pods_linger``, an Event, is set, when the test gives one);
   ``Background`` / ``Orphan`` remove it at once and answer a ``Success`` Status.
   Every deletion is kept in ``deletions`` as (namespace, name, policy).
 
@@ -215,6 +216,8 @@ class KubeAPI:
         self.faults: list[Fault] = []
         self.requests: list[Recorded] = []
         self.deletions: list[tuple[str, str, str]] = []
+        # Set to an Event: Foreground deletions wait for it (pods still terminating).
+        self.pods_linger: asyncio.Event | None = None
         self.url = ""
         self._revision = itertools.count(1001)
         self._last_revision = 1000
@@ -634,6 +637,8 @@ class KubeAPI:
 
     async def _remove_after_pods(self, key: tuple[str, str]) -> None:
         await asyncio.sleep(0)  # the garbage collector deletes the pods first
+        if self.pods_linger is not None:
+            await self.pods_linger.wait()
         self._remove(key)
 
     def _remove(self, key: tuple[str, str]) -> None:
