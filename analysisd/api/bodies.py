@@ -21,12 +21,14 @@ from analysisd.api.context import ApiContext
 from analysisd.api.errors import ApiError
 from analysisd.loader import (
     DEFAULT_MAX_BYTES,
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
     LoadError,
     load_documents,
     parse_data,
     typed_documents,
 )
-from analysisd.spec import Metric, SpecError, validate_metrics
+from analysisd.spec import API_VERSION, AnalysisRun, Metric, SpecError, validate_metrics
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,6 +40,33 @@ _MESSAGE_PROBLEMS = 5
 
 # Bodies up to this size are parsed on the loop (a thread hop costs more than they do).
 INLINE_BYTES = 64 * 1024
+# A number longer than the loader keeps as a number (it may sit anywhere in the text).
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_INT_DIGITS + 1}}}")
+
+
+def plain_json_run(text: str, max_bytes: int) -> AnalysisRun | None:
+    """The AnalysisRun a small JSON body holds, typed straight from its text, when that is
+    sure to be what parse_documents + run_request_or_object make of it; else None (then
+    they run, and word whatever is wrong). Sure means: one JSON object, within the size,
+    depth and number limits by a bound read off the text (no more brackets than levels
+    allowed, no digit run longer than a kept number), that types as an AnalysisRun whose
+    apiVersion and kind were both given and are Argo's. Any failure goes the long way."""
+    if (
+        len(text) > INLINE_BYTES
+        or len(text) * 4 > max_bytes  # UTF-8 takes at most 4 bytes a character
+        or not text.lstrip().startswith("{")
+        or text.count("{") + text.count("[") > MAX_DEPTH
+        or _LONG_NUMBER.search(text) is not None
+    ):
+        return None
+    try:
+        run = AnalysisRun.model_validate_json(text)
+    except ValueError:  # ValidationError included: the long way says what is wrong
+        return None
+    given = run.model_fields_set
+    if "api_version" not in given or "kind" not in given or run.api_version != API_VERSION:
+        return None
+    return run
 
 
 async def off_loop(ctx: ApiContext, text: str, work: Callable[[], R]) -> R:

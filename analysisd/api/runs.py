@@ -18,6 +18,7 @@ from analysisd.api.bodies import (
     parse_documents,
     path_name,
     path_namespace,
+    plain_json_run,
     read_text,
     refuse,
     run_request_or_object,
@@ -116,12 +117,15 @@ async def create_run(request: web.Request) -> web.Response:
     if not text.strip():
         raise ApiError(400, "body: empty; send an AnalysisRun manifest", field="body")
     max_bytes = ctx.settings.max_body_bytes
-    # Parsed once (and typed), off the loop when large: see api/bodies.py.
-    parsed = await off_loop(
-        ctx,
-        text,
-        lambda: run_request_or_object(parse_documents(text, max_bytes), AnalysisRun),
-    )
+    # Parsed once (and typed), off the loop when large: see api/bodies.py. A small JSON
+    # manifest is typed straight from its text.
+    parsed: dict[str, Any] | AnalysisRun | None = plain_json_run(text, max_bytes)
+    if parsed is None:
+        parsed = await off_loop(
+            ctx,
+            text,
+            lambda: run_request_or_object(parse_documents(text, max_bytes), AnalysisRun),
+        )
     if isinstance(parsed, dict):
         run = await from_templates(ctx, namespace, parsed)
     else:
