@@ -203,7 +203,11 @@ class BindingProvider(Provider, Protocol):
 
 
 class ProviderClass(Protocol):
-    """What the registry needs of a provider class (one line in registry.py each)."""
+    """What the registry needs of a provider class (one line in registry.py each).
+
+    Optional class attributes: ``STATIC_KEYS = True`` (keys from the block alone: bound
+    once per run, not per measurement); ``COALESCE = False`` (each measurement is an
+    action of its own, a Job: never coalesced with another nor reused)."""
 
     kind: ClassVar[str]
 

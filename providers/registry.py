@@ -2,7 +2,8 @@
 
 The engine's MeasurementSource and the judge's SeriesSource. For each call:
 
-    coalesce (same kind, pool key and request key within the reuse window -> one request)
+    coalesce (same kind, pool key and request key within the reuse window -> one request;
+              not for a class with COALESCE = False, whose every measurement is an action)
       └─ retry while rate limited (Retry-After honoured, else backoff + jitter)
            └─ token bucket per (kind, address)   (waits, never refuses)
                 └─ semaphore per pool key          (requests in flight per address)
@@ -239,9 +240,11 @@ class ProviderRegistry:
             # The provider's own per-config work (validation, compiled paths), once;
             # a bound call that knows its request key saves working that out again.
             call = cast("_Call", binder(config, context))
-        own_key = getattr(call, "request_key", None)
-        request_key = own_key() if callable(own_key) else cls.request_key(config)
-        request = ("measure", kind, route.pool, _hashable(request_key), scope.policy)
+        request: Hashable | None = None  # COALESCE false: neither shared nor reused
+        if getattr(cls, "COALESCE", True):
+            own_key = getattr(call, "request_key", None)
+            request_key = own_key() if callable(own_key) else cls.request_key(config)
+            request = ("measure", kind, route.pool, _hashable(request_key), scope.policy)
         return BoundMeasurement(
             self, route, config, instance, request, static, call, scope, context
         )
@@ -400,7 +403,7 @@ class BoundMeasurement:
         route: Route,
         config: Mapping[str, Any],
         instance: Provider,
-        request: Hashable,
+        request: Hashable | None,
         static: bool,
         call: Callable[[], Awaitable[Reading]] | None = None,
         scope: Scope | None = None,
@@ -436,8 +439,10 @@ class BoundMeasurement:
         scope = bound._scope
         token = POLICY.set(scope.policy if scope is not None else DEFAULT_POLICY)
         try:
-            coalescer = registry._coalescer
             key = bound._request
+            if key is None:  # each measurement an action of its own (a Job): never shared
+                return await registry._send(bound.route, call)
+            coalescer = registry._coalescer
             if not coalescer.idle(key):
                 # Someone's request for this key is in flight or reusable: the full protocol.
                 reading, shared = await coalescer.run(key, bound._start)

@@ -182,6 +182,8 @@ class JobProvider:
 
     kind: ClassVar[str] = KIND
     STATIC_KEYS: ClassVar[bool] = True
+    # Every measurement is a Job of its own: never shared with another, never reused.
+    COALESCE: ClassVar[bool] = False
     CLUSTER: ClassVar[ClusterSettings | None] = None  # set by configured()
 
     def __init__(self, settings: ClusterSettings | None) -> None:

@@ -490,6 +490,25 @@ async def test_garbage_collection_keeps_what_measurement_retention_keeps(
     ]
 
 
+async def test_each_measurement_is_a_job_of_its_own_even_inside_the_coalesce_window(
+    cluster: Cluster,
+) -> None:
+    # Two measurements of one metric well within a long reuse window: two Jobs, two
+    # answers (a job block is never coalesced, COALESCE = False), the second Failed.
+    cluster.kube.outcome = lambda job: (
+        ("Complete" if job["metadata"]["name"].endswith(".1") else "Failed"),
+        0.0,
+    )
+    async with cluster.registry(coalesce_window=600) as registry:
+        prepared = set_up(registry)
+        first, second = await take(registry, prepared), await take(registry, prepared)
+    assert (first.phase, second.phase) == ("Successful", "Failed")
+    assert sorted(name for _ns, name in cluster.kube.jobs) == [
+        f"{RUN_UID}.{METRIC}.1",
+        f"{RUN_UID}.{METRIC}.2",
+    ]
+
+
 # ---------------------------------------------------------------- the run's identity
 
 

@@ -251,6 +251,94 @@ async def test_daemon_shutdown_deletes_the_job_of_a_measurement_in_flight(tmp_pa
         assert kube.jobs == {}
 
 
+async def until(check: Any, what: str) -> None:
+    """Poll `check()` (the daemon works in its own tasks) until true; no timing asserted."""
+    for _ in range(1500):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_a_daemon_restarted_mid_measurement_takes_its_job_over(tmp_path: Path) -> None:
+    # The load test measures twice. The daemon stops while Job 2 runs and, refused the
+    # delete (as if killed), leaves it running. The next daemon resumes the run from the
+    # store: one measurement counted, so the same Job 2, ours by its uid label, taken
+    # over and watched to its end (Argo's Resume); no Job 3, no second Job 2.
+    async with KubeAPI(token="daemon-sa-token") as kube:
+        kube.outcome = lambda job: (
+            ("Complete", 0.0) if job["metadata"]["name"].endswith(".1") else (None, 0.0)
+        )
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+        settings_file = tmp_path / "analysisd.yaml"
+        settings_file.write_text(
+            yaml.safe_dump(
+                {
+                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
+                    "shutdownGrace": 0.2,
+                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
+                }
+            )
+        )
+        body = run_body("resumed-load-test")
+        metric = body["spec"]["metrics"][1]
+        metric.update(count=2, interval="10ms")
+        body["spec"]["metrics"] = [metric]  # the k6 Job only
+
+        def watched(name: str) -> bool:
+            selector = f"metadata.name={name}"
+            return any(
+                r.verb == "watch" and r.query.get("fieldSelector") == selector
+                for r in kube.requests
+            )
+
+        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
+        await daemon.start()
+        try:
+            runs = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/shop/analysisruns"
+            async with aiohttp.ClientSession() as http, http.post(runs, json=body) as response:
+                assert response.status == 201, await response.text()
+                uid = (await response.json())["metadata"]["uid"]
+            second = f"{uid}.load-test.2"
+            await until(lambda: watched(second), "Job 2 watched")
+            kube.forbidden = {"delete"}
+        finally:
+            await daemon.aclose()
+        assert ("shop", second) in kube.jobs  # left running
+        kube.forbidden = set()
+        kube.requests.clear()
+
+        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
+        await daemon.start()
+        try:
+            await until(lambda: watched(second), "Job 2 watched after the restart")
+            kube.finish("shop", second, "Complete")
+            runs = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/shop/analysisruns"
+            run: dict[str, Any] = {}
+            async with aiohttp.ClientSession() as http:
+                for _ in range(1500):
+                    async with http.get(f"{runs}/resumed-load-test") as response:
+                        run = await response.json()
+                    if (run.get("status") or {}).get("phase") == "Successful":
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await daemon.aclose()
+    (result,) = run["status"]["metricResults"]
+    assert (run["status"]["phase"], result["count"], result["successful"]) == (
+        "Successful",
+        2,
+        2,
+    )
+    assert [m["metadata"]["job-name"] for m in result["measurements"]] == [
+        f"{uid}.load-test.1",
+        second,
+    ]
+    assert sorted(name for _ns, name in kube.jobs) == [f"{uid}.load-test.1", second]
+    creates = [r for r in kube.requests if r.verb == "create"]
+    assert [r.body["metadata"]["name"] for r in creates] == [second]  # answered 409
+
+
 @pytest.mark.parametrize(
     ("edit", "field", "message"),
     [
