@@ -62,7 +62,9 @@ class StoreObserver:
         name = run.metadata.name
         status = run.status
         assert status is not None, "the scheduler reports runs with a status"
-        status_json = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        # As text, straight from the model (no dict made and dumped; the status holds no
+        # float nor free-form value, so the text is the JSON that dict would have given).
+        status_text = status.model_dump_json(by_alias=True, exclude_none=True)
         rows = events_for_change(
             run,
             change,
@@ -83,7 +85,7 @@ class StoreObserver:
             written = await self._store.record_change(
                 namespace,
                 name,
-                status=status_json,
+                status=status_text,
                 phase=status.phase,
                 completed=change.completed,
                 measurements=stored,
@@ -122,4 +124,5 @@ class StoreObserver:
             )
         if change.completed:
             bound.info("completed", phase=status.phase, message=status.message)
+            status_json = status.model_dump(mode="json", by_alias=True, exclude_none=True)
             self._hub.publish(namespace, name, "completed", status_json)

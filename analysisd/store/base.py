@@ -119,7 +119,7 @@ class Store(Protocol):
         namespace: str,
         name: str,
         *,
-        status: dict[str, Any],
+        status: dict[str, Any] | str,
         phase: str,
         completed: bool,
         measurements: Iterable[StoredMeasurement],

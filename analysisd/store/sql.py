@@ -291,7 +291,7 @@ class SqlStore(ABC):
         namespace: str,
         name: str,
         *,
-        status: dict[str, Any],
+        status: dict[str, Any] | str,
         phase: str,
         completed: bool,
         measurements: Iterable[StoredMeasurement],
@@ -303,11 +303,12 @@ class SqlStore(ABC):
         With `uid`, a run deleted and re-created under the same name is not written to by
         the old run's late changes (the uid fences them off). The texts and parameters are
         made before the transaction: a value that cannot be encoded writes nothing.
+        `status` may be given as its JSON text (a JSON object).
         """
         change = RunChange(
             namespace,
             name,
-            dumps(status),
+            status if isinstance(status, str) else dumps(status),
             phase,
             completed,
             measurement_params(namespace, name, measurements),
