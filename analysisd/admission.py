@@ -390,10 +390,17 @@ def _spec_key(
     """The memo's key for `spec`, or None if its preparation reads secrets or metadata."""
     if spec.args and any(arg.value_from is not None for arg in spec.args):
         return None
-    text = spec.model_dump_json(by_alias=True, exclude_none=True)
-    return hashlib.blake2b(
-        f"{sorted(kinds_supported)}|{allow_unsupported}|{text}".encode(), digest_size=16
-    ).digest()
+    prefix = _KEY_PREFIXES.get((kinds_supported, allow_unsupported))
+    if prefix is None:
+        prefix = f"{sorted(kinds_supported)}|{allow_unsupported}|".encode()
+        _KEY_PREFIXES[(kinds_supported, allow_unsupported)] = prefix
+    digest = hashlib.blake2b(prefix, digest_size=16)
+    digest.update(spec.__pydantic_serializer__.to_json(spec, by_alias=True, exclude_none=True))
+    return digest.digest()
+
+
+# (kinds run, unsupported allowed) -> the start of a spec's key (a handful in a process).
+_KEY_PREFIXES: dict[tuple[frozenset[str], bool], bytes] = {}
 
 
 def _for_run(prepared: PreparedRun, metadata: ObjectMeta | None) -> PreparedRun:
