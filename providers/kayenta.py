@@ -100,6 +100,10 @@ class KayentaProvider:
 
     kind: ClassVar[str] = KIND
     STATIC_KEYS: ClassVar[bool] = True  # keys come from the block alone
+    # Each measurement starts a canary execution of its own: never shared with another
+    # measurement nor answered from the reuse window (a short interval would otherwise
+    # get the previous execution's score back).
+    COALESCE: ClassVar[bool] = False
     RESUME_DELAY_S: ClassVar[float] = DEFAULT_RESUME_DELAY_S  # set by configured()
 
     def __init__(self, address: str) -> None:

@@ -124,6 +124,27 @@ async def test_a_passing_score_is_successful_with_argos_calls_and_metadata(
     assert [(p.method, p.path) for p in polls] == [("GET", f"/canary/{execution}")] * 3
 
 
+async def test_each_measurement_is_an_execution_of_its_own_even_inside_the_reuse_window(
+    api: KayentaApi,
+) -> None:
+    # A 600 s reuse window would hand a second measurement of the same binding the
+    # first one's score; a kayenta measurement is an execution, never shared or reused.
+    limits = LimitsConfig(coalesce_window=600, max_attempts=1)
+    spec = Metric.model_validate(metric(api))
+    kind, config = provider_block(spec)
+    async with ProviderRegistry(
+        secrets=lambda s, k: None, limits=limits, settings=SETTINGS
+    ) as registry:
+        bound = registry.bind(kind, config)
+        first = await bound.measure()
+        second = await bound.measure()
+    ids = [reading.metadata["canaryExecutionId"] for reading in (first, second)]
+    assert ids[0] != ids[1]
+    assert set(ids) <= set(api.executions)
+    starts = [r for r in api.requests if r.method == "POST"]
+    assert len(starts) == 2
+
+
 @pytest.mark.parametrize(
     ("score", "phase", "value"),
     [
