@@ -2,8 +2,11 @@
 in the same run (ratio), and the time to resume 10,000 stored runs after a restart.
 
     python bench/bench_api.py [--requests 1000] [--rounds 5] [--concurrency 32] [--resume 10000]
-                              [--profile FILE]
+                              [--profile FILE] [--gc serve|default]
 
+--gc serve (default): the collector tuned as `analysisd serve` tunes it once the daemon
+has started (commands.serve.tune_gc: start-up objects frozen, higher thresholds), for the
+bare handler and the daemon alike (one process); --gc default keeps CPython's settings.
 --profile FILE writes cProfile stats of the daemon's create rounds (client included:
 one process) to FILE (`python -m pstats FILE`).
 
@@ -35,6 +38,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from analysisd.commands.serve import tune_gc
 from analysisd.config import Settings
 from analysisd.daemon import Daemon
 from analysisd.store import SqliteStore
@@ -103,7 +107,12 @@ async def bare_server() -> tuple[web.AppRunner, str]:
 
 
 async def throughput(
-    n: int, concurrency: int, rounds: int, folder: Path, profile: cProfile.Profile | None = None
+    n: int,
+    concurrency: int,
+    rounds: int,
+    folder: Path,
+    profile: cProfile.Profile | None = None,
+    gc_mode: str = "serve",
 ) -> dict[str, Any]:
     """Rounds of bare create, daemon create, bare get, daemon get (n requests each), side by
     side so that the machine's drift falls on both alike: per-round ratios of requests/s
@@ -142,6 +151,8 @@ async def throughput(
     try:
         async with Daemon(settings, source=InstantSource()) as daemon:
             url = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/bench/analysisruns"
+            if gc_mode == "serve":
+                tune_gc()  # as `analysisd serve` does once its daemon has started
             for r in range(rounds):
                 first = r * n
                 row: dict[str, float] = {}
@@ -258,15 +269,19 @@ async def main() -> None:
     parser.add_argument(
         "--profile", metavar="FILE", help="cProfile stats of the daemon's create rounds"
     )
+    parser.add_argument("--gc", choices=("serve", "default"), default="serve")
     args = parser.parse_args()
     profile = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tp = await throughput(args.requests, args.concurrency, args.rounds, folder, profile)
+        tp = await throughput(
+            args.requests, args.concurrency, args.rounds, folder, profile, args.gc
+        )
         rs = await resume(args.resume, folder)
     if profile is not None:
         profile.dump_stats(args.profile)
     report = {
+        "gc": args.gc,
         "create_runs_per_s": round(tp["create"]),
         "bare_create_per_s": round(tp["bare_create"]),
         "create_ratio": statistics.median(tp["create_ratios"]),
