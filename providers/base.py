@@ -207,7 +207,10 @@ class ProviderClass(Protocol):
 
     Optional class attributes: ``STATIC_KEYS = True`` (keys from the block alone: bound
     once per run, not per measurement); ``COALESCE = False`` (each measurement is an
-    action of its own, a Job: never coalesced with another nor reused)."""
+    action of its own, a Job: never coalesced with another nor reused); ``OWN_DEADLINE =
+    True`` (a measurement ends on its own terms, as a Job does when it completes, fails
+    or reaches its activeDeadlineSeconds: the daemon's measurementTimeout does not cut
+    it off; terminating the run or stopping the daemon still does)."""
 
     kind: ClassVar[str]
 

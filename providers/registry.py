@@ -395,6 +395,7 @@ class BoundMeasurement:
         "_scope",
         "_static",
         "route",
+        "timed",
     )
 
     def __init__(
@@ -418,6 +419,10 @@ class BoundMeasurement:
         self._request = request
         self._static = static
         self._call = call
+        # False for a class with OWN_DEADLINE: its measurement ends on its own terms (a
+        # Job ends when it completes, fails or reaches its activeDeadlineSeconds), so
+        # the daemon's measurementTimeout does not cut it off.
+        self.timed = not getattr(type(instance), "OWN_DEADLINE", False)
 
     @property
     def kind(self) -> str:

@@ -47,7 +47,13 @@ class MeasurementSource(Protocol):
 
 
 class BoundSource(Protocol):
-    """One metric's provider block bound once (ProviderRegistry.bind): measure() re-reads it."""
+    """One metric's provider block bound once (ProviderRegistry.bind): measure() re-reads it.
+
+    `timed` False: the measurement ends on its own terms (a Job), so the scheduler's
+    measurement timeout does not apply to it.
+    """
+
+    timed: bool
 
     async def measure(self) -> Reading: ...
 

@@ -416,7 +416,8 @@ class Scheduler:
         assert me is not None
         started = self._clock()
         state.measuring[name] = worker
-        self._pool.started(worker, state)
+        bound = prepared.bindings.get(name)
+        self._pool.started(worker, state, bound is None or bound.timed)
         try:
             if state.run.spec.terminate:
                 measurement = None  # terminated while it waited in the queue

@@ -164,10 +164,13 @@ class WorkerPool(Generic[J]):
 
     # ---- deadlines ----
 
-    def started(self, worker: Worker, job: object) -> None:
-        """`worker` is inside a measurement of `job` now: its deadline starts."""
+    def started(self, worker: Worker, job: object, timed: bool = True) -> None:
+        """`worker` is inside a measurement of `job` now: its deadline starts (none when
+        not `timed`: the measurement ends on its own terms, e.g. a Kubernetes Job)."""
         worker.job = job
         worker.timed_out = False
+        if not timed:
+            return
         self._deadlines[worker] = self._loop().time() + self.timeout
         if self._watchdog is None:
             self._arm_watchdog()

@@ -25,7 +25,10 @@ up) is told the run's identity by its MeasurementContext, and does what Argo doe
   stopped without deleting it: the run set up again from its stored status names the
   same Job and watches it to its end, as Argo's Resume does. One of ours that is
   being deleted (a graceful stop's Terminate) is waited out and created afresh.
-- Terminate deletes: a measurement cancelled (run terminated, measurement timeout,
+- No measurement timeout (``OWN_DEADLINE``): as in Argo, a Job runs until it completes
+  or fails (or reaches its own ``activeDeadlineSeconds``); the daemon's
+  ``measurementTimeout`` does not cut it off.
+- Terminate deletes: a measurement cancelled (run terminated, a caller's own timeout,
   shutdown) deletes its Job with ``propagationPolicy: Foreground`` before it ends.
 - Garbage collection keeps the metric's last Jobs, as many as the run keeps of its
   measurements (``measurementRetention``, else Argo's DefaultMeasurementHistoryLimit
@@ -184,6 +187,9 @@ class JobProvider:
     STATIC_KEYS: ClassVar[bool] = True
     # Every measurement is a Job of its own: never shared with another, never reused.
     COALESCE: ClassVar[bool] = False
+    # A Job takes as long as it takes (Argo has no measurement timeout for it): it ends
+    # when it completes or fails, or at the spec's activeDeadlineSeconds.
+    OWN_DEADLINE: ClassVar[bool] = True
     CLUSTER: ClassVar[ClusterSettings | None] = None  # set by configured()
 
     def __init__(self, settings: ClusterSettings | None) -> None:

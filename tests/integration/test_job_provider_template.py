@@ -132,10 +132,12 @@ def run_body(name: str) -> dict[str, Any]:
     }
 
 
-async def run_to_the_end(base: str, name: str) -> dict[str, Any]:
+async def run_to_the_end(
+    base: str, name: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     runs = f"{base}/api/v1/namespaces/shop/analysisruns"
     async with aiohttp.ClientSession() as http:
-        async with http.post(runs, json=run_body(name)) as response:
+        async with http.post(runs, json=body or run_body(name)) as response:
             assert response.status == 201, await response.text()
         for _ in range(1000):
             async with http.get(f"{runs}/{name}") as response:
@@ -249,6 +251,39 @@ async def test_daemon_shutdown_deletes_the_job_of_a_measurement_in_flight(tmp_pa
             await daemon.aclose()
         assert kube.deletions == [(namespace, name, "Foreground")]
         assert kube.jobs == {}
+
+
+async def test_a_job_longer_than_the_measurement_timeout_runs_to_its_end(tmp_path: Path) -> None:
+    # As in Argo, a Job metric has no measurement timeout of its own: the Job ends when it
+    # completes or fails (or at its activeDeadlineSeconds). The daemon's
+    # measurementTimeout (0.2 s here) still cuts off other providers' measurements.
+    async with KubeAPI(token="daemon-sa-token") as kube:
+        kube.outcome = lambda _job: ("Complete", 1.0)  # five timeouts long
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+        settings_file = tmp_path / "analysisd.yaml"
+        settings_file.write_text(
+            yaml.safe_dump(
+                {
+                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
+                    "measurementTimeout": 0.2,
+                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
+                }
+            )
+        )
+        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
+        await daemon.start()
+        try:
+            body = run_body("slow-load-test")
+            body["spec"]["metrics"] = body["spec"]["metrics"][1:]  # the k6 Job only
+            run = await run_to_the_end(f"http://127.0.0.1:{daemon.port}", "slow-load-test", body)
+        finally:
+            await daemon.aclose()
+        assert kube.deletions == []
+    status = run["status"]
+    assert status["phase"] == "Successful", status
+    ((result),) = status["metricResults"]
+    (measurement,) = result["measurements"]
+    assert (measurement["phase"], measurement.get("message", "")) == ("Successful", "")
 
 
 async def until(check: Any, what: str) -> None:

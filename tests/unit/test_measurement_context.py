@@ -43,6 +43,8 @@ class Recording:
         self.bound[name] = context
 
         class Bound:
+            timed = True
+
             async def measure(self) -> Reading:
                 return Reading(result=1.0, value="1")
 

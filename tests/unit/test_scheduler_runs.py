@@ -441,6 +441,8 @@ class BindingSource(ScriptedSource):
         source = self
 
         class Bound:
+            timed = True
+
             async def measure(self) -> Any:
                 source.events.append(f"measure {name}")
                 return await source.measure(kind, config)
