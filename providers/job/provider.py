@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
@@ -71,110 +70,23 @@ from providers.base import (
 )
 from providers.gocompat import GO_NIL
 from providers.job.cluster import NOT_CONFIGURED, PROVIDER, Cluster, ClusterSettings
+from providers.job.manifest import (
+    RUN_UID_LABEL,
+    check,
+    created_order,
+    job_manifest,
+    job_number,
+    outcome,
+    resource_version,
+    status_code,
+)
 
 KIND = "job"
 JOB_NAME_KEY = "job-name"  # Argo's measurement metadata key
-RUN_UID_LABEL = "analysisrun.argoproj.io/uid"
-RUN_NAME_ANNOTATION = "analysisrun.argoproj.io/name"
-METRIC_NAME_ANNOTATION = "analysisrun.argoproj.io/metric-name"
 PHASE_METADATA_KEY = "analysisd.io/phase"  # the engine takes the phase from here
 HISTORY_LIMIT = DEFAULT_MEASUREMENT_HISTORY_LIMIT  # kept when the run says nothing
 WATCH_SECONDS = 60  # one watch request's timeoutSeconds; opened again after
-RESTART_POLICIES = ("Never", "OnFailure")
 DELETE_GRACE_S = 10.0  # how long aclose() waits for deletes of cancelled measurements
-
-
-# ---------------------------------------------------------------- the block
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ProviderConfigError(
-            f"job: {where} must be a mapping, got {type(value).__name__}",
-            provider=PROVIDER,
-            field=where,
-        )
-    return value
-
-
-def check(config: Mapping[str, Any]) -> None:
-    """What every Job needs before the API is asked (the apiserver says the same, later)."""
-    metadata = _mapping(config.get("metadata") or {}, "metadata")
-    for key in ("labels", "annotations"):
-        values = _mapping(metadata.get(key) or {}, f"metadata.{key}")
-        for name, value in values.items():
-            if not isinstance(value, str):
-                raise ProviderConfigError(
-                    f"job: metadata.{key}[{name!r}] must be a string, got {value!r}",
-                    provider=PROVIDER,
-                    field=f"metadata.{key}",
-                )
-    if config.get("spec") is None:
-        raise ProviderConfigError("job: spec is required", provider=PROVIDER, field="spec")
-    spec = _mapping(config["spec"], "spec")
-    template = _mapping(spec.get("template"), "spec.template")
-    pod = _mapping(template.get("spec"), "spec.template.spec")
-    containers = pod.get("containers")
-    if not isinstance(containers, list) or not containers:
-        raise ProviderConfigError(
-            "job: spec.template.spec.containers must list at least one container",
-            provider=PROVIDER,
-            field="spec.template.spec.containers",
-        )
-    policy = pod.get("restartPolicy")
-    if policy not in RESTART_POLICIES:
-        raise ProviderConfigError(
-            f"job: spec.template.spec.restartPolicy must be Never or OnFailure for a Job, "
-            f"got {policy!r}",
-            provider=PROVIDER,
-            field="spec.template.spec.restartPolicy",
-        )
-
-
-def job_manifest(
-    config: Mapping[str, Any],
-    name: str,
-    namespace: str,
-    run_uid: str,
-    run_name: str = "",
-    metric_name: str = "",
-) -> dict[str, Any]:
-    """The Job Argo's newMetricJob builds, minus the owner reference: the block's labels
-    and annotations with the run's uid label and name / metric-name annotations over them."""
-    metadata = config.get("metadata") or {}
-    labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
-    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
-    labels[RUN_UID_LABEL] = run_uid
-    if run_name:
-        annotations[RUN_NAME_ANNOTATION] = run_name
-    if metric_name:
-        annotations[METRIC_NAME_ANNOTATION] = metric_name
-    manifest: dict[str, Any] = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": json.loads(json.dumps(config["spec"])),  # a copy the client may keep
-    }
-    if annotations:
-        manifest["metadata"]["annotations"] = annotations
-    return manifest
-
-
-def outcome(job: Mapping[str, Any]) -> str | None:
-    """Argo's Resume: the phase the Job's conditions give (the last one that decides)."""
-    phase = None
-    status = job.get("status") or {}
-    for condition in status.get("conditions") or ():
-        kind = condition.get("type") if isinstance(condition, Mapping) else None
-        if kind == "Complete":
-            phase = "Successful"
-        elif kind == "Failed":
-            phase = "Failed"
-    return phase
-
-
-def _resource_version(job: Mapping[str, Any]) -> str:
-    return str((job.get("metadata") or {}).get("resourceVersion") or "")
 
 
 # ---------------------------------------------------------------- the provider
@@ -359,7 +271,7 @@ class JobMetric:
         self, cluster: Cluster, namespace: str, name: str, job: dict[str, Any]
     ) -> None:
         """Watch a Job being deleted until it is gone."""
-        version = _resource_version(job)
+        version = resource_version(job)
         while True:
             try:
                 _phase, version = await self._watch_once(cluster, namespace, name, version)
@@ -370,7 +282,7 @@ class JobMetric:
                             name, namespace, _preload_content=False
                         ),
                     )
-                    version = _resource_version(job)
+                    version = resource_version(job)
             except ProviderHTTPError as exc:
                 if exc.status == 404:  # the DELETED event, or not found when read again
                     return
@@ -379,7 +291,7 @@ class JobMetric:
     async def _wait(self, cluster: Cluster, name: str, job: dict[str, Any]) -> str:
         """Watch the Job until a condition ends it; the phase."""
         namespace = self.namespace(cluster)
-        version = _resource_version(job)
+        version = resource_version(job)
         while True:
             phase, version = await self._watch_once(cluster, namespace, name, version)
             if phase is not None:
@@ -392,7 +304,7 @@ class JobMetric:
                 phase = outcome(job)
                 if phase is not None:
                     return phase
-                version = _resource_version(job)
+                version = resource_version(job)
 
     async def _watch_once(
         self, cluster: Cluster, namespace: str, name: str, version: str
@@ -447,7 +359,7 @@ class JobMetric:
                         address=cluster.server,
                     )
                 if kind == "ERROR":
-                    code = _status_code(obj.get("code"))
+                    code = status_code(obj.get("code"))
                     if code == 410:
                         return None, ""
                     raise cluster.status_error(asked, code, str(obj.get("message") or obj))
@@ -460,9 +372,9 @@ class JobMetric:
                         address=cluster.server,
                     )
                 if kind == "BOOKMARK":
-                    version = _resource_version(obj) or version
+                    version = resource_version(obj) or version
                     continue
-                version = _resource_version(obj) or version
+                version = resource_version(obj) or version
                 phase = outcome(obj)
                 if phase is not None:
                     return phase, version
@@ -506,33 +418,13 @@ class JobMetric:
         items = [
             item
             for item in listed.get("items") or ()
-            if isinstance(item, Mapping) and _number(item, self.prefix) is not None
+            if isinstance(item, Mapping) and job_number(item, self.prefix) is not None
         ]
         if len(items) <= limit:
             return
-        items.sort(key=lambda item: _created_order(item, self.prefix))
+        items.sort(key=lambda item: created_order(item, self.prefix))
         for item in items[: len(items) - limit]:
             await self._delete(cluster, str(item["metadata"]["name"]))
-
-
-def _status_code(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _number(job: Mapping[str, Any], prefix: str) -> int | None:
-    """n of a Job named <prefix><n>; None for any other name."""
-    name = str((job.get("metadata") or {}).get("name", ""))
-    rest = name[len(prefix) :] if name.startswith(prefix) else ""
-    return int(rest) if rest.isdigit() else None
-
-
-def _created_order(job: Mapping[str, Any], prefix: str) -> tuple[str, int]:
-    # creationTimestamp has whole seconds; our names end in the Job's number.
-    created = str((job.get("metadata") or {}).get("creationTimestamp") or "")
-    return created, _number(job, prefix) or 0
 
 
 def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

@@ -23,13 +23,8 @@ from analysisd.engine.dispatch import bind_metrics, take_measurement
 from analysisd.engine.measure import NoSecrets, PreparedRun, prepare_run
 from analysisd.spec import AnalysisRunSpec, AnalysisRunStatus, Measurement, ObjectMeta
 from providers.base import MeasurementContext
-from providers.job.provider import (
-    HISTORY_LIMIT,
-    METRIC_NAME_ANNOTATION,
-    RUN_NAME_ANNOTATION,
-    RUN_UID_LABEL,
-    JobProvider,
-)
+from providers.job.manifest import METRIC_NAME_ANNOTATION, RUN_NAME_ANNOTATION, RUN_UID_LABEL
+from providers.job.provider import HISTORY_LIMIT, JobProvider
 from providers.limits import LimitsConfig
 from providers.registry import ProviderRegistry
 from tests.rigs.kube_api import Fault, KubeAPI, status_body

@@ -20,7 +20,7 @@ import yaml
 from analysisd.cli import main
 from analysisd.config import load_settings
 from analysisd.daemon import Daemon
-from providers.job.provider import METRIC_NAME_ANNOTATION, RUN_NAME_ANNOTATION, RUN_UID_LABEL
+from providers.job.manifest import METRIC_NAME_ANNOTATION, RUN_NAME_ANNOTATION, RUN_UID_LABEL
 from tests.rigs.kube_api import KubeAPI
 
 pytestmark = pytest.mark.integration
