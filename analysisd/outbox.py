@@ -22,11 +22,8 @@ While a receiver is in back-off (or its queue is full) the store leaves its rows
 the fetch (`due_deliveries(skip=...)`, by scheme://netloc) and, once a period, makes its
 due backlog due at the end of that period in one statement (`postpone_deliveries`), so
 fetches neither return nor step over a dead receiver's rows ahead of other receivers'.
-
-Each row is sent as its namespace allows (`route`): a run's callback is signed
-with a secret of the run's namespace and held to that namespace's egress policy;
-an operator's subscription with the operator's secrets. Answers are read up to
-64 KiB, never more.
+A receiver's bookkeeping is `outbox_receivers.Receiver`; one row's POST (signed, routed
+by its namespace, answer capped) is `outbox_send.post_row`.
 """
 
 from __future__ import annotations
@@ -35,10 +32,8 @@ import asyncio
 import contextlib
 import random
 import time
-import urllib.parse
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -51,7 +46,6 @@ from analysisd.outbox_events import (
     CALLBACK_URL,
     COMPLETED_EVENT,
     CONTENT_TYPE,
-    ERROR_EXCERPT,
     HMAC_KEY,
     MEASUREMENT_EVENT,
     SIGNATURE_HEADER,
@@ -65,13 +59,12 @@ from analysisd.outbox_events import (
     targets_for,
     verify,
 )
+from analysisd.outbox_receivers import Receiver
+from analysisd.outbox_send import WEBHOOK_POLICY, Routing, SecretLookup, post_row, webhook_session
 from analysisd.store.records import OutboxRow
-from providers.egress import EgressPolicy, EgressRefused
-from providers.http import RequestPolicy, client_session, using_policy
 
-WEBHOOK_POLICY = RequestPolicy(EgressPolicy(), ANSWER_MAX_BYTES, "webhook answers")
-
-# The pure half lives in analysisd/outbox_events.py; its names are re-exported here.
+# The pure half lives in analysisd/outbox_events.py, one row's POST in outbox_send.py;
+# their names are re-exported here.
 __all__ = [
     "ANSWER_MAX_BYTES",
     "CALLBACK_SECRET",
@@ -98,24 +91,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-# Target prefixes remembered per receiver for the store to leave out (a receiver whose
-# rows go to more distinct scheme://netloc spellings has the rest fetched and skipped).
-PREFIXES_PER_RECEIVER = 8
-
-
-def _prefix_of(target: str) -> str | None:
-    """scheme://netloc exactly as the target starts, or None if it does not start so."""
-    try:
-        parts = urllib.parse.urlsplit(target)
-    except ValueError:
-        return None
-    prefix = f"{parts.scheme}://{parts.netloc}"
-    return prefix if parts.netloc and target.startswith(prefix) else None
-
-
-class SecretLookup(Protocol):
-    def get(self, name: str, key: str) -> str | None: ...
 
 
 class OutboxStore(Protocol):
@@ -156,49 +131,6 @@ class DeliveryPolicy:
     batch: int = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Routing:
-    """How one row is sent: the secrets that sign it and the policy it is sent under."""
-
-    secrets: SecretLookup
-    policy: RequestPolicy = WEBHOOK_POLICY
-
-
-@dataclass(slots=True, eq=False)
-class _Receiver:
-    """One receiver's queue: rows waiting, how many are in flight, when to try it again."""
-
-    key: str
-    waiting: deque[OutboxRow] = field(default_factory=deque)
-    in_flight: int = 0
-    retry_at: float = 0.0
-    # Sends failed in a row (0 after one succeeds): the receiver's own back-off, so a
-    # dead receiver's backlog comes due ever more rarely, not at its rows' first retry.
-    failures: int = 0
-    # When each send in flight started: a receiver whose oldest send has been open for
-    # t seconds frees a slot no sooner than that (a hanging one: up to the timeout).
-    sends: dict[tuple[str, str], float] = field(default_factory=dict)
-    # Its targets' scheme://netloc as written in them: what the store leaves out of the
-    # fetch while this receiver is in back-off or full (see Deliverer.deliver_due).
-    prefixes: set[str] = field(default_factory=set)
-    # Until when its rows in the store were last made due (postpone_deliveries).
-    postponed_until: float = 0.0
-
-    def resting_until(self, now: float, queue_max: int, poll: float) -> float | None:
-        """Until when this receiver takes no more rows (its back-off, or a full queue:
-        until a poll from now at the latest), or None when it takes them now."""
-        if self.retry_at > now:
-            return self.retry_at
-        if len(self.waiting) >= queue_max:
-            return self.room_at(now, poll)
-        return None
-
-    def room_at(self, now: float, floor: float) -> float:
-        """When rows left in the store for this receiver are worth fetching again."""
-        oldest = min(self.sends.values(), default=now)
-        return max(self.retry_at, now + max(floor, now - oldest))
-
-
 class Deliverer:
     """POSTs due outbox rows until acknowledged or dead; owns its HTTP session and tasks."""
 
@@ -224,7 +156,7 @@ class Deliverer:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(self._policy.concurrency)
-        self._receivers: dict[str, _Receiver] = {}
+        self._receivers: dict[str, Receiver] = {}
         self._held: set[tuple[str, str]] = set()  # (event id, target) queued or in flight
         self._sending: set[asyncio.Task[None]] = set()
         self._skipped_until: float | None = None
@@ -237,8 +169,7 @@ class Deliverer:
         )
 
     async def start(self) -> None:
-        # Redirects are not followed: a receiver answers, it does not send us elsewhere.
-        self._session = client_session(timeout=aiohttp.ClientTimeout(total=self._policy.timeout))
+        self._session = webhook_session(self._policy.timeout)
         self._task = self.health.watch(asyncio.get_running_loop().create_task(self._loop()))
 
     async def aclose(self) -> None:
@@ -333,20 +264,17 @@ class Deliverer:
         rows = await self._store.due_deliveries(now, limit, skip=skip)
         full = len(rows) >= limit
         queued = 0
-        deferred: list[tuple[OutboxRow, _Receiver]] = []
-        busy: list[tuple[OutboxRow, _Receiver]] = []
+        deferred: list[tuple[OutboxRow, Receiver]] = []
+        busy: list[tuple[OutboxRow, Receiver]] = []
         for row in rows:
             key = (row.event_id, row.target)
             if key in self._held or key in held_at_fetch:
                 continue
             receiver = self._receivers.get(receiver_of(row.target))
             if receiver is None:
-                receiver = _Receiver(receiver_of(row.target))
+                receiver = Receiver(receiver_of(row.target))
                 self._receivers[receiver.key] = receiver
-            if len(receiver.prefixes) < PREFIXES_PER_RECEIVER:
-                prefix = _prefix_of(row.target)
-                if prefix is not None:
-                    receiver.prefixes.add(prefix)
+            receiver.note_target(row.target)
             if receiver.retry_at > now:
                 deferred.append((row, receiver))
                 self._skip(receiver.retry_at)
@@ -369,7 +297,7 @@ class Deliverer:
         if self._skipped_until is None or until < self._skipped_until:
             self._skipped_until = until
 
-    def _pump(self, receiver: _Receiver) -> None:
+    def _pump(self, receiver: Receiver) -> None:
         """Start sends for `receiver` up to its share of slots."""
         while receiver.waiting and receiver.in_flight < self._policy.per_target:
             row = receiver.waiting.popleft()
@@ -379,7 +307,7 @@ class Deliverer:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _send(self, receiver: _Receiver, row: OutboxRow) -> None:
+    async def _send(self, receiver: Receiver, row: OutboxRow) -> None:
         retry_at: float | None = None
         sent = False
         try:
@@ -414,7 +342,7 @@ class Deliverer:
             self._wake.set()  # rows of this receiver may be waiting in the store
 
     async def _defer(
-        self, rows: list[tuple[OutboxRow, _Receiver]], now: float, reason: str = "failing"
+        self, rows: list[tuple[OutboxRow, Receiver]], now: float, reason: str = "failing"
     ) -> None:
         """Rows of a receiver that failed (or has a full queue) wait in the store until
         its retry time, or (full) until it may have room: no sooner than its oldest send
@@ -451,7 +379,10 @@ class Deliverer:
     async def _deliver(self, row: OutboxRow) -> float | None:
         """Send one row and record it; the receiver's retry time when it failed, else None."""
         async with self._limit:
-            status, error = await self._post(row)
+            assert self._session is not None, "Deliverer.start() was not awaited"
+            status, error = await post_row(
+                self._session, row, self._route(row), self._policy.timeout
+            )
         now = self._clock()
         retry_at: float | None = None
         if status is not None and 200 <= status < 300:
@@ -486,54 +417,6 @@ class Deliverer:
             error=error,
         )
         return retry_at
-
-    async def _post(self, row: OutboxRow) -> tuple[int | None, str | None]:
-        assert self._session is not None, "Deliverer.start() was not awaited"
-        routing = self._route(row)
-        body = row.body.encode("utf-8")
-        headers = {
-            "Content-Type": CONTENT_TYPE,
-            "Idempotency-Key": row.event_id,
-            "Ce-Id": row.event_id,
-        }
-        if row.secret_name:
-            key = routing.secrets.get(row.secret_name, HMAC_KEY)
-            if key is None:
-                return None, (
-                    f'secret "{row.secret_name}" has no key "{HMAC_KEY}" '
-                    f"in namespace {row.namespace!r}"
-                )
-            headers[SIGNATURE_HEADER] = sign(body, key)
-        try:
-            with using_policy(routing.policy):
-                async with asyncio.timeout(self._policy.timeout):
-                    async with self._session.post(
-                        row.target, data=body, headers=headers, allow_redirects=False
-                    ) as resp:
-                        text = await _answer_excerpt(resp)
-                        if 200 <= resp.status < 300:
-                            return resp.status, None
-                        return resp.status, f"HTTP {resp.status}: {text[:ERROR_EXCERPT]}"
-        except EgressRefused as exc:
-            return None, f"refused: {exc}"
-        except TimeoutError:
-            return None, f"no answer within {self._policy.timeout:g}s"
-        except aiohttp.ClientError as exc:
-            text = f"{type(exc).__name__}: {exc}".replace(row.target, masked_url(row.target))
-            return None, text[:ERROR_EXCERPT]
-
-
-async def _answer_excerpt(response: aiohttp.ClientResponse) -> str:
-    """At most ANSWER_MAX_BYTES of the answer; the connection is dropped if more follows."""
-    buffer = bytearray()
-    while len(buffer) < ANSWER_MAX_BYTES:
-        chunk = await response.content.read(ANSWER_MAX_BYTES - len(buffer))
-        if not chunk:
-            return buffer.decode("utf-8", "replace")
-        buffer += chunk
-    if not response.content.at_eof():
-        response.close()
-    return buffer.decode("utf-8", "replace")
 
 
 def public_rows(rows: Iterable[OutboxRow]) -> list[Mapping[str, Any]]:

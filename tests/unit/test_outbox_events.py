@@ -97,7 +97,7 @@ def test_backoff_grows_stays_under_the_cap_and_never_hits_zero(attempts: int, r:
 
 
 def test_a_full_receivers_rows_wait_as_long_as_its_oldest_send_has_lasted() -> None:
-    from analysisd.outbox import _Receiver
+    from analysisd.outbox_receivers import Receiver as _Receiver
 
     receiver = _Receiver("http://127.0.0.1:1")
     assert receiver.room_at(100.0, floor=1.0) == 101.0  # nothing in flight: the poll floor
