@@ -9,7 +9,8 @@ never end:
 - every condition compiles (not for `plugin` metrics or kinds analysisd does not
   run: Argo never evaluates those conditions here either);
 - each provider parses its block as its measurements will (providers.registry.
-  check_block: required fields, URL forms, methods, headers, jsonPath);
+  check_block: required fields, URL forms, methods, headers, jsonPath; the block's
+  checks, templates' stand-ins included, are in admission_blocks.py);
 - `interval` is positive, `initialDelay` and `count` are not negative (Argo parses
   them, then measures without pause, or never);
 - a provider kind analysisd does not run is a problem (a warning where allowed);
@@ -24,14 +25,18 @@ Every problem names its field (`spec.metrics[0].provider.web.url`). Pure: no I/O
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from analysisd import AnalysisdError
+from analysisd.admission_blocks import (
+    PLACEHOLDER_TAG,
+    block_problems,
+    judge_problems,
+    single_block,
+    unsupported_message,
+)
 from analysisd.durations import DurationError, parse_duration_ns
 from analysisd.engine.measure import PreparedRun, RunSetupError, SecretLookupSource, prepare_run
 
@@ -48,17 +53,9 @@ from analysisd.spec import (
     int_value,
     is_placeholder,
 )
-from providers.base import ProviderConfigError, ProviderError, ProviderUnsupported
-from providers.kinds import PROVIDER_CLASSES, check_block
 
 if TYPE_CHECKING:
     from analysisd.expr import Conditions
-
-_TAG = re.compile(r"\{\{.*?\}\}", re.S)
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-# Fields a template's block may still wait for, each given a stand-in in turn.
-_MAX_STAND_INS = 8
-_STAND_IN_URL = "http://placeholder.invalid/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +105,22 @@ def metric_problems(
         Problem(f"{prefix}.{field}", message)
         for field, message in _timing_problems(metric, allow_placeholders)
     ]
-    block = _single_block(metric)
+    block = single_block(metric)
     if block is None:
         return problems  # no provider, several, or not a mapping: Argo's check says so
     kind, config = block
     if kind not in KNOWN_PROVIDER_KINDS:
         return problems  # an unknown kind: Argo's check names it
     if kind not in kinds_supported:
-        problems.append(_unsupported(prefix, kind, config, kinds_supported, allow_unsupported))
+        message = unsupported_message(kind, config, kinds_supported)
+        problems.append(Problem(f"{prefix}.provider.{kind}", message, warning=allow_unsupported))
         return problems  # its conditions are never evaluated by analysisd
     where = f"{prefix}.provider.{kind}"
     if kind == "judge":
-        problems.extend(_judge_problems(where, config))
+        found = judge_problems(where, config)
     else:
-        problems.extend(_block_problems(where, kind, config, allow_placeholders))
+        found = block_problems(where, kind, config, allow_placeholders)
+    problems.extend(Problem(field, message) for field, message in found)
     if compiled is not None:
         problems.extend(_compile_errors(prefix, compiled))
     elif compile_conditions:
@@ -155,140 +154,12 @@ def _timing_problems(metric: Metric, lenient: bool) -> list[tuple[str, str]]:
     return found
 
 
-def _single_block(metric: Metric) -> tuple[str, Mapping[str, Any]] | None:
-    blocks = [(k, v) for k, v in metric.provider.items() if v is not None]
-    if len(blocks) != 1 or not isinstance(blocks[0][1], Mapping):
-        return None
-    return blocks[0]
-
-
-def _unsupported(
-    prefix: str, kind: str, config: Mapping[str, Any], supported: frozenset[str], warn: bool
-) -> Problem:
-    message = (
-        f"provider kind '{kind}' is not run by analysisd (it runs "
-        f"{', '.join(sorted(supported))}); every measurement would be an Error"
-    )
-    if kind in PROVIDER_CLASSES:
-        # A kind registered only to explain itself (plugin) says why in its own sentence.
-        try:
-            check_block(kind, config)
-        except ProviderUnsupported as exc:
-            message = str(exc)
-        except ProviderError:
-            pass
-    return Problem(f"{prefix}.provider.{kind}", message, warning=warn)
-
-
-def _block_problems(
-    where: str, kind: str, config: Mapping[str, Any], lenient: bool
-) -> list[Problem]:
-    """The block's first problem. In a template (lenient) a field waiting for an argument
-    is not judged: it is given a stand-in and the rest of the block is checked on."""
-    trial: Any = config
-    for _ in range(_MAX_STAND_INS):
-        try:
-            check_block(kind, trial)
-        except ProviderConfigError as exc:
-            if lenient:
-                stood_in = _stood_in(kind, trial, exc.field)
-                if stood_in is not None:
-                    trial = stood_in
-                    continue
-                if _waits_for_arguments(trial, exc.field):
-                    return []  # no stand-in satisfies it: leave it to the run's door
-            field = f"{where}.{exc.field}" if exc.field else where
-            return [Problem(field, str(exc))]
-        except ProviderError as exc:  # unavailable (its module cannot be loaded)
-            return [Problem(where, str(exc))]
-        return []
-    return []
-
-
-def _stood_in(kind: str, config: Mapping[str, Any], field: str) -> Any:
-    """`config` with `field` given a stand-in that passes where it waits for an argument
-    (or, for Prometheus, for the environment), else None."""
-    if kind == "prometheus" and field == "address" and not config.get("address"):
-        # Where a template runs, ARGO_ROLLOUTS_PROMETHEUS_ADDRESS may supply it (Argo's
-        # rule); a run is checked against the daemon's own environment.
-        return _with_value(config, field, _STAND_IN_URL)
-    if not field or not _waits_for_arguments(config, field):
-        return None
-    value = _value_at(config, field)
-    candidates: list[Any] = [_STAND_IN_URL, "0", 0]
-    if isinstance(value, str):
-        candidates.insert(0, _TAG.sub("0", value))
-    for candidate in candidates:
-        trial = _with_value(config, field, candidate)
-        try:
-            check_block(kind, trial)
-        except ProviderConfigError as exc:
-            if exc.field == field:
-                continue
-        except ProviderError:
-            return None
-        return trial
-    return None
-
-
-def _path(field: str) -> list[str | int]:
-    return [name if name else int(position) for name, position in _PATH_PART.findall(field)]
-
-
-def _value_at(config: Any, field: str) -> Any:
-    value = config
-    for step in _path(field):
-        if isinstance(step, str) and isinstance(value, Mapping):
-            value = value.get(step)
-        elif isinstance(step, int) and isinstance(value, list) and step < len(value):
-            value = value[step]
-        else:
-            return None
-    return value
-
-
-def _with_value(config: Mapping[str, Any], field: str, value: Any) -> Any:
-    """A copy of `config` with the value at `field` replaced (the path must exist)."""
-    copy: Any = json.loads(json.dumps(config, default=str))
-    steps = _path(field)
-    node = copy
-    for step in steps[:-1]:
-        node = node[step]
-    node[steps[-1]] = value
-    return copy
-
-
-def _waits_for_arguments(config: Mapping[str, Any], field: str) -> bool:
-    """True when the failing field (or, unnamed, the block) still holds a `{{...}}` tag."""
-    value = _value_at(config, field) if field else config
-    return "{{" in json.dumps(value, default=str)
-
-
-def _judge_problems(where: str, block: Mapping[str, Any]) -> list[Problem]:
-    """The judge block parsed as the engine will parse it, where that can be known now."""
-    if "canaryConfigName" in block:
-        return []  # read from the daemon's canary config directory at run time
-    from analysisd.engine.judge_block import parse_judge_block
-
-    try:
-        parse_judge_block(block)
-    except AnalysisdError as exc:
-        text = str(exc)
-        if "{{" in text:
-            return []  # about an argument only the Rollout supplies
-        head, sep, rest = text.partition(": ")
-        if sep and head.startswith("judge") and " " not in head:
-            return [Problem(f"{where.removesuffix('.judge')}.{head}", rest)]
-        return [Problem(where, text)]
-    return []
-
-
 def _condition_problems(prefix: str, metric: Metric, lenient: bool) -> list[Problem]:
     from analysisd.expr import compile_conditions
 
     success, failure = metric.success_condition, metric.failure_condition
     if lenient:
-        success, failure = _TAG.sub("0", success), _TAG.sub("0", failure)
+        success, failure = PLACEHOLDER_TAG.sub("0", success), PLACEHOLDER_TAG.sub("0", failure)
     try:
         compiled = compile_conditions(success, failure)
     except RecursionError:
