@@ -120,6 +120,25 @@ def test_the_plugin_template_lint_names_the_plugin_in_one_sentence(
     )
 
 
+def settings_for(kube: KubeAPI, tmp_path: Path, **extra: Any) -> Path:
+    """A settings file: the daemon's SQLite store in tmp_path, the rig as its cluster."""
+    kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+    settings_file = tmp_path / "analysisd.yaml"
+    settings = {
+        "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
+        "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
+        **extra,
+    }
+    settings_file.write_text(yaml.safe_dump(settings))
+    return settings_file
+
+
+async def started_daemon(settings_file: Path) -> Daemon:
+    daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
+    await daemon.start()
+    return daemon
+
+
 def run_body(name: str) -> dict[str, Any]:
     template = yaml.safe_load(TEMPLATE)
     spec = template["spec"]
@@ -161,20 +180,8 @@ async def test_the_job_template_runs_in_the_daemon_against_the_cluster(
             return (k6_outcome if container["name"] == "k6" else "Complete"), 0.05
 
         kube.outcome = outcome
-        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
-        settings_file = tmp_path / "analysisd.yaml"
-        settings_file.write_text(
-            yaml.safe_dump(
-                {
-                    "host": "127.0.0.1",
-                    "port": 0,
-                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
-                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
-                }
-            )
-        )
-        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
-        await daemon.start()
+        settings_file = settings_for(kube, tmp_path)
+        daemon = await started_daemon(settings_file)
         try:
             run = await run_to_the_end(
                 f"http://127.0.0.1:{daemon.port}", f"release-{phase.lower()}"
@@ -226,19 +233,8 @@ async def test_the_job_template_runs_in_the_daemon_against_the_cluster(
 async def test_daemon_shutdown_deletes_the_job_of_a_measurement_in_flight(tmp_path: Path) -> None:
     async with KubeAPI(token="daemon-sa-token") as kube:
         kube.outcome = lambda _job: (None, 0.0)  # the Job would run for ever
-        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
-        settings_file = tmp_path / "analysisd.yaml"
-        settings_file.write_text(
-            yaml.safe_dump(
-                {
-                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
-                    "shutdownGrace": 0.2,
-                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
-                }
-            )
-        )
-        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
-        await daemon.start()
+        settings_file = settings_for(kube, tmp_path, shutdownGrace=0.2)
+        daemon = await started_daemon(settings_file)
         try:
             runs = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/shop/analysisruns"
             body = run_body("long-load-test")
@@ -259,19 +255,8 @@ async def test_a_job_longer_than_the_measurement_timeout_runs_to_its_end(tmp_pat
     # measurementTimeout (0.2 s here) still cuts off other providers' measurements.
     async with KubeAPI(token="daemon-sa-token") as kube:
         kube.outcome = lambda _job: ("Complete", 1.0)  # five timeouts long
-        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
-        settings_file = tmp_path / "analysisd.yaml"
-        settings_file.write_text(
-            yaml.safe_dump(
-                {
-                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
-                    "measurementTimeout": 0.2,
-                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
-                }
-            )
-        )
-        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
-        await daemon.start()
+        settings_file = settings_for(kube, tmp_path, measurementTimeout=0.2)
+        daemon = await started_daemon(settings_file)
         try:
             body = run_body("slow-load-test")
             body["spec"]["metrics"] = body["spec"]["metrics"][1:]  # the k6 Job only
@@ -304,17 +289,7 @@ async def test_a_daemon_restarted_mid_measurement_takes_its_job_over(tmp_path: P
         kube.outcome = lambda job: (
             ("Complete", 0.0) if job["metadata"]["name"].endswith(".1") else (None, 0.0)
         )
-        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
-        settings_file = tmp_path / "analysisd.yaml"
-        settings_file.write_text(
-            yaml.safe_dump(
-                {
-                    "store": f"sqlite:///{tmp_path / 'analysisd.db'}",
-                    "shutdownGrace": 0.2,
-                    "providers": {"kubernetes": {"kubeconfig": str(kubeconfig)}},
-                }
-            )
-        )
+        settings_file = settings_for(kube, tmp_path, shutdownGrace=0.2)
         body = run_body("resumed-load-test")
         metric = body["spec"]["metrics"][1]
         metric.update(count=2, interval="10ms")
@@ -327,8 +302,7 @@ async def test_a_daemon_restarted_mid_measurement_takes_its_job_over(tmp_path: P
                 for r in kube.requests
             )
 
-        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
-        await daemon.start()
+        daemon = await started_daemon(settings_file)
         try:
             runs = f"http://127.0.0.1:{daemon.port}/api/v1/namespaces/shop/analysisruns"
             async with aiohttp.ClientSession() as http, http.post(runs, json=body) as response:
@@ -343,8 +317,7 @@ async def test_a_daemon_restarted_mid_measurement_takes_its_job_over(tmp_path: P
         kube.forbidden = set()
         kube.requests.clear()
 
-        daemon = Daemon(load_settings({"config": str(settings_file), "port": 0}))
-        await daemon.start()
+        daemon = await started_daemon(settings_file)
         try:
             await until(lambda: watched(second), "Job 2 watched after the restart")
             kube.finish("shop", second, "Complete")
