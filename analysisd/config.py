@@ -100,6 +100,10 @@ class Settings:
     max_active_runs_per_namespace: int = 1000
     shutdown_grace: float = 30.0
     measurement_timeout: float = 60.0
+    # The cap for a measurement that ends on its own terms (a Job metric: the provider
+    # class says OWN_DEADLINE), which measurement_timeout does not cut off: a Job that
+    # never ends must not hold a measurement worker for ever.
+    long_measurement_timeout: float = 6 * 3600.0
     max_concurrency: int = 1000
     webhook_timeout: float = 10.0
     webhook_max_age: float = 24 * 3600.0
@@ -153,6 +157,7 @@ _CAMEL = {
     "maxActiveRunsPerNamespace": "max_active_runs_per_namespace",
     "shutdownGrace": "shutdown_grace",
     "measurementTimeout": "measurement_timeout",
+    "longMeasurementTimeout": "long_measurement_timeout",
     "maxConcurrency": "max_concurrency",
     "webhookTimeout": "webhook_timeout",
     "webhookMaxAge": "webhook_max_age",

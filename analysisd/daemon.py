@@ -125,6 +125,7 @@ async def start_engine(
         secrets=secrets,
         max_concurrency=settings.max_concurrency,
         measurement_timeout=settings.measurement_timeout,
+        long_measurement_timeout=settings.long_measurement_timeout,
         rate_of=lambda namespace: settings.namespace(namespace).quota.measurements_per_second,
     )
     await scheduler.start()

@@ -78,6 +78,7 @@ class Scheduler:
         clock: Callable[[], datetime] = utc_now,
         max_concurrency: int = 1000,
         measurement_timeout: float = 60.0,
+        long_measurement_timeout: float = 6 * 3600.0,
         error_retry: timedelta = lifecycle.ERROR_RETRY_INTERVAL,
         rate_of: Callable[[str], float | None] = lambda namespace: None,
     ) -> None:
@@ -98,6 +99,7 @@ class Scheduler:
             loop=lambda: self._event_loop,
             max_concurrency=max_concurrency,
             timeout=measurement_timeout,
+            long_timeout=long_measurement_timeout,
             rate_of=rate_of,
         )
         # Submitted runs are set up in slices, then begun (engine/runstate.py).
@@ -417,7 +419,8 @@ class Scheduler:
         started = self._clock()
         state.measuring[name] = worker
         bound = prepared.bindings.get(name)
-        self._pool.started(worker, state, bound is None or bound.timed)
+        timed = bound is None or bound.timed
+        self._pool.started(worker, state, timed)
         try:
             if state.run.spec.terminate:
                 measurement = None  # terminated while it waited in the queue
@@ -431,7 +434,8 @@ class Scheduler:
             if foreign or self._closing:
                 raise
             if worker.timed_out:
-                measurement = timed_out(task.metric, started, self._clock(), self._timeout)
+                limit = self._timeout if timed else self._pool.long_timeout
+                measurement = timed_out(task.metric, started, self._clock(), limit)
             elif state.run.spec.terminate:
                 measurement = None  # cancelled by terminate(): it never happened
             else:

@@ -77,6 +77,7 @@ class WorkerPool(Generic[J]):
         loop: Callable[[], asyncio.AbstractEventLoop],
         max_concurrency: int,
         timeout: float,
+        long_timeout: float = 6 * 3600.0,
         rate_of: Callable[[str], float | None] = lambda namespace: None,
     ) -> None:
         self._run = run
@@ -86,6 +87,7 @@ class WorkerPool(Generic[J]):
         self._loop = loop
         self.max_concurrency = max_concurrency
         self.timeout = timeout
+        self.long_timeout = long_timeout
         # Due jobs (a FIFO per namespace, served in turn) and up to max_concurrency
         # workers draining them (instead of a semaphore: tens of thousands of waiters
         # on asyncio.Semaphore cost O(waiters) per release, and a task per queued
@@ -98,6 +100,9 @@ class WorkerPool(Generic[J]):
         # Deadlines in start order: a plain dict keeps that order (a key re-inserted
         # goes last) for less than OrderedDict; one watchdog timer for the oldest.
         self._deadlines: dict[Worker, float] = {}
+        # The same for measurements that end on their own terms (not `timed`): one
+        # long timeout for all of them, so these too fall due in start order.
+        self._long_deadlines: dict[Worker, float] = {}
         self._watchdog: asyncio.TimerHandle | None = None
         # Active runs per namespace, for the fair share (count_namespace).
         self._namespaces: dict[str, int] = {}
@@ -165,40 +170,48 @@ class WorkerPool(Generic[J]):
     # ---- deadlines ----
 
     def started(self, worker: Worker, job: object, timed: bool = True) -> None:
-        """`worker` is inside a measurement of `job` now: its deadline starts (none when
-        not `timed`: the measurement ends on its own terms, e.g. a Kubernetes Job)."""
+        """`worker` is inside a measurement of `job` now: its deadline starts (the long
+        one when not `timed`: the measurement ends on its own terms, e.g. a Job)."""
         worker.job = job
         worker.timed_out = False
-        if not timed:
-            return
-        self._deadlines[worker] = self._loop().time() + self.timeout
-        if self._watchdog is None:
+        now = self._loop().time()
+        if timed:
+            deadline = self._deadlines[worker] = now + self.timeout
+        else:
+            deadline = self._long_deadlines[worker] = now + self.long_timeout
+        watchdog = self._watchdog
+        if watchdog is None:
+            self._arm_watchdog()
+        elif deadline < watchdog.when():
+            # Armed for a long deadline; this one falls due before it.
+            watchdog.cancel()
             self._arm_watchdog()
 
     def ended(self, worker: Worker) -> None:
         """`worker` left its measurement: nothing left to cut short."""
         worker.job = None
         self._deadlines.pop(worker, None)
+        self._long_deadlines.pop(worker, None)
 
     def _arm_watchdog(self) -> None:
-        if self._deadlines and not self.closing:
-            first = next(iter(self._deadlines.values()))
-            self._watchdog = self._loop().call_at(first, self._on_deadline)
+        firsts = [next(iter(d.values())) for d in (self._deadlines, self._long_deadlines) if d]
+        if firsts and not self.closing:
+            self._watchdog = self._loop().call_at(min(firsts), self._on_deadline)
         else:
             self._watchdog = None
 
     def _on_deadline(self) -> None:
         """Cut off every measurement past its deadline, then wait for the next one."""
         now = self._loop().time()
-        deadlines = self._deadlines
-        while deadlines:
-            worker, deadline = next(iter(deadlines.items()))
-            if deadline > now:
-                break
-            del deadlines[worker]
-            if worker.job is not None:
-                worker.timed_out = True
-                worker.cancel()
+        for deadlines in (self._deadlines, self._long_deadlines):
+            while deadlines:
+                worker, deadline = next(iter(deadlines.items()))
+                if deadline > now:
+                    break
+                del deadlines[worker]
+                if worker.job is not None:
+                    worker.timed_out = True
+                    worker.cancel()
         self._arm_watchdog()
 
     # ---- rate quotas ----
