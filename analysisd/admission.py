@@ -38,7 +38,13 @@ from analysisd.admission_blocks import (
     unsupported_message,
 )
 from analysisd.durations import DurationError, parse_duration_ns
-from analysisd.engine.measure import PreparedRun, RunSetupError, SecretLookupSource, prepare_run
+from analysisd.engine.measure import (
+    PreparedRun,
+    RunSetupError,
+    SecretLookupSource,
+    prepare_run,
+    run_identity,
+)
 
 # Re-exported: the API, the Kayenta door and `lint` import them from here.
 from analysisd.names import name_problem as name_problem
@@ -281,9 +287,7 @@ def _for_run(prepared: PreparedRun, metadata: ObjectMeta | None) -> PreparedRun:
     for name, value in values.items():
         if isinstance(value, dict | list | set):
             values[name] = type(value)(value)
-    values["namespace"] = (metadata.namespace if metadata is not None else None) or ""
-    values["name"] = metadata.name if metadata is not None else ""
-    values["uid"] = (metadata.uid if metadata is not None else None) or ""
+    values.update(run_identity(metadata))
     return PreparedRun(**values)
 
 

@@ -274,6 +274,17 @@ def _summary(values: list[int]) -> RunSummary:
     )
 
 
+def history_limit(
+    retention: Mapping[str, int],
+    metric: str,
+    default_limit: int = DEFAULT_MEASUREMENT_HISTORY_LIMIT,
+) -> int:
+    """How many measurements of `metric` are kept: its measurementRetention when above 0,
+    else Argo's DefaultMeasurementHistoryLimit."""
+    limit = retention.get(metric, 0)
+    return limit if limit > 0 else default_limit
+
+
 def trim_measurements(
     status: AnalysisRunStatus,
     retention: Mapping[str, int],
@@ -281,9 +292,7 @@ def trim_measurements(
 ) -> None:
     """Keep the newest N measurements of each metric; counters are never touched."""
     for result in status.metric_results:
-        limit = retention.get(result.name, 0)
-        if limit <= 0:
-            limit = default_limit
+        limit = history_limit(retention, result.name, default_limit)
         if len(result.measurements) > limit:
             del result.measurements[: len(result.measurements) - limit]
 

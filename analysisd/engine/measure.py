@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from analysisd import AnalysisdError
+from analysisd.engine.assess import history_limit
 from analysisd.expr import Conditions, compile_conditions
 from analysisd.spec import (
     AnalysisRunSpec,
@@ -26,7 +27,6 @@ from analysisd.spec import (
     Phase,
 )
 from providers.base import (
-    DEFAULT_MEASUREMENT_HISTORY_LIMIT,
     MeasurementContext,
     ProviderError,
     Reading,
@@ -145,22 +145,32 @@ def prepare_run(
         retention,
         frozenset(resolved.secret_values),
         conditions,
-        namespace=(meta.namespace if meta is not None else None) or "",
-        name=meta.name if meta is not None else "",
-        uid=(meta.uid if meta is not None else None) or "",
+        **run_identity(meta),
     )
+
+
+class RunIdentity(TypedDict):
+    namespace: str
+    name: str
+    uid: str
+
+
+def run_identity(meta: ObjectMeta | None) -> RunIdentity:
+    """PreparedRun's namespace, name and uid for a run of `meta` ("" each for no run)."""
+    if meta is None:
+        return {"namespace": "", "name": "", "uid": ""}
+    return {"namespace": meta.namespace or "", "name": meta.name, "uid": meta.uid or ""}
 
 
 def measurement_context(prepared: PreparedRun, metric: str, taken: int) -> MeasurementContext:
     """What a provider bound for `metric` of this run is told (providers.base)."""
-    limit = prepared.retention.get(metric, 0)
     return MeasurementContext(
         run_uid=prepared.uid,
         run_name=prepared.name,
         run_namespace=prepared.namespace,
         metric_name=metric,
         taken=taken,
-        history_limit=limit if limit > 0 else DEFAULT_MEASUREMENT_HISTORY_LIMIT,
+        history_limit=history_limit(prepared.retention, metric),
     )
 
 
