@@ -69,6 +69,7 @@ class BoundMeasurement:
         call: Callable[[], Awaitable[Reading]] | None = None,
         scope: Scope | None = None,
         context: MeasurementContext = NO_CONTEXT,
+        timed: bool = True,
     ) -> None:
         self._registry = registry
         self._scope = scope
@@ -82,7 +83,7 @@ class BoundMeasurement:
         # False for a class with OWN_DEADLINE: its measurement ends on its own terms (a
         # Job ends when it completes, fails or reaches its activeDeadlineSeconds), so
         # the daemon's measurementTimeout does not cut it off.
-        self.timed = not getattr(type(instance), "OWN_DEADLINE", False)
+        self.timed = timed
 
     @property
     def kind(self) -> str:

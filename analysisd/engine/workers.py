@@ -77,7 +77,7 @@ class WorkerPool(Generic[J]):
         loop: Callable[[], asyncio.AbstractEventLoop],
         max_concurrency: int,
         timeout: float,
-        long_timeout: float = 6 * 3600.0,
+        long_timeout: float,
         rate_of: Callable[[str], float | None] = lambda namespace: None,
     ) -> None:
         self._run = run
