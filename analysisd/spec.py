@@ -14,16 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from analysisd import AnalysisdError
+from analysisd import AnalysisdError, spec_build
 from analysisd.durations import DurationError, parse_duration_ns
-from analysisd.spec_types import (
-    INT32_MAX,
-    INT32_MIN,
-    Int32,
-    IntOrString,
-    scalar_to_string,
-    shown,
-)
+from analysisd.spec_types import INT32_MAX, INT32_MIN, Int32, IntOrString, scalar_to_string, shown
 
 API_VERSION = "argoproj.io/v1alpha1"
 KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun")
@@ -73,6 +66,8 @@ class Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
+# Models no AnalysisTemplate holds: built at import, or on first use (spec_build).
+_RUN_ONLY = ConfigDict(defer_build=True) if spec_build.RUN_MODELS_ON_FIRST_USE else ConfigDict()
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
@@ -107,6 +102,8 @@ class StatusRecord(Model):
     (it only matters to ``exclude_unset``, which analysisd never uses), so every instance
     of a class shares one set holding all of its field names instead.
     """
+
+    model_config = _RUN_ONLY
 
     def model_post_init(self, context: Any, /) -> None:
         _set(self, "__pydantic_fields_set__", _fields_of(type(self)))
@@ -166,6 +163,7 @@ class TemplateRef(Model):
 
 
 class TTLStrategy(Model):
+    model_config = _RUN_ONLY
     seconds_after_completion: Int32 | None = Field(default=None, alias="secondsAfterCompletion")
     seconds_after_failure: Int32 | None = Field(default=None, alias="secondsAfterFailure")
     seconds_after_success: Int32 | None = Field(default=None, alias="secondsAfterSuccess")
@@ -182,6 +180,7 @@ class AnalysisTemplateSpec(Model):
 
 
 class AnalysisRunSpec(Model):
+    model_config = _RUN_ONLY
     metrics: list[Metric] = Field(default_factory=_no_items)
     args: list[Argument] = Field(default_factory=_no_items)
     terminate: bool = False
@@ -317,6 +316,7 @@ class AnalysisTemplate(Model):
 
 
 class ClusterAnalysisTemplate(Model):
+    model_config = _RUN_ONLY
     api_version: str = Field(default=API_VERSION, alias="apiVersion")
     kind: Literal["ClusterAnalysisTemplate"] = "ClusterAnalysisTemplate"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
@@ -324,6 +324,7 @@ class ClusterAnalysisTemplate(Model):
 
 
 class AnalysisRun(Model):
+    model_config = _RUN_ONLY
     api_version: str = Field(default=API_VERSION, alias="apiVersion")
     kind: Literal["AnalysisRun"] = "AnalysisRun"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
