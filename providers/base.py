@@ -17,7 +17,6 @@ This package imports nothing from ``analysisd``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,8 @@ BODY_EXCERPT_LIMIT = 512
 def fingerprint(*parts: str) -> str:
     """A short, stable stand-in for credentials in pool and coalescing keys: the secret
     itself never sits in a key (16 hex digits of SHA-256 over the parts joined by NUL)."""
+    import hashlib  # here: OpenSSL's binding is ~1.5 ms of every start-up (issue 21)
+
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 

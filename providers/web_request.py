@@ -15,14 +15,14 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from yarl import URL
-
 from providers.base import ProviderConfigError, ProviderError, ProviderHTTPError, fingerprint
 
 if TYPE_CHECKING:
     # Imported where a request is made: checking a block (`analysisd lint`, the API's
-    # door) never loads aiohttp (tests/unit/test_cli_lazy.py).
+    # door) never loads aiohttp (tests/unit/test_cli_lazy.py). yarl's URL is only named
+    # here (WebRequest.target): providers.web makes it, where the request is sent.
     import aiohttp
+    from yarl import URL
 
 KIND = "web"
 PROVIDER = "web"
