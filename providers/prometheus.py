@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar

@@ -312,3 +312,12 @@ def test_the_plugin_loader_stand_in_is_scoped_and_falls_back_to_the_real_one() -
         "user's own setting: False",
         "serve: False",
     ]
+
+
+def test_lint_of_a_prometheus_template_loads_no_urllib_request() -> None:
+    # urllib.request (http.client, ssl, email) is for the provider's proxy lookup only.
+    output, state = run(AS_CALL, "lint", str(REPO / "examples" / "http-success-rate.yaml"))
+    assert state["code"] == 0, output
+    modules = state["modules"]
+    assert isinstance(modules, list) and "providers.prometheus" in modules
+    assert not {"urllib.request", "http.client", "ssl"} & set(modules)
