@@ -13,14 +13,21 @@ from prometheus_client import CollectorRegistry
 from analysisd.config import Settings
 from analysisd.engine.measure import PreparedRun
 from analysisd.secrets import SecretSource
-from analysisd.spec import AnalysisRun
+from analysisd.spec import AnalysisRun, AnalysisRunStatus
 from analysisd.store import Store
 
 
 class RunDriver(Protocol):
     """The scheduler as the API sees it."""
 
-    def submit(self, run: AnalysisRun, prepared: PreparedRun | None = None) -> None: ...
+    def submit(
+        self, run: AnalysisRun, prepared: PreparedRun | None = None, *, started: bool = False
+    ) -> None: ...
+
+    def first_status(self, run: AnalysisRun, prepared: PreparedRun) -> AnalysisRunStatus | None:
+        """A new run's status after its first step, when that step only starts it (stored
+        with the run, which is then submitted `started`): see engine.runstate.first_status."""
+        ...
 
     def terminate(self, namespace: str, name: str) -> bool: ...
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets as random_names
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from aiohttp import web
 from pydantic import Field, ValidationError
 
@@ -42,7 +44,8 @@ from analysisd.spec import (
     ObjectMeta,
 )
 from analysisd.store import Conflict, LimitExceeded, RunRecord
-from analysisd.store.records import dumps
+
+log = structlog.get_logger(__name__)
 
 COMPLETED_PHASES = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -130,7 +133,7 @@ async def create_run(request: web.Request) -> web.Response:
         run = await from_templates(ctx, namespace, parsed)
     else:
         run = parsed
-    _, text = await start_run_text(ctx, namespace, run)
+    text = await start_run_text(ctx, namespace, run)
     # The text stored is the answer (serialised once).
     return web.Response(text=text, status=201, content_type="application/json")
 
@@ -138,14 +141,12 @@ async def create_run(request: web.Request) -> web.Response:
 async def start_run(ctx: ApiContext, namespace: str, run: AnalysisRun) -> dict[str, Any]:
     """Admit `run` into `namespace`, store it and hand it to the scheduler: every front door
     (the API, verdicts, Flagger) creates runs through here. Returns the stored manifest."""
-    body, _ = await start_run_text(ctx, namespace, run)
+    body: dict[str, Any] = json.loads(await start_run_text(ctx, namespace, run))
     return body
 
 
-async def start_run_text(
-    ctx: ApiContext, namespace: str, run: AnalysisRun
-) -> tuple[dict[str, Any], str]:
-    """start_run, with the stored manifest also as the JSON text stored."""
+async def start_run_text(ctx: ApiContext, namespace: str, run: AnalysisRun) -> str:
+    """start_run, with the stored manifest as the JSON text stored."""
     meta = run.metadata
     if meta.namespace not in (None, "", namespace):
         raise ApiError(
@@ -161,24 +162,29 @@ async def start_run_text(
     # here is the one the scheduler starts (arguments resolved and conditions compiled once).
     meta.uid = str(uuid.uuid4())
     meta.creation_timestamp = _now()
+    created = meta.creation_timestamp.isoformat().replace("+00:00", "Z")  # as in the text
     # Everything that would fail later (or never end) is refused now, naming the field.
     problems, prepared = admit_run(run.spec, meta, ctx.secrets)
     refuse(problems)
     quota = ctx.settings.namespace(namespace).quota
     refuse_over_quota(ctx, namespace, run, quota)
     run.status = None
-    body = run.model_dump(mode="json", by_alias=True, exclude_none=True)
-    text = dumps(body)
+    # Compact JSON text straight from the model (no dict made and dumped; the keys in the
+    # model's order), stored and answered as it is.
+    text = run.model_dump_json(by_alias=True, exclude_none=True)
+    # The run's first step, when it only starts the run (Pending -> Running), is taken
+    # here and stored with it: the scheduler then does not write the run a second time.
+    first = ctx.driver.first_status(run, prepared) if prepared is not None else None
     try:
         await ctx.store.create_run(
             namespace,
             meta.name,
             meta.uid,
             text,
-            None,
-            "Pending",
+            first.model_dump_json(by_alias=True, exclude_none=True) if first else None,
+            first.phase if first else "Pending",
             dict(meta.labels),
-            body["metadata"]["creationTimestamp"],
+            created,
             max_active=active_limit(quota, ctx.settings.max_active_runs_per_namespace),
         )
     except LimitExceeded as exc:
@@ -188,8 +194,9 @@ async def start_run_text(
         ) from None
     except Conflict as exc:
         raise ApiError(409, str(exc), field="metadata.name") from None
+    run.status = first
     try:
-        ctx.driver.submit(run, prepared)
+        ctx.driver.submit(run, prepared, started=first is not None)
     except SchedulerClosed:
         raise ApiError(503, "shutting down; the run is stored and resumes on restart") from None
     except ValueError:
@@ -200,8 +207,13 @@ async def start_run_text(
             f'AnalysisRun "{meta.name}" is still stopping; retry shortly',
             field="metadata.name",
         ) from None
+    if first is not None:  # the phase change, told as the recorder tells it
+        log.info("phase", namespace=namespace, run=meta.name, phase=first.phase, previous="Pending")
+        ctx.hub.publish(
+            namespace, meta.name, "phase", {"phase": first.phase, "previousPhase": "Pending"}
+        )
     audit("create", "AnalysisRun", namespace, meta.name)
-    return body, text
+    return text
 
 
 def refuse_over_quota(ctx: ApiContext, namespace: str, run: AnalysisRun, quota: Quota) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "RunState",
     "SchedulerClosed",
     "finished_job",
+    "first_status",
     "namespace_of",
     "set_up",
     "utc_now",
@@ -104,6 +105,26 @@ class RunState:
         # one that never happened); the first arrival's worker records them all.
         self.arrived: list[tuple[str, Measurement | None]] = []
 
+    @classmethod
+    def submitted(
+        cls,
+        key: RunKey,
+        run: AnalysisRun,
+        done: asyncio.Future[AnalysisRun],
+        prepared: PreparedRun | None,
+        started: bool,
+    ) -> RunState:
+        """The state of a run given to Scheduler.submit: with its own copy of the run,
+        unless it is `started` (see first_status): such a run is handed over."""
+        if not started or prepared is None or run.status is None:
+            # Our own copy: terminate() sets spec.terminate and the status is ours to change.
+            # Metrics are never mutated, so they are shared rather than deep-copied.
+            status = run.status.model_copy(deep=True) if run.status else AnalysisRunStatus()
+            run = run.model_copy(update={"spec": run.spec.model_copy(), "status": status})
+        state = cls(key, run, done)
+        state.given = prepared  # prepared by the caller of submit (admission)
+        return state
+
     def stop_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
@@ -162,6 +183,36 @@ class RunState:
         return tuple(news)
 
 
+def first_status(
+    run: AnalysisRun, prepared: PreparedRun, now: datetime
+) -> AnalysisRunStatus | None:
+    """The status a new run (no status yet) has after its first step, when that step only
+    starts it (Pending -> Running, startedAt `now`; nothing is due to be measured behind an
+    initialDelay, and nothing to tell but the phase).
+
+    Stored with the run (the API inserts it so), the run is then submitted with it and
+    `started`: Scheduler.submit sets it up and plans it at once (no task, no lock: the
+    run is new), and its observer is not told of that step (no second write of a new
+    run); its due measurements are queued then. None when the first step would do more
+    (a run told to terminate from the start completes in it): the run is then stored
+    and submitted without status, and its first step taken as any run's.
+    """
+    if run.status is not None:
+        return None
+    status = AnalysisRunStatus()
+    outcome = lifecycle.reassess(
+        status,
+        prepared.metrics,
+        dry_run=prepared.dry_run,
+        retention=prepared.retention,
+        terminate=run.spec.terminate,
+        now=now,
+    )
+    if outcome.completed or outcome.phase != "Running":
+        return None
+    return status
+
+
 SetUp = tuple[PreparedRun | None, Exception | None]
 Begin = Callable[[RunState, PreparedRun | None, Exception | None], Coroutine[Any, Any, None]]
 
@@ -209,6 +260,20 @@ class Admitter:
         self._arrivals.append(state)
         if self._task is None:
             self._task = self._spawn(self._admit())
+
+    def set_up_now(self, state: RunState) -> bool:
+        """Set up a started run (Scheduler.submit) now: True when it is ready to be planned.
+        Else it is added, or (its set-up failed: not expected, binding errors are its
+        measurements') begun, as any run."""
+        if state.given is None or state.status.phase != "Running":
+            self.add(state)
+            return False
+        prepared, error = self._set_up(state)
+        if prepared is None or error is not None:
+            self._spawn(self._begin(state, prepared, error))
+            return False
+        state.prepared = prepared
+        return True
 
     def close(self) -> None:
         self._closing = True

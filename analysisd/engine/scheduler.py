@@ -48,6 +48,7 @@ from analysisd.engine.runstate import (
     RunState,
     SchedulerClosed,
     finished_job,
+    first_status,
     namespace_of,
     set_up,
     utc_now,
@@ -172,26 +173,29 @@ class Scheduler:
 
     # ---- public API ----
 
-    def submit(self, run: AnalysisRun, prepared: PreparedRun | None = None) -> None:
+    def submit(
+        self, run: AnalysisRun, prepared: PreparedRun | None = None, *, started: bool = False
+    ) -> None:
         """Start (or resume, from its stored status) a run. `prepared`: the run already
         prepared (prepare_run of this very spec, secrets and metadata), e.g. by admission;
-        it is then not prepared again."""
+        it is then not prepared again. `started`: see runstate.first_status."""
         if self._closing:
             raise SchedulerClosed("scheduler is shutting down")
         key = (run.metadata.namespace or "default", run.metadata.name)
         if key in self._runs:
             raise ValueError(f"run {key[0]}/{key[1]} is already active")
-        # Our own copy: terminate() sets spec.terminate and the status is ours to change.
-        # Metrics are never mutated, so they are shared rather than deep-copied.
-        status = run.status.model_copy(deep=True) if run.status else AnalysisRunStatus()
-        run = run.model_copy(update={"spec": run.spec.model_copy(), "status": status})
-        done: asyncio.Future[AnalysisRun] = self._event_loop.create_future()
+        state = RunState.submitted(key, run, self._event_loop.create_future(), prepared, started)
         self._completed.pop(key, None)
-        state = RunState(key, run, done)
-        state.given = prepared
         self._runs[key] = state
         self._pool.count_namespace(key[0], +1)
-        self._admitter.add(state)
+        if not started:
+            self._admitter.add(state)
+        elif self._admitter.set_up_now(state):  # the run is new: no task, no lock
+            self._plan(state, self._clock())  # its first step is taken (first_status)
+
+    def first_status(self, run: AnalysisRun, prepared: PreparedRun) -> AnalysisRunStatus | None:
+        """runstate.first_status at this scheduler's clock (see submit's `started`)."""
+        return first_status(run, prepared, self._clock())
 
     def terminate(self, namespace: str, name: str) -> bool:
         """Ask a run to stop: no new measurements, in-flight ones are cancelled and dropped."""
@@ -268,14 +272,13 @@ class Scheduler:
                 return  # forgotten (handed over) meanwhile
             if assess.completed(state.status.phase):
                 self._finish(state)
-                return
-            if isinstance(error, RunSetupError):
+            elif isinstance(error, RunSetupError):
                 await self._fail_setup(state, str(error))
-                return
-            if error is not None:
+            elif error is not None:
                 raise error
-            state.prepared = prepared
-            await self._step(state, measurements=())
+            else:
+                state.prepared = prepared
+                await self._step(state, measurements=())
         except Exception as exc:
             self._abandon(state, exc)
         finally:

@@ -94,7 +94,7 @@ class Store(Protocol):
         name: str,
         uid: str,
         body: dict[str, Any] | str,
-        status: dict[str, Any] | None,
+        status: dict[str, Any] | str | None,
         phase: str,
         labels: dict[str, str],
         created_at: str,

@@ -185,5 +185,5 @@ class RunChange:
 
 def splice_manifest(body: str, status: str | None) -> str:
     """A stored run as manifest JSON text (body + status) without a parse/serialise round
-    trip: bodies are stored compact and sorted, always a JSON object."""
+    trip: bodies are stored compact, always a JSON object."""
     return body if not status else f'{body[:-1]},"status":{status}}}'

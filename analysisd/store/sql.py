@@ -182,7 +182,7 @@ class SqlStore(ABC):
         name: str,
         uid: str,
         body: dict[str, Any] | str,
-        status: dict[str, Any] | None,
+        status: dict[str, Any] | str | None,
         phase: str,
         labels: dict[str, str],
         created_at: str,
@@ -190,9 +190,9 @@ class SqlStore(ABC):
         max_active: int | None = None,
     ) -> None:
         """Insert a run; Conflict on a duplicate name, LimitExceeded past `max_active`.
-        `body` may be given as its text (records.dumps)."""
+        `body` may be given as its text (records.dumps), `status` as its JSON text."""
         body_text = body if isinstance(body, str) else dumps(body)
-        status_text = dumps(status) if status is not None else None
+        status_text = status if isinstance(status, str) or status is None else dumps(status)
         run = NewRun(namespace, name, uid, body_text, status_text, phase, dumps(labels), created_at)
         outcome = await self._insert_run(run, max_active)
         if outcome is None:
