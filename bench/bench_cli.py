@@ -36,6 +36,8 @@ COMMANDS: dict[str, list[str]] = {
         "-c",
         "import yaml, pydantic\nclass M(pydantic.BaseModel):\n    x: int = 0",
     ],
+    # `python -m analysisd.cli` calls main() without arguments, as the `analysisd` script
+    # does: lint runs as a program (GC frozen after import, run-only models on first use).
     "analysisd --version": ["-m", "analysisd.cli", "--version"],
     "analysisd lint examples/argo-web-gate.yaml (web)": [
         "-m",
