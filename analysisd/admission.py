@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analysisd.admission_blocks import (
     PLACEHOLDER_TAG,
@@ -283,15 +283,16 @@ _KEY_PREFIXES: dict[tuple[frozenset[str], bool], bytes] = {}
 def _for_run(prepared: PreparedRun, metadata: ObjectMeta | None) -> PreparedRun:
     """`prepared` as prepare_run makes it for a run of `metadata` (None: for no run): the
     shared parts shared, every table copied (bindings and contexts are filled per run)."""
-    values = {name: getattr(prepared, name) for name in _PREPARED_FIELDS}
-    for name, value in values.items():
-        if isinstance(value, dict | list | set):
-            values[name] = type(value)(value)
-    values.update(run_identity(metadata))
-    return PreparedRun(**values)
+    identity: Mapping[str, object] = run_identity(metadata)
+    values: list[Any] = []  # in field order (positional: no keyword matching, 4.7 -> 2.5 us)
+    for name in _PREPARED_FIELDS:
+        value = identity[name] if name in identity else getattr(prepared, name)
+        values.append(type(value)(value) if isinstance(value, _TABLES) else value)
+    return PreparedRun(*values)
 
 
 _PREPARED_FIELDS = tuple(f.name for f in fields(PreparedRun) if f.init)
+_TABLES = (dict, list, set)
 
 
 # Resolved metric (by digest) -> its problems, for metrics as runs hold them (arguments
@@ -366,6 +367,8 @@ def _own_namespace_rule(metadata: ObjectMeta | None) -> str:
 
 def callback_secret_problems(meta: ObjectMeta, secrets: SecretLookupSource) -> list[Problem]:
     """The callback's signing secret must be the run's namespace's own."""
+    if not meta.annotations:
+        return []  # no callback (its URL and secret are annotations)
     from analysisd.outbox import CALLBACK_SECRET, CALLBACK_URL, HMAC_KEY
     from analysisd.secrets import scoped
 
