@@ -53,6 +53,7 @@ from providers.policy import POLICY as _POLICY
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_POLICY",
+    "TRANSPORT_ERRORS",
     "PolicyResolver",
     "RequestPolicy",
     "ResponseTooLarge",
@@ -67,6 +68,9 @@ __all__ = [
     "using_policy",
 ]
 _CHUNK = 64 * 1024
+
+# What a request may raise short of an answer (map_client_error words each).
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 # A server asking for more than this is treated as "not soon": the error is raised
 # with the value kept, and the registry decides whether to wait.

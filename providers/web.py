@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
     from providers.oauth2 import OAuth2ClientCredentials
 
+# providers.http (and aiohttp with it), imported when the first session is made: a lint
+# of a Web template loads this module, and must not load the network stack.
+_http: Any = None
+
 # The request (checking, building, what is shown) is in web_request, the body's
 # decoding and the jsonPath in web_body; these names stay importable from here.
 __all__ = [
@@ -132,9 +136,13 @@ class WebProvider:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            global _http
             import aiohttp
 
+            from providers import http
             from providers.http import client_session, policy_connector
+
+            _http = http
 
             # No connection cap of aiohttp's own (100 by default): the registry already
             # caps requests in flight per pool (limits.concurrency), and a second,
@@ -170,13 +178,10 @@ class WebProvider:
 
     async def fetch(self, request: WebRequest, url: str | None = None) -> bytes:
         """Send the request; the 2xx body, or a ProviderError naming URL and status."""
-        import aiohttp
-
-        from providers.http import map_client_error, raise_for_response, read_capped
-
         target: str | URL = url or request.target
         where = url or request.url  # as written, for messages
         session = self._get_session()
+        http = _http  # providers.http, loaded with the session (no import per request)
         timeout = request.client_timeout
         if timeout is None:
             timeout = request.client_timeout = client_timeout(request.timeout)
@@ -194,19 +199,19 @@ class WebProvider:
             ) as response:
                 # Capped while reading: a huge answer never sits in memory whole.
                 # The shown URL is built only for a message (a body past the cap).
-                raw = await read_capped(response, PROVIDER, lambda: shown_url(where))
+                raw: bytes = await http.read_capped(response, PROVIDER, lambda: shown_url(where))
                 status = response.status
                 response_headers = response.headers
         except ProviderError:
             raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise map_client_error(exc, PROVIDER, shown_url(where), request.timeout) from None
+        except http.TRANSPORT_ERRORS as exc:
+            raise http.map_client_error(exc, PROVIDER, shown_url(where), request.timeout) from None
         if status == 401 and self._oauth is not None:
             self._oauth.invalidate()  # the next measurement fetches a fresh token
         if 200 <= status < 300:
             return raw
         try:
-            raise_for_response(PROVIDER, shown_url(where), status, response_headers, raw)
+            http.raise_for_response(PROVIDER, shown_url(where), status, response_headers, raw)
         except ProviderError as err:
             # Servers echo request headers in error pages; never pass them on.
             raise scrubbed(err, request.headers.values()) from None

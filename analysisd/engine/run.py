@@ -250,6 +250,7 @@ def reassess(
     terminate: bool,
     now: datetime,
     hold: bool = False,
+    changed: Collection[str] | None = None,
 ) -> Reassessment:
     """assessRunStatus (twice if it starts terminating), trim history; sets phase, completedAt.
 
@@ -257,8 +258,24 @@ def reassess(
     which is what makes the failing metric stop its siblings; looping here does the same.
     `hold` (measurements still in flight) keeps the run Running: Argo finishes every
     measurement of a pass before it assesses, so a run never completes under one.
+
+    `changed`: the metrics whose measurements were recorded since the last pass over
+    this status (None: unknown, assess everything). When the run is Running and not
+    terminating, and none of them changes phase, the full pass would change nothing:
+    every other metric's phase is what the last pass made it (a pass is a fixpoint of
+    assessMetricStatus, and starting a measurement keeps a Running metric Running), so
+    neither the run's phase, its messages nor its summary can move. Only the history is
+    trimmed then. A property test holds this to the full pass.
     """
     previous = status.phase
+    if (
+        changed is not None
+        and previous == "Running"
+        and not terminate
+        and _unchanged(status, metrics, changed)
+    ):
+        assess.trim_measurements(status, retention)
+        return Reassessment(previous, previous, False)
     was_terminating = assess.is_terminating(terminate, status.metric_results)
     outcome = assess.assess_run(status, metrics, dry_run, terminate, now, was_terminating)
     # A second pass matters only when this one made the run start terminating;
@@ -275,3 +292,26 @@ def reassess(
         status.completed_at = now
     assess.trim_measurements(status, retention)
     return Reassessment(previous, status.phase, done)
+
+
+def _unchanged(
+    status: AnalysisRunStatus, metrics: Sequence[Metric], changed: Collection[str]
+) -> bool:
+    """True when a full pass would leave every phase as it is (see reassess's `changed`)."""
+    if assess.is_terminating(False, status.metric_results):
+        return False
+    left = len(changed)
+    index = results_by_name(status) if len(status.metric_results) >= _INDEX_FROM else None
+    for metric in metrics:
+        if metric.name not in changed:
+            continue
+        result = index.get(metric.name) if index is not None else result_for(status, metric.name)
+        if result is None:
+            return False
+        phase = assess.assess_metric(metric, result, False)
+        if phase != result.phase or phase in COMPLETED_PHASES:
+            return False
+        left -= 1
+        if not left:
+            return True
+    return not left

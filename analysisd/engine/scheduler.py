@@ -345,6 +345,9 @@ class Scheduler:
             terminate=spec.terminate,
             now=now,
             hold=bool(state.measuring),
+            # Only the metrics just recorded need a look, when nothing else can move
+            # (a measurement dropped unrecorded only ever comes with terminate).
+            changed={new.metric for new in measurements} if measurements else None,
         )
         if measurements or outcome.phase != outcome.previous_phase:
             change = RunChange(

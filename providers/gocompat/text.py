@@ -85,6 +85,12 @@ def format_json(value: float) -> str:
     e-07); GoError for NaN and infinities, as json.Marshal refuses them."""
     if not math.isfinite(value):
         raise GoError(f"json: unsupported value: {format_v(value)}")
+    # Python's repr has the same shortest round-trip digits; without an exponent
+    # (0, and 1e-4 <= |value| < 1e16, inside Go's 'f' range) it is Go's text once a
+    # trailing ".0" is dropped: "1", "-0", "0.25". The common case of a measured value.
+    text = repr(float(value))
+    if "e" not in text:
+        return text[:-2] if text.endswith(".0") else text
     text = format_float(value, e_small=-6, e_large=21)
     if "e-0" in text:
         text = text.replace("e-0", "e-")
