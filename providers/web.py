@@ -190,12 +190,13 @@ class WebProvider:
             if self._oauth_block is not None:
                 # The token fetch has its own timeout (OAuth2ClientCredentials).
                 headers = {**headers, **await self._auth_headers(session)}
-            async with session.request(
+            async with await http.request_checked(
+                session,
                 request.method,
                 target,
                 headers=headers,
                 data=request.data,
-                timeout=timeout,
+                client_timeout=timeout,
             ) as response:
                 # Capped while reading: a huge answer never sits in memory whole.
                 # The shown URL is built only for a message (a body past the cap).
