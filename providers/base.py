@@ -18,9 +18,10 @@ This package imports nothing from ``analysisd``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 # (secret name, key) -> value, or None when absent. Supplied by the daemon.
 SecretLookup = Callable[[str, str], str | None]
@@ -47,8 +48,11 @@ def excerpt(body: str | bytes, limit: int = BODY_EXCERPT_LIMIT) -> str:
     return text[:limit] + f"... ({len(text) - limit} more characters)"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+# A Reading without metadata shares this one (read-only) mapping.
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
+
+
+class Reading(NamedTuple):
     """One measurement's raw outcome: `result` as conditions see it, `value` as stored.
 
     `go_type` names the Go type Argo's provider hands to EvalCondition for `result`, after
@@ -56,11 +60,14 @@ class Reading:
     "[]float64" for a Prometheus vector even when empty, "interface {}"-typed JSON values
     by their dynamic type, "[]types.MetricDataResult" for CloudWatch. The condition checker
     types conditions against it as expr-lang does; "" means "infer it from the value".
+
+    A NamedTuple (immutable) rather than a frozen dataclass: one is made for every
+    measurement, and a frozen dataclass's __init__ costs three times as much.
     """
 
     result: Any
     value: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = NO_METADATA
     go_type: str = ""
 
 

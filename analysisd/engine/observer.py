@@ -7,28 +7,29 @@ next measurement starts. The CLI's observer just redraws the terminal view.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from analysisd.spec import AnalysisRun, Measurement
 
 
-@dataclass(frozen=True, slots=True)
-class NewMeasurement:
+class NewMeasurement(NamedTuple):
     metric: str
     measurement: Measurement
     dry_run: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class RunChange:
-    """What changed in one step: measurements finished and whether the run phase moved."""
+class RunChange(NamedTuple):
+    """What changed in one step: measurements finished and whether the run phase moved.
+
+    NamedTuples (immutable), made for every measurement at a third of a frozen
+    dataclass's cost.
+    """
 
     measurements: tuple[NewMeasurement, ...] = ()
     previous_phase: str | None = None
     phase: str | None = None
     completed: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()
 
 
 class RunObserver(Protocol):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from analysisd.durations import DurationError, parse_duration
 from analysisd.engine import assess
@@ -22,9 +22,12 @@ from analysisd.spec import COMPLETED_PHASES, AnalysisRunStatus, Measurement, Met
 ERROR_RETRY_INTERVAL = timedelta(seconds=10)
 
 
-@dataclass(frozen=True, slots=True)
-class MetricTask:
-    """A measurement to take now; `resume` re-takes an unfinished stored measurement."""
+class MetricTask(NamedTuple):
+    """A measurement to take now; `resume` re-takes an unfinished stored measurement.
+
+    NamedTuples here and in Reassessment: immutable, and made for every measurement at a
+    third of a frozen dataclass's cost.
+    """
 
     metric: Metric
     resume: bool = False
@@ -234,8 +237,7 @@ def drop_unfinished(
         result.measurements.pop()
 
 
-@dataclass(frozen=True, slots=True)
-class Reassessment:
+class Reassessment(NamedTuple):
     previous_phase: str
     phase: str
     completed: bool
