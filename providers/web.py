@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from yarl import URL
-
 from providers.base import ProviderBadBody, ProviderError, Reading, SecretLookup, fingerprint
 from providers.gocompat import json_go_type
 from providers.jsonpath import JSONPath, JSONPathError, go_json
@@ -48,6 +46,7 @@ from providers.web_request import (
 
 if TYPE_CHECKING:
     import aiohttp
+    from yarl import URL
 
     from providers.oauth2 import OAuth2ClientCredentials
 
@@ -234,7 +233,10 @@ class WebProvider:
             request = WebRequest(config)
             path = self._compiled(request.json_path)
             # Parsed once per metric, not per request; a URL yarl refuses stays a
-            # string, so aiohttp reports it (InvalidURL) exactly as before.
+            # string, so aiohttp reports it (InvalidURL) exactly as before. Imported
+            # here: a lint of a Web template never loads yarl.
+            from yarl import URL
+
             with contextlib.suppress(TypeError, ValueError):
                 request.target = URL(request.url)
         except ProviderError as exc:

@@ -1,12 +1,11 @@
 """The asyncio loop that runs many AnalysisRuns at once.
 
-Each run owns one timer (loop.call_at) set to its next wake-up, computed by
-engine.run.plan from the status alone; nothing polls. A wake-up queues the
-due measurements; at most `max_concurrency` workers take them from the queue, each
-under a per-measurement timeout. When a measurement finishes, its worker records it
-for the run (under the run's own lock), re-assesses, awaits the observer, and plans
-the run's next step, so the observer always sees every change of a run in order,
-before that run moves on.
+Each run owns one timer (loop.call_at) set to its next wake-up, computed by engine.run.plan
+from the status alone; nothing polls. A wake-up queues the due measurements; at most
+`max_concurrency` workers take them from the queue, each under a per-measurement timeout.
+When a measurement finishes, its worker records it for the run (under the run's own lock),
+re-assesses, awaits the observer, and plans the run's next step, so the observer always
+sees every change of a run in order, before that run moves on.
 
 The workers, their fair queue (namespaces served in turn, a fair share of the
 workers and of the loop, measurementsPerSecond quotas) and the measurement
@@ -61,9 +60,8 @@ __all__ = ["MeasurementSource", "Scheduler", "SchedulerClosed", "utc_now"]
 log = logging.getLogger(__name__)
 # Completed runs kept for late wait() calls; each holds its whole AnalysisRun.
 _COMPLETED_KEPT = 1024
-# A run with this many metrics or more lets one pass through the loop go by before it
-# records a finished measurement, so that its siblings finishing in the same pass are
-# recorded, assessed and stored with it in one step (see _measure).
+# A run with this many metrics or more lets one pass through the loop go by before it records
+# a finished measurement: its siblings finishing in that pass join the same step (_measure).
 _GATHER_FROM = 8
 
 
@@ -345,8 +343,7 @@ class Scheduler:
             terminate=spec.terminate,
             now=now,
             hold=bool(state.measuring),
-            # Only the metrics just recorded need a look, when nothing else can move
-            # (a measurement dropped unrecorded only ever comes with terminate).
+            # Only the metrics just recorded need a look (one dropped unrecorded: terminate).
             changed={new.metric for new in measurements} if measurements else None,
         )
         if measurements or outcome.phase != outcome.previous_phase:
