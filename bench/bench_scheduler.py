@@ -150,6 +150,9 @@ class BenchObserver:
     started: int = 0  # runs past their first assessment (prepared)
     all_started: float = 0.0  # perf_counter when the last run was prepared
     wave_end: tuple[float, float] = (0.0, 0.0)  # perf_counter, process_time
+    # Lags are reported for the steady state only; the saturated wave's observer just
+    # counts (it stands in for the store, and its own bookkeeping is not the scheduler's).
+    lags_wanted: bool = True
 
     async def on_change(self, run: AnalysisRun, change: RunChange) -> None:
         assert run.status is not None
@@ -164,6 +167,12 @@ class BenchObserver:
                 self.errors += 1
             key = (run.metadata.name, new.metric)
             previous = self.last_finish.get(key)
+            if not self.lags_wanted:
+                if m.finished_at is not None:
+                    self.last_finish[key] = m.finished_at
+                if previous is None:
+                    self._first_done()
+                continue
             due: datetime | None
             if previous is not None:
                 due = previous + INTERVAL
@@ -180,14 +189,17 @@ class BenchObserver:
             if previous is None:
                 # The wave is every run's first measurements: a run set up late must
                 # not be stood in for by an early run's second measurement.
-                self.first_done += 1
-                if self.first_done == self.first_wave:
-                    self.wave_end = (time.perf_counter(), time.process_time())
-                    self.first_wave_done.set()
+                self._first_done()
         if change.completed:
             self.completed += 1
             if self.completed == self.runs:
                 self.all_done.set()
+
+    def _first_done(self) -> None:
+        self.first_done += 1
+        if self.first_done == self.first_wave:
+            self.wave_end = (time.perf_counter(), time.process_time())
+            self.first_wave_done.set()
 
 
 def delay_ms(delay: timedelta) -> int:
@@ -327,6 +339,7 @@ async def scheduler_phase(
     observer = BenchObserver(delays)
     observer.first_wave = runs * 2
     observer.runs = runs
+    observer.lags_wanted = staggered
     # The bare source's runs have no conditions (the same preparation, less to judge).
     bare = source_kind == "bare"
     gc.collect()

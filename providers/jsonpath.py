@@ -315,6 +315,15 @@ class JSONPath:
     def __init__(self, template: str) -> None:
         self.template = template
         self._root = Parser(template).parse()
+        # "{$.a.b}" (one list of plain field names), the usual Web jsonPath: `first` walks
+        # the keys itself while each is there, and leaves anything else (a missing key,
+        # a value that is not an object) to the evaluator, which words the error.
+        nodes = self._root.nodes
+        fields: tuple[str, ...] | None = None
+        plain = len(nodes) == 1 and isinstance(nodes[0], ListNode) and bool(nodes[0].nodes)
+        if plain and all(type(node) is FieldNode for node in nodes[0].nodes):
+            fields = tuple(node.name for node in nodes[0].nodes)
+        self._fields = fields
 
     def find_results(self, data: Any) -> list[list[Any]]:
         """One list of matched values per template node (client-go FindResults)."""
@@ -322,6 +331,14 @@ class JSONPath:
 
     def first(self, data: Any) -> tuple[bool, Any]:
         """(found, value) of the first match, as Argo's Web provider takes it."""
+        if self._fields is not None:
+            value = data
+            for name in self._fields:
+                if type(value) is not dict or name not in value:
+                    break
+                value = value[name]
+            else:
+                return True, value
         for results in self.find_results(data):
             for value in results:
                 return True, value

@@ -72,3 +72,35 @@ def test_slices_agree_with_python_slicing(values: list[float], start: int, step:
     start = min(start, len(values) - 1)
     found = JSONPath(f"{{.v[{start}::{step}]}}").find_results({"v": values})
     assert found == [values[start::step]]
+
+
+KEYS = st.sampled_from(["a", "b", "value", "x"])
+keyed_documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(keyed_documents, st.lists(KEYS, min_size=1, max_size=4), st.booleans())
+def test_a_plain_field_path_answers_first_as_the_evaluator_does(
+    doc: Any, keys: list[str], rooted: bool
+) -> None:
+    """`first`'s walk of "{$.a.b}" (a shortcut for the usual Web jsonPath) gives the
+    evaluator's (found, value), and a missing key or a non-object the evaluator's error."""
+    template = "{" + ("$" if rooted else "") + "".join(f".{key}" for key in keys) + "}"
+    path = JSONPath(template)
+    assert path._fields == tuple(keys)
+    expected: Any
+    try:
+        found = [value for results in path.find_results(doc) for value in results]
+        expected = (True, found[0]) if found else (False, None)
+    except Exception as exc:
+        expected = (type(exc), str(exc))
+    try:
+        got: Any = path.first(doc)
+    except Exception as exc:
+        got = (type(exc), str(exc))
+    assert got[0] == expected[0]
+    assert _same(got[1], expected[1]) if got[0] is True else got == expected
