@@ -24,7 +24,6 @@ Every problem names its field (`spec.metrics[0].provider.web.url`). Pure: no I/O
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -271,6 +270,8 @@ def _spec_key(
     if prefix is None:
         prefix = f"{sorted(kinds_supported)}|{allow_unsupported}|".encode()
         _KEY_PREFIXES[(kinds_supported, allow_unsupported)] = prefix
+    import hashlib  # here, not at module level: ~2 ms of `analysisd lint` start-up
+
     digest = hashlib.blake2b(prefix, digest_size=16)
     digest.update(spec.__pydantic_serializer__.to_json(spec, by_alias=True, exclude_none=True))
     return digest.digest()
@@ -312,6 +313,8 @@ def _resolved_metric_problems(
 ) -> list[Problem]:
     """metric_problems of a resolved metric, through a small cache: they depend on nothing
     but the metric (a provider's check is pure), the kinds run and where it sits."""
+    import hashlib  # here, not at module level (see _spec_key)
+
     text = metric.model_dump_json(by_alias=True, exclude_none=True)
     key = hashlib.blake2b(
         f"{index}|{sorted(kinds_supported)}|{allow_unsupported}|{text}".encode(), digest_size=16
