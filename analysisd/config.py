@@ -126,14 +126,29 @@ class Settings:
     accounts: Mapping[str, Account] = field(default_factory=dict)
     kayenta: KayentaSettings = field(default_factory=KayentaSettings)
 
+    # namespace()'s answers (Settings never change: a new configuration is a new Settings,
+    # with an empty memo; `replace` gives a copy its own). Not a field anyone sets.
+    _effective: dict[str, NamespaceSettings] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
     def namespace(self, name: str) -> NamespaceSettings:
         """One namespace's effective settings: its entry, top-level defaults filled in."""
+        found = self._effective.get(name)
+        if found is not None:
+            return found
         own = self.namespaces.get(name, NamespaceSettings())
-        return replace(
+        found = replace(
             own,
             egress=own.egress if own.egress is not None else self.egress,
             max_response_bytes=own.max_response_bytes or self.max_response_bytes,
         )
+        if len(self._effective) < _EFFECTIVE_MAX:  # names come from requests: bounded
+            self._effective[name] = found
+        return found
+
+
+_EFFECTIVE_MAX = 4096
 
 
 def _int(name: str, value: Any) -> int:
