@@ -34,6 +34,7 @@ from tests.rigs.postgres import scratch_schema
 RUNS = 20
 COUNT = 4
 KEY = "replica-hook-key"
+_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ async def test_two_replicas_share_twenty_runs_each_measured_once(
     calls: Counter[tuple[str, str]] = Counter()
     names = [f"run-{i:02d}" for i in range(RUNS)]
     settings = _settings(tmp_path, pg_store_url)
-    async with receiver() as rec, aiohttp.ClientSession() as session:
+    async with receiver() as rec, aiohttp.ClientSession(timeout=_CLIENT_TIMEOUT) as session:
         a = Daemon(replace(settings, replica_id="replica-a"), source=CountingSource("a", calls))
         b = Daemon(replace(settings, replica_id="replica-b"), source=CountingSource("b", calls))
         async with a, b:
@@ -147,7 +148,13 @@ async def test_graceful_stop_hands_runs_to_the_other_replica(
     calls: Counter[tuple[str, str]] = Counter()
     names = [f"run-{i:02d}" for i in range(6)]
     settings = replace(_settings(tmp_path, pg_store_url), lease_duration=3.0)
-    async with receiver() as rec, aiohttp.ClientSession() as session:
+    # Seen twice in full runs (never alone): this test outlived pytest's 300 s. The
+    # bounds below turn such a hang into a TimeoutError raised where the test waits.
+    async with (
+        asyncio.timeout(120),
+        receiver() as rec,
+        aiohttp.ClientSession(timeout=_CLIENT_TIMEOUT) as session,
+    ):
         b = Daemon(replace(settings, replica_id="replica-b"), source=CountingSource("b", calls))
         async with b:
             base_b = f"http://127.0.0.1:{b.port}"
@@ -185,7 +192,7 @@ async def test_a_run_stopped_by_an_error_is_released_and_resumed(
     calls: Counter[tuple[str, str]] = Counter()
     settings = replace(_settings(tmp_path, pg_store_url), replica_id="replica-a")
     daemon = Daemon(settings, source=CountingSource("a", calls))
-    async with receiver() as rec, aiohttp.ClientSession() as session, daemon:
+    async with receiver() as rec, aiohttp.ClientSession(timeout=_CLIENT_TIMEOUT) as session, daemon:
         base = f"http://127.0.0.1:{daemon.port}"
         body = _manifest(
             "run-00", rec.url, {"web": {"url": "http://counting.invalid/", "run": "run-00"}}
@@ -208,7 +215,7 @@ async def test_a_run_deleted_through_another_replica_stops_on_its_holder(
     settings = _settings(tmp_path, pg_store_url)
     a = Daemon(replace(settings, replica_id="replica-a"), source=CountingSource("a", calls))
     b = Daemon(replace(settings, replica_id="replica-b"), source=CountingSource("b", calls))
-    async with receiver() as rec, aiohttp.ClientSession() as session, a, b:
+    async with receiver() as rec, aiohttp.ClientSession(timeout=_CLIENT_TIMEOUT) as session, a, b:
         body = _manifest(
             "run-00", rec.url, {"web": {"url": "http://counting.invalid/", "run": "run-00"}}
         )
@@ -257,7 +264,7 @@ async def test_kill9_replica_runs_are_taken_over_after_lease_expiry(
     names = [f"run-{i:02d}" for i in range(runs)]
     runner, metric_url, hits = await _metric_endpoint()
     try:
-        async with receiver() as rec, aiohttp.ClientSession() as session:
+        async with receiver() as rec, aiohttp.ClientSession(timeout=_CLIENT_TIMEOUT) as session:
             secrets = tmp_path / "secrets"
             survivor = await start_daemon(
                 pg_store_url,
