@@ -41,7 +41,10 @@ async def test_runs_complete_and_resume_on_postgres(tmp_path: Path, pg_store_url
             endless = scripted_metric(count=2, interval="1h")
             async with s.post(url, json=run_manifest("later", [endless])) as resp:
                 assert resp.status == 201
-            await hook.wait_for(lambda r: r.by_type(COMPLETED_EVENT))
+            # Every event of "done" (three measurements, the verdict) before the stop: the
+            # deliverer sends them concurrently, so the verdict may arrive before the last
+            # measurement's event, which the next daemon would then deliver.
+            await hook.wait_for(lambda r: r.by_type(COMPLETED_EVENT) and len(r.unique_ids()) == 4)
             async with s.get(f"{url}/done/measurements") as resp:
                 assert len((await resp.json())["items"]) == 3
         async with running_daemon(settings, ScriptedSource()) as (daemon, base):
