@@ -211,8 +211,11 @@ class Deliverer:
             self.health.succeeded()
             if wait is None:
                 continue
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
+            # arrives just after the wake-up, and the loop would outlive aclose().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _pass(self) -> float | None:
         """Queue what is due: None to look again at once, else how long to wait."""

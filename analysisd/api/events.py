@@ -47,7 +47,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             return response
         while True:
             try:
-                event, data = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for (see outbox)
+                    event, data = await queue.get()
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue

@@ -104,7 +104,8 @@ async def _next_event(
     waited = 0.0
     while True:
         try:
-            await asyncio.wait_for(queue.get(), 1.0)
+            async with asyncio.timeout(1.0):  # not wait_for: it can swallow a cancel (3.11)
+                await queue.get()
             return True
         except TimeoutError:
             if _gone(request):
