@@ -147,6 +147,46 @@ class _PostgresTx:
         await self.conn.executemany(numbered(sql), rows)
 
 
+class _BoundedPool:
+    """The asyncpg pool with every wait for a connection bounded by _TIMEOUT.
+
+    asyncpg's own `pool.fetch`/`execute` and a bare `pool.acquire()` wait for a free
+    connection forever: one holder stuck (a loop that outlived its stop, a network
+    partition inside a transaction) would hang every store call behind it. Here such a
+    wait ends in TimeoutError, which the API answers and the long-lived loops retry.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw  # asyncpg.Pool
+
+    def acquire(self) -> Any:
+        return self.raw.acquire(timeout=_TIMEOUT)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        async with self.acquire() as conn:
+            rows: list[Row] = await conn.fetch(sql, *params)
+            return rows
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        async with self.acquire() as conn:
+            row: Row | None = await conn.fetchrow(sql, *params)
+            return row
+
+    async def execute(self, sql: str, *params: Any) -> str:
+        async with self.acquire() as conn:
+            status: str = await conn.execute(sql, *params)
+            return status
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        async with self.acquire() as conn:
+            await conn.executemany(sql, rows)
+
+    async def close(self) -> None:
+        await self.raw.close()
+
+
 class PostgresStore(SqlStore):
     """Templates, runs, measurement history and the outbox in PostgreSQL, leased to replicas."""
 
@@ -158,7 +198,7 @@ class PostgresStore(SqlStore):
         self.dsn = dsn
         self.owner = owner
         self.leases = Leases(owner, lease_seconds)
-        self._pool: Any = None  # asyncpg.Pool; asyncpg is the optional [postgres] extra
+        self._pool: _BoundedPool | None = None  # asyncpg is the optional [postgres] extra
         # Several batches at once (each on its own pooled connection): a batch waits on
         # round trips to the server, not on this process's CPU.
         self.group: GroupCommit[_Write | _Change] = GroupCommit(
@@ -173,8 +213,10 @@ class PostgresStore(SqlStore):
                 "store: postgresql:// needs asyncpg (pip install 'analysisd[postgres]')"
             ) from None
         try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=10, command_timeout=_TIMEOUT, timeout=_TIMEOUT
+            self._pool = _BoundedPool(
+                await asyncpg.create_pool(
+                    self.dsn, min_size=1, max_size=10, command_timeout=_TIMEOUT, timeout=_TIMEOUT
+                )
             )
             await self._migrate()
             await self.leases.disown_previous(self._pool)
@@ -191,7 +233,7 @@ class PostgresStore(SqlStore):
             await pool.close()
 
     @property
-    def pool(self) -> Any:
+    def pool(self) -> _BoundedPool:
         if self._pool is None:
             raise RuntimeError("store is not open")
         return self._pool
