@@ -33,7 +33,7 @@ from analysisd.engine.measure import (
 from analysisd.spec import AnalysisRunStatus, Measurement, Metric
 from providers.base import NO_CONTEXT, MeasurementContext, ProviderError, Reading
 
-__all__ = ["MAX_STORED_BYTES", "bind_metrics", "capped", "read", "take_measurement"]
+__all__ = ["MAX_STORED_BYTES", "bind_metrics", "capped", "log_error", "read", "take_measurement"]
 
 # A stored measurement's value (and message) is at most this many bytes of UTF-8: the
 # full reading is what the conditions saw; the store, API, events and logs get a head.
@@ -182,12 +182,17 @@ def _scoped(source: MeasurementSource, prepared: PreparedRun) -> MeasurementSour
 
 def _log_bug(metric: Metric, exc: Exception, secret_values: frozenset[str]) -> None:
     """A reading that failed with something other than a provider error is a bug (ours or a
-    provider's): the measurement is an Error as in Argo, and the log gets the traceback,
-    secrets redacted like the measurement's message."""
+    provider's): the measurement is an Error as in Argo, and the log gets the traceback."""
+    log_error("measurement bug", exc, secret_values, metric=metric.name)
+
+
+def log_error(event: str, exc: BaseException, secret_values: frozenset[str], **bound: Any) -> None:
+    """`event` at error level with the exception and its traceback, secrets redacted like a
+    measurement's message (a run's secrets: its exception may quote a request or body)."""
     text = "".join(traceback.format_exception(exc))
     log.error(
-        "measurement bug",
-        metric=metric.name,
+        event,
+        **bound,
         error=redact(f"{type(exc).__name__}: {exc}", secret_values),
         traceback=redact(text, secret_values),
     )

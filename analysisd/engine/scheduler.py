@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from typing import Any
 
 from analysisd.engine import assess
 from analysisd.engine import run as lifecycle
-from analysisd.engine.dispatch import take_measurement
+from analysisd.engine.dispatch import log_error, take_measurement
 from analysisd.engine.measure import (
     MeasurementSource,
     NoSecrets,
@@ -57,7 +56,6 @@ from analysisd.spec import AnalysisRun, AnalysisRunStatus, Measurement
 
 __all__ = ["MeasurementSource", "Scheduler", "SchedulerClosed", "utc_now"]
 
-log = logging.getLogger(__name__)
 # Completed runs kept for late wait() calls; each holds its whole AnalysisRun.
 _COMPLETED_KEPT = 1024
 # A run with this many metrics or more lets one pass through the loop go by before it records
@@ -490,7 +488,8 @@ class Scheduler:
 
     def _abandon(self, state: RunState, exc: Exception) -> None:
         """The observer (or a bug) failed: this run stops here; waiters get the error."""
-        log.error("run %s/%s stopped: %r", state.key[0], state.key[1], exc)
+        secrets = state.prepared.secret_values if state.prepared is not None else frozenset()
+        log_error("run stopped", exc, secrets, namespace=state.key[0], run=state.key[1])
         state.stop_timer()
         state.cancel_measurements()
         if self._runs.pop(state.key, None) is not None:

@@ -680,3 +680,33 @@ async def test_a_provider_bug_is_an_error_measurement_and_a_logged_traceback_wit
     assert bug["metric"] == "m" and bug["log_level"] == "error"
     assert "Traceback" in bug["traceback"] and "in measure" in bug["traceback"]
     assert "s3cret" not in repr(logs) and "*****" in bug["error"]
+
+
+class FailingObserver(RecordingObserver):
+    """A store that fails to record: its error quotes the resolved (secret-bearing) URL."""
+
+    async def on_change(self, run: AnalysisRun, change: Any) -> None:
+        if change.measurements:
+            raise RuntimeError(f"could not store the measurement of {SCRIPTED_URL}m?t=s3cret")
+        await super().on_change(run, change)
+
+
+async def test_a_run_stopped_by_its_observer_is_logged_with_traceback_and_without_secrets() -> None:
+    run = make_run(
+        {"m": {"count": 1}},
+        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
+    )
+    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?t={{args.token}}"}}
+    secrets = DictSecrets({("api", "token"): "s3cret"})
+    with structlog.testing.capture_logs() as logs:
+        async with Scheduler(
+            ScriptedSource({"m": "S"}), FailingObserver(), secrets=secrets, error_retry=FAST
+        ) as s:
+            s.submit(run)
+            with pytest.raises(RuntimeError, match="could not store"):
+                await asyncio.wait_for(s.wait("ns", "run"), 30)
+    [stopped] = [entry for entry in logs if entry["event"] == "run stopped"]
+    assert (stopped["namespace"], stopped["run"], stopped["log_level"]) == ("ns", "run", "error")
+    assert stopped["error"].startswith("RuntimeError: could not store")
+    assert "Traceback" in stopped["traceback"] and "in on_change" in stopped["traceback"]
+    assert "s3cret" not in repr(logs) and "*****" in stopped["error"]
