@@ -102,8 +102,12 @@ class BoundMeasurement:
             call = bound._call = bound._make_call()
         # The namespace's policy is in force for the whole call (using_policy's body,
         # without a context manager object or a wrapping coroutine per measurement).
+        # Set only when another is in force: each set makes a new context mapping, and
+        # every timer aiohttp arms during the call copies the context and keeps that
+        # mapping alive for the garbage collector to walk until the timer is dropped.
         scope = bound._scope
-        token = POLICY.set(scope.policy if scope is not None else DEFAULT_POLICY)
+        policy = scope.policy if scope is not None else DEFAULT_POLICY
+        token = POLICY.set(policy) if POLICY.get() is not policy else None
         try:
             key = bound._request
             if key is None:  # each measurement an action of its own (a Job): never shared
@@ -126,7 +130,8 @@ class BoundMeasurement:
             coalescer.land(key, flight, answer)
             return answer
         finally:
-            POLICY.reset(token)
+            if token is not None:
+                POLICY.reset(token)
 
     def _start(self) -> Awaitable[Reading]:
         assert self._call is not None
