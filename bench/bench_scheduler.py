@@ -63,6 +63,23 @@ from providers.base import Reading
 INTERVAL = timedelta(seconds=5)
 
 
+class GcClock:
+    """Wall seconds spent in the garbage collector (gc.callbacks), for the wave's share."""
+
+    seconds = 0.0
+    _began = 0.0
+
+    @classmethod
+    def callback(cls, phase: str, info: Mapping[str, Any]) -> None:
+        if phase == "start":
+            cls._began = time.perf_counter()
+        else:
+            cls.seconds += time.perf_counter() - cls._began
+
+
+gc.callbacks.append(GcClock.callback)
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
@@ -364,9 +381,11 @@ async def scheduler_phase(
         due_in = (epoch + timedelta(seconds=settle) - datetime.now(UTC)).total_seconds()
         await asyncio.sleep(max(0.0, due_in))
         wave_start, wave_cpu = time.perf_counter(), time.process_time()
+        gc_before = GcClock.seconds
         if profiler is not None:
             profiler.enable()
         await observer.first_wave_done.wait()
+        wave_gc_seconds = GcClock.seconds - gc_before
         if profiler is not None:
             profiler.disable()
         peak_rss = max(peak_rss, rss_bytes())
@@ -392,6 +411,7 @@ async def scheduler_phase(
         "prepared_late": float(observer.all_started > wave_start),
         "first_wave_per_s": observer.first_wave / wave_seconds,
         "first_wave_per_cpu_s": observer.first_wave / wave_cpu_seconds,
+        "wave_gc_share": wave_gc_seconds / wave_seconds,
         "total_seconds": total_seconds,
         "lag_p50_ms": 1000 * statistics.median(lags),
         "lag_p90_ms": 1000 * lags[int(0.90 * (len(lags) - 1))],
@@ -458,7 +478,7 @@ async def amain(args: argparse.Namespace) -> None:
                 f"{kind} source, {args.runs} runs x 2 metrics due at once: "
                 f"{wave['first_wave_per_s']:,.0f} measurements/s = {ratios[-1]:.0%} "
                 f"[{1e6 / wave['first_wave_per_cpu_s']:.0f} us CPU per measurement, "
-                f"{1e6 / cpu:.0f} per bare request] "
+                f"{1e6 / cpu:.0f} per bare request; GC {wave['wave_gc_share']:.1%} of the wave] "
                 f"({wave['first_wave_per_cpu_s']:,.0f} per CPU-s = {cpu_ratios[-1]:.0%}); "
                 f"errors {wave['errors']:.0f}; submitting and preparing the runs took "
                 f"{wave['prepare_seconds']:.2f} s{late}; "
