@@ -647,6 +647,16 @@ async def test_sibling_metrics_are_each_measured_exactly_count_times(seed: int) 
     assert source.attempts == {name: 2 for name in script}
 
 
+def secret_run() -> tuple[AnalysisRun, DictSecrets]:
+    """A one-measurement run whose URL carries the secret "s3cret", and its secrets."""
+    run = make_run(
+        {"m": {"count": 1}},
+        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
+    )
+    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?t={{args.token}}"}}
+    return run, DictSecrets({("api", "token"): "s3cret"})
+
+
 class BuggySource(ScriptedSource):
     """A provider with a bug: its exception text carries the (secret-bearing) URL."""
 
@@ -657,12 +667,7 @@ class BuggySource(ScriptedSource):
 async def test_a_provider_bug_is_an_error_measurement_and_a_logged_traceback_without_secrets() -> (
     None
 ):
-    run = make_run(
-        {"m": {"count": 1}},
-        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
-    )
-    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?t={{args.token}}"}}
-    secrets = DictSecrets({("api", "token"): "s3cret"})
+    run, secrets = secret_run()
     with structlog.testing.capture_logs() as logs:
         async with Scheduler(
             BuggySource({"m": "S"}), RecordingObserver(), secrets=secrets, error_retry=FAST
@@ -692,12 +697,7 @@ class FailingObserver(RecordingObserver):
 
 
 async def test_a_run_stopped_by_its_observer_is_logged_with_traceback_and_without_secrets() -> None:
-    run = make_run(
-        {"m": {"count": 1}},
-        args=[{"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
-    )
-    run.spec.metrics[0].provider = {"web": {"url": SCRIPTED_URL + "m?t={{args.token}}"}}
-    secrets = DictSecrets({("api", "token"): "s3cret"})
+    run, secrets = secret_run()
     with structlog.testing.capture_logs() as logs:
         async with Scheduler(
             ScriptedSource({"m": "S"}), FailingObserver(), secrets=secrets, error_retry=FAST
