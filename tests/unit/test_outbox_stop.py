@@ -39,25 +39,26 @@ class EmptyOutbox:
         raise AssertionError("nothing is due, nothing is sent")
 
 
-async def _settle(store: EmptyOutbox) -> None:
-    """Let the loop reach its wait for a wake-up (the first pass done)."""
+async def waiting_deliverer() -> tuple[Deliverer, asyncio.Task[None]]:
+    """A started deliverer whose loop has made its first pass and waits for a wake-up."""
+    store = EmptyOutbox()
+    deliverer = Deliverer(store, NoSecrets(), policy=DeliveryPolicy(poll_interval=60.0))
+    await deliverer.start()
     for _ in range(100):
         if store.passes:
             break
         await asyncio.sleep(0)
     for _ in range(5):
         await asyncio.sleep(0)
+    task = deliverer._task
+    assert task is not None and not task.done()
+    return deliverer, task
 
 
 async def test_a_wake_up_in_the_turn_of_the_stop_does_not_keep_the_loop_alive() -> None:
     # Every interleaving of "notify, n loop turns, stop" around the wake-up's hand-off.
     for turns in range(6):
-        store = EmptyOutbox()
-        deliverer = Deliverer(store, NoSecrets(), policy=DeliveryPolicy(poll_interval=60.0))  # type: ignore[arg-type]
-        await deliverer.start()
-        await _settle(store)
-        task = deliverer._task
-        assert task is not None
+        deliverer, task = await waiting_deliverer()
         deliverer.notify()
         for _ in range(turns):
             await asyncio.sleep(0)
@@ -67,12 +68,7 @@ async def test_a_wake_up_in_the_turn_of_the_stop_does_not_keep_the_loop_alive() 
 
 
 async def test_the_stop_ends_a_loop_that_is_waiting() -> None:
-    store = EmptyOutbox()
-    deliverer = Deliverer(store, NoSecrets(), policy=DeliveryPolicy(poll_interval=60.0))  # type: ignore[arg-type]
-    await deliverer.start()
-    await _settle(store)
-    task = deliverer._task
-    assert task is not None and not task.done()
+    deliverer, task = await waiting_deliverer()
     async with asyncio.timeout(5):
         await deliverer.aclose()
     assert task.cancelled()
