@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scheduler import service_url, start_endpoint
 
+from analysisd.commands.serve import GC_THRESHOLDS
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler
 from analysisd.spec import AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, ObjectMeta
@@ -164,7 +165,7 @@ async def phase(
 
 async def amain(args: argparse.Namespace) -> None:
     if args.gc == "tuned":  # as `analysisd serve` sets it
-        gc.set_threshold(50_000, 50, 1000)
+        gc.set_threshold(*GC_THRESHOLDS)
     proc, url = (None, "http://127.0.0.1:9/metric")
     if args.source == "web":
         proc, url = start_endpoint()

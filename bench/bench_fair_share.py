@@ -41,6 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysisd.commands.serve import GC_THRESHOLDS
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler
 from analysisd.spec import AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, ObjectMeta
@@ -181,7 +182,7 @@ def summary(observer: LagObserver, group: str) -> str:
 async def amain(args: argparse.Namespace) -> None:
     from providers.registry import LimitsConfig, ProviderRegistry
 
-    gc.set_threshold(50_000, 50, 1000)  # the thresholds `analysisd serve` sets
+    gc.set_threshold(*GC_THRESHOLDS)  # the thresholds `analysisd serve` sets
     proc, url = start_endpoint(args.delay_ms)
     small_count = int(args.seconds / SMALL_INTERVAL.total_seconds())
     observer = LagObserver()

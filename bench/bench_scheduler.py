@@ -29,9 +29,10 @@ measurements (with one shared URL, 40,000 measurements once made 51 requests).
 Web provider; `--source bare` through a minimal aiohttp MeasurementSource, which
 isolates the scheduler's own cost from the provider's; `--source instant` through the
 registry with a Web-keyed provider that answers without HTTP (analysisd's own cost per
-measurement: compare its wave with the baseline's time per request). `--gc tuned` raises the
-garbage collector's thresholds for both the baseline and the scheduler (with ten
-thousand live runs, default full collections cost as much as the work itself).
+measurement: compare its wave with the baseline's time per request). `--gc tuned` sets the
+garbage collector's thresholds `analysisd serve` sets (commands/serve.py GC_THRESHOLDS)
+for both the baseline and the scheduler (with ten thousand live runs, default full
+collections cost as much as the work itself); `--gc large` puts young collections off.
 """
 
 from __future__ import annotations
@@ -55,26 +56,54 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysisd.commands.serve import GC_THRESHOLDS
 from analysisd.engine.observer import RunChange
 from analysisd.engine.scheduler import Scheduler
 from analysisd.spec import AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, ObjectMeta
 from providers.base import Reading
 
 INTERVAL = timedelta(seconds=5)
+# --gc: the thresholds `analysisd serve` sets, and a first threshold ten times higher
+# (no young collection in a saturated wave: it comes later, over more objects at once).
+GC_PRESETS: dict[str, tuple[int, int, int]] = {
+    "tuned": GC_THRESHOLDS,
+    "large": (500_000, *GC_THRESHOLDS[1:]),
+}
 
 
 class GcClock:
-    """Wall seconds spent in the garbage collector (gc.callbacks), for the wave's share."""
+    """Wall seconds spent in the garbage collector (gc.callbacks), for the wave's share,
+    and the collections of each generation and the longest one since `reset`."""
 
     seconds = 0.0
     _began = 0.0
+    collections: ClassVar[list[int]] = [0, 0, 0]
+    longest = 0.0
 
     @classmethod
     def callback(cls, phase: str, info: Mapping[str, Any]) -> None:
         if phase == "start":
             cls._began = time.perf_counter()
         else:
-            cls.seconds += time.perf_counter() - cls._began
+            took = time.perf_counter() - cls._began
+            cls.seconds += took
+            cls.collections[info["generation"]] += 1
+            cls.longest = max(cls.longest, took)
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.collections = [0, 0, 0]
+        cls.longest = 0.0
+
+    @classmethod
+    def figures(cls) -> dict[str, float]:
+        young, middle, full = cls.collections
+        return {
+            "gc_young": young,
+            "gc_middle": middle,
+            "gc_full": full,
+            "gc_longest_ms": 1000 * cls.longest,
+        }
 
 
 gc.callbacks.append(GcClock.callback)
@@ -382,6 +411,7 @@ async def scheduler_phase(
         await asyncio.sleep(max(0.0, due_in))
         wave_start, wave_cpu = time.perf_counter(), time.process_time()
         gc_before = GcClock.seconds
+        GcClock.reset()
         if profiler is not None:
             profiler.enable()
         await observer.first_wave_done.wait()
@@ -396,6 +426,7 @@ async def scheduler_phase(
             # near 1.0 the loop is a saturated queue and the lag tail grows without bound.
             steady_busy = (time.process_time() - wave_cpu) / (time.perf_counter() - wave_start)
         # else: the saturated wave is what was measured; closing drops the runs.
+        collected = GcClock.figures()  # over the wave, or over the whole steady state
         total_seconds = time.perf_counter() - start
     wave_seconds = observer.wave_end[0] - wave_start
     wave_cpu_seconds = observer.wave_end[1] - wave_cpu
@@ -421,14 +452,13 @@ async def scheduler_phase(
         "rss_per_run_kib": (peak_rss - rss_before) / 1024 / max(active, 1),
         "active_at_peak": float(active),
         "steady_busy": steady_busy,
+        **collected,
     }
 
 
 async def amain(args: argparse.Namespace) -> None:
-    if args.gc == "tuned":
-        gc.set_threshold(50_000, 50, 1000)
-    elif args.gc == "large":
-        gc.set_threshold(500_000, 20, 100)
+    if args.gc in GC_PRESETS:
+        gc.set_threshold(*GC_PRESETS[args.gc])
     proc, url = start_endpoint()
     kind = args.source
     try:
@@ -478,7 +508,9 @@ async def amain(args: argparse.Namespace) -> None:
                 f"{kind} source, {args.runs} runs x 2 metrics due at once: "
                 f"{wave['first_wave_per_s']:,.0f} measurements/s = {ratios[-1]:.0%} "
                 f"[{1e6 / wave['first_wave_per_cpu_s']:.0f} us CPU per measurement, "
-                f"{1e6 / cpu:.0f} per bare request; GC {wave['wave_gc_share']:.1%} of the wave] "
+                f"{1e6 / cpu:.0f} per bare request; GC {wave['wave_gc_share']:.1%} of the wave, "
+                f"{wave['gc_young'] + wave['gc_middle'] + wave['gc_full']:.0f} collections, "
+                f"longest {wave['gc_longest_ms']:.0f} ms] "
                 f"({wave['first_wave_per_cpu_s']:,.0f} per CPU-s = {cpu_ratios[-1]:.0%}); "
                 f"errors {wave['errors']:.0f}; submitting and preparing the runs took "
                 f"{wave['prepare_seconds']:.2f} s{late}; "
@@ -504,7 +536,9 @@ async def amain(args: argparse.Namespace) -> None:
             f"p90 {steady['lag_p90_ms']:.1f} ms, p99 {steady['lag_p99_ms']:.1f} ms; "
             f"of first measurements p50 {steady['first_lag_p50_ms']:.1f} ms, "
             f"p99 {steady['first_lag_p99_ms']:.1f} ms; "
-            f"CPU-s per second {steady['steady_busy']:.2f}"
+            f"CPU-s per second {steady['steady_busy']:.2f}; GC collections young/middle/full "
+            f"{steady['gc_young']:.0f}/{steady['gc_middle']:.0f}/{steady['gc_full']:.0f}, "
+            f"longest {steady['gc_longest_ms']:.0f} ms"
         )
     finally:
         proc.terminate()
@@ -532,7 +566,13 @@ def main() -> None:
         "--profile", metavar="FILE", help="cProfile the saturated waves only, stats to FILE"
     )
     parser.add_argument("--source", choices=("web", "bare", "instant"), default="web")
-    parser.add_argument("--gc", choices=("default", "tuned", "large"), default="default")
+    parser.add_argument(
+        "--gc",
+        choices=("default", *GC_PRESETS),
+        default="default",
+        help="default: CPython's thresholds; tuned: those `analysisd serve` sets; "
+        "large: tuned with a first threshold of 500,000",
+    )
     parser.add_argument(
         "--yielding-baseline",
         action="store_true",
