@@ -10,6 +10,7 @@ in turn.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -47,8 +48,9 @@ RunKey = tuple[str, str]
 _ADMIT_SLICE_S = 0.005
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+# The scheduler's clock: a partial of the C function, called without a Python frame
+# (several times per measurement: when it starts, ends and is recorded).
+utc_now: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 Job = tuple["RunState", lifecycle.MetricTask]
@@ -79,6 +81,7 @@ class RunState:
         "prepared",
         "run",
         "status",
+        "terminating",
         "timer",
         "turns",
         "wake",
@@ -90,6 +93,9 @@ class RunState:
         assert run.status is not None
         # run.status, which is never replaced (only changed in place) once submitted.
         self.status: AnalysisRunStatus = run.status
+        # run.spec.terminate, kept beside the rest of the state the scheduler reads for
+        # every measurement (Scheduler.terminate sets both) rather than three objects away.
+        self.terminating: bool = run.spec.terminate
         self.done = done
         # The run's lock (see Scheduler._wait_turn): held while its status changes and
         # its observer is awaited. A flag and, only when contended, a queue of waiters.

@@ -198,7 +198,7 @@ class Scheduler:
         state = self._runs.get((namespace, name))
         if state is None or state.done.done():
             return False
-        state.run.spec.terminate = True
+        state.run.spec.terminate = state.terminating = True
         state.cancel_measurements()
         state.stop_timer()
         self._spawn(self._advance(state))
@@ -325,9 +325,9 @@ class Scheduler:
         prepared = state.prepared
         assert prepared is not None
         status = state.status
-        spec = state.run.spec
+        terminating = state.terminating
         now = self._clock()
-        if spec.terminate:
+        if terminating:
             # Stored in flight (e.g. before a restart) but the run was told to stop:
             # those measurements never completed and will not be taken.
             for result in status.metric_results:
@@ -338,7 +338,7 @@ class Scheduler:
             prepared.metrics,
             dry_run=prepared.dry_run,
             retention=prepared.retention,
-            terminate=spec.terminate,
+            terminate=terminating,
             now=now,
             hold=bool(state.measuring),
             # Only the metrics just recorded need a look (one dropped unrecorded: terminate).
@@ -368,7 +368,7 @@ class Scheduler:
             prepared.metrics,
             status,
             now,
-            terminate=state.run.spec.terminate,
+            terminate=state.terminating,
             in_flight=state.measuring.keys(),
             error_retry=self._error_retry,
         )
@@ -423,7 +423,7 @@ class Scheduler:
         timed = bound is None or bound.timed
         self._pool.started(worker, state, timed)
         try:
-            if state.run.spec.terminate:
+            if state.terminating:
                 measurement = None  # terminated while it waited in the queue
             else:
                 measurement = await take_measurement(
@@ -437,7 +437,7 @@ class Scheduler:
             if worker.timed_out:
                 limit = self._timeout if timed else self._pool.long_timeout
                 measurement = timed_out(task.metric, started, self._clock(), limit)
-            elif state.run.spec.terminate:
+            elif state.terminating:
                 measurement = None  # cancelled by terminate(): it never happened
             else:
                 return  # the run was handed over or stopped: nothing to record here
@@ -452,10 +452,10 @@ class Scheduler:
                 me.uncancel()
         if state.done.done():
             return
-        # Recorded in one step with every measurement of this run that arrives before
-        # that step: the first arrival's worker takes the run's lock and records them
-        # all; later ones only leave theirs (a run of 3,000 metrics would otherwise be
-        # assessed, planned and stored 3,000 times per round, each pass over 3,000).
+        # Recorded in one step with every measurement of this run arriving before it: the
+        # first arrival's worker takes the run's lock and records them all; later ones
+        # only leave theirs (else a run of 3,000 metrics is assessed, planned and stored
+        # 3,000 times per round). Emptied, not swapped: a new list is one more young object.
         arrived = state.arrived
         arrived.append((name, measurement))
         if len(arrived) > 1:
@@ -468,8 +468,9 @@ class Scheduler:
         try:
             if state.done.done():
                 return
-            batch, state.arrived = state.arrived, []
-            await self._step(state, state.record(prepared, batch))
+            news = state.record(prepared, arrived)
+            arrived.clear()
+            await self._step(state, news)
         except Exception as exc:
             self._abandon(state, exc)
         finally:
