@@ -18,7 +18,6 @@ of them sends it again as the new leader.
 from __future__ import annotations
 
 import asyncio
-import functools
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -85,28 +84,16 @@ class Coalescer(Generic[T]):
         self._flights: dict[Hashable, _Flight[T]] = {}
         self.shared = 0  # calls answered by another caller's request
         self._last_sweep = float("-inf")
-        # Equal keys share one token while anything holds it (a binding, a flight): the
-        # table holds weak references, each dropped with its token (_drop_token).
-        self._tokens: dict[Hashable, weakref.ref[Token]] = {}
+        # Equal keys share one token while anything holds it (a binding, a flight).
+        self._tokens: weakref.WeakValueDictionary[Hashable, Token] = weakref.WeakValueDictionary()
 
     def token(self, key: Hashable) -> Token:
         """The token for `key`: the same one for every equal key while one is held, so
-        bindings keyed by tokens share flights exactly as they would by their keys.
-
-        A plain dict of weak references rather than a WeakValueDictionary: this runs
-        once per metric of every run created, and that class's methods are Python.
-        """
-        ref = self._tokens.get(key)
-        found = ref() if ref is not None else None
+        bindings keyed by tokens share flights exactly as they would by their keys."""
+        found = self._tokens.get(key)
         if found is None:
-            found = Token(key)
-            drop = functools.partial(self._drop_token, key)
-            self._tokens[key] = weakref.ref(found, drop)
+            found = self._tokens[key] = Token(key)
         return found
-
-    def _drop_token(self, key: Hashable, ref: weakref.ref[Token]) -> None:
-        if self._tokens.get(key) is ref:  # not a newer token's entry under that key
-            del self._tokens[key]
 
     def _reusable(self, flight: _Flight[T], now: float) -> bool:
         state = flight.state
