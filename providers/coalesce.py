@@ -18,7 +18,6 @@ of them sends it again as the new leader.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -53,23 +52,6 @@ class _Flight(Generic[T]):
         return self.answer
 
 
-class Token:
-    """One request key, interned (Coalescer.token): hashed and compared by identity.
-
-    A key is a tuple of tuples ending in the namespace's policy, whose hash is a Python
-    method; a binding's key is looked up three times per measurement, and a token makes
-    each lookup a pointer's hash instead of a walk over the tuple.
-    """
-
-    __slots__ = ("__weakref__", "key")
-
-    def __init__(self, key: Hashable) -> None:
-        self.key = key
-
-    def __repr__(self) -> str:
-        return f"Token({self.key!r})"
-
-
 class Coalescer(Generic[T]):
     """Single-flight plus a result reuse window; one instance per registry.
 
@@ -84,16 +66,6 @@ class Coalescer(Generic[T]):
         self._flights: dict[Hashable, _Flight[T]] = {}
         self.shared = 0  # calls answered by another caller's request
         self._last_sweep = float("-inf")
-        # Equal keys share one token while anything holds it (a binding, a flight).
-        self._tokens: weakref.WeakValueDictionary[Hashable, Token] = weakref.WeakValueDictionary()
-
-    def token(self, key: Hashable) -> Token:
-        """The token for `key`: the same one for every equal key while one is held, so
-        bindings keyed by tokens share flights exactly as they would by their keys."""
-        found = self._tokens.get(key)
-        if found is None:
-            found = self._tokens[key] = Token(key)
-        return found
 
     def _reusable(self, flight: _Flight[T], now: float) -> bool:
         state = flight.state

@@ -244,9 +244,7 @@ class ProviderRegistry:
         if getattr(cls, "COALESCE", True):
             own_key = getattr(call, "request_key", None)
             request_key = own_key() if callable(own_key) else cls.request_key(config)
-            request = self._coalescer.token(
-                ("measure", kind, route.pool, _hashable(request_key), scope.policy)
-            )
+            request = ("measure", kind, route.pool, _hashable(request_key), scope.policy)
         timed = not getattr(cls, "OWN_DEADLINE", False)
         return BoundMeasurement(
             self, route, config, instance, request, static, call, scope, context, timed

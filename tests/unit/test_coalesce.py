@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-import weakref
 
 import pytest
 
@@ -141,43 +139,3 @@ async def test_finished_entries_past_their_window_are_dropped() -> None:
         clock.now = float(second)
         await coalescer.run(f"q{second}", source)
     assert coalescer.pending() <= 2
-
-
-async def test_equal_keys_share_one_token_while_it_is_held() -> None:
-    coalescer = Coalescer[str](1.0, Clock(5.0))
-    policy = ("policy", frozenset({"10.0.0.0/8"}))
-    first = coalescer.token(("measure", "web", ("pool",), ("GET", "http://a/x"), policy))
-    same = coalescer.token(("measure", "web", ("pool",), ("GET", "http://a/x"), policy))
-    other = coalescer.token(("measure", "web", ("pool",), ("GET", "http://a/y"), policy))
-    assert same is first
-    assert other is not first
-    assert first.key == ("measure", "web", ("pool",), ("GET", "http://a/x"), policy)
-
-    # Flights are keyed by the token: an equal key's caller shares the one request.
-    source = Source()
-    tasks = [asyncio.ensure_future(coalescer.run(token, source)) for token in (first, same)]
-    await asyncio.sleep(0)
-    source.gate.set()
-    assert [await task for task in tasks] == [("answer 1", False), ("answer 1", True)]
-    assert source.calls == 1
-
-    # A reusable result holds its token: a key bound again meanwhile finds the result.
-    ident = id(first)
-    del first, same, tasks
-    gc.collect()
-    again = coalescer.token(("measure", "web", ("pool",), ("GET", "http://a/x"), policy))
-    assert id(again) == ident
-    assert await coalescer.run(again, source) == ("answer 1", True)
-
-
-async def test_a_token_nothing_holds_is_dropped() -> None:
-    coalescer = Coalescer[str](0.0, Clock(5.0))
-    token = coalescer.token(("k",))
-    ref = weakref.ref(token)
-    source = Source()
-    source.gate.set()
-    assert await coalescer.run(token, source) == ("answer 1", False)
-    del token
-    gc.collect()
-    assert ref() is None  # no binding and no flight holds it: the table does not either
-    assert coalescer.token(("k",)).key == ("k",)
