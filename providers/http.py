@@ -305,7 +305,6 @@ async def request_checked(
     headers: Mapping[str, str],
     data: bytes | None,
     client_timeout: aiohttp.ClientTimeout,
-    url_text: str | None = None,
 ) -> aiohttp.ClientResponse:
     """`session.request(...)` of a `client_session`, its first hop sent without the
     session's middleware; the caller releases the response (`async with`).
@@ -317,16 +316,14 @@ async def request_checked(
     without body, a relative Location is joined, credentials are dropped when the
     origin changes, 10 redirects at most in all); that hop and any after it go through
     the session's middleware, which checks each and names a refused one a redirect.
-    The total timeout covers every hop, as it does inside aiohttp. `url_text`: str(url)
-    of a URL `url`, when the caller has worked it out once (it is what is checked).
+    The total timeout covers every hop, as it does inside aiohttp.
     """
     if isinstance(url, str):
         try:
             url = URL(url)
         except ValueError:
             raise aiohttp.InvalidUrlClientError(url) from None
-        url_text = None
-    check_url(str(url) if url_text is None else url_text)
+    check_url(str(url))
     started = time.monotonic()
     response = await session.request(
         method,

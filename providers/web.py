@@ -178,7 +178,6 @@ class WebProvider:
     async def fetch(self, request: WebRequest, url: str | None = None) -> bytes:
         """Send the request; the 2xx body, or a ProviderError naming URL and status."""
         target: str | URL = url or request.target
-        target_text = None if url else request.target_text
         where = url or request.url  # as written, for messages
         session = self._get_session()
         http = _http  # providers.http, loaded with the session (no import per request)
@@ -197,7 +196,6 @@ class WebProvider:
                 headers=headers,
                 data=request.data,
                 client_timeout=timeout,
-                url_text=target_text,
             ) as response:
                 # Capped while reading: a huge answer never sits in memory whole.
                 # The shown URL is built only for a message (a body past the cap).
@@ -241,7 +239,6 @@ class WebProvider:
 
             with contextlib.suppress(TypeError, ValueError):
                 request.target = URL(request.url)
-                request.target_text = str(request.target)
         except ProviderError as exc:
             error = exc
 

@@ -164,7 +164,6 @@ class WebRequest:
         "method",
         "non_json",
         "target",
-        "target_text",
         "timeout",
         "url",
     )
@@ -177,7 +176,6 @@ class WebRequest:
         self.url = url
         # What aiohttp is given; WebProvider.bind parses it once for every request.
         self.target: str | URL = url
-        self.target_text: str | None = None  # str(target) once it is a URL (the checked form)
         # Interned: one shared string, not a fresh one per metric (thousands are held).
         self.method = sys.intern(str(config.get("method") or "GET").upper())
         if self.method not in METHODS:
