@@ -151,6 +151,7 @@ async def baseline(
     urls = [service_url(url, f"r{i}", m) for i in range(runs) for m in range(2)]
     done = 0
     taken = 0
+    gc.collect(0)  # as before a wave (see scheduler_phase), and after it in its time
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -173,6 +174,7 @@ async def baseline(
 
         start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        gc.collect(0)
         elapsed, cpu_used = time.perf_counter() - start, time.process_time() - cpu
     return done / elapsed, done / cpu_used
 
@@ -407,14 +409,26 @@ async def scheduler_phase(
         for manifest in manifests:
             scheduler.submit(manifest)
         del manifests
-        due_in = (epoch + timedelta(seconds=settle) - datetime.now(UTC)).total_seconds()
-        await asyncio.sleep(max(0.0, due_in))
+        due = epoch + timedelta(seconds=settle)
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() - 0.5))
+        # The collector's young generation emptied just before the wave, and (saturated
+        # wave) collected again right after it, in its time: the wave pays for walking
+        # exactly what it leaves alive, whether or not its allocations cross the first
+        # threshold. Without this, whether set-up's leftovers tipped a collection into
+        # the wave moved the figure by about 3 points. The baseline is timed the same way.
+        gc.collect(0)
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
         wave_start, wave_cpu = time.perf_counter(), time.process_time()
         gc_before = GcClock.seconds
         GcClock.reset()
         if profiler is not None:
             profiler.enable()
         await observer.first_wave_done.wait()
+        closing = (0.0, 0.0)
+        if not staggered:  # (in the steady state it would be a pause among the lags)
+            began = time.perf_counter(), time.process_time()
+            gc.collect(0)
+            closing = (time.perf_counter() - began[0], time.process_time() - began[1])
         wave_gc_seconds = GcClock.seconds - gc_before
         if profiler is not None:
             profiler.disable()
@@ -428,8 +442,8 @@ async def scheduler_phase(
         # else: the saturated wave is what was measured; closing drops the runs.
         collected = GcClock.figures()  # over the wave, or over the whole steady state
         total_seconds = time.perf_counter() - start
-    wave_seconds = observer.wave_end[0] - wave_start
-    wave_cpu_seconds = observer.wave_end[1] - wave_cpu
+    wave_seconds = observer.wave_end[0] - wave_start + closing[0]
+    wave_cpu_seconds = observer.wave_end[1] - wave_cpu + closing[1]
     if not staggered:
         steady_busy = math.nan
     lags = sorted(observer.lags) or [math.nan]
