@@ -139,6 +139,10 @@ def prepare_run(
         metric.name: compile_conditions(metric.success_condition, metric.failure_condition)
         for metric in metrics
     }
+    for compiled in conditions.values():
+        # Most providers' readings are Go float64s: checked here, with the compiling,
+        # not by each distinct condition's first measurement.
+        compiled.check_ahead("float64")
     return PreparedRun(
         tuple(metrics),
         dry_run,

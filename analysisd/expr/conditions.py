@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -149,6 +150,15 @@ class Conditions:
             pair = (_typed(self.success, kind), _typed(self.failure, kind))
             self._checked[key] = pair
         return pair
+
+    def check_ahead(self, go_type: str) -> None:
+        """Run the checker for results of `go_type` now, when the run is prepared, instead
+        of at the first reading of that type (about 4 us per condition pair): the same
+        entry the reading would make. Anything the checker raises beyond its type errors
+        is left for that reading to raise, as an Error measurement."""
+        if go_type not in self._checked:
+            with contextlib.suppress(Exception):
+                self._for_type(None, go_type)
 
     @property
     def errors(self) -> list[tuple[str, ExprError]]:

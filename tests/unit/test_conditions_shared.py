@@ -112,3 +112,55 @@ def traceback_depth(error: BaseException) -> int:
     while tb is not None:
         depth, tb = depth + 1, tb.tb_next
     return depth
+
+
+def _counting_checker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    checked: list[Any] = []
+    real = expr_conditions.check_tree
+
+    def counting(tree: Any, result_type: Any) -> None:
+        checked.append(result_type)
+        real(tree, result_type)
+
+    monkeypatch.setattr(expr_conditions, "check_tree", counting)
+    expr_conditions._shared_conditions.cache_clear()
+    expr_conditions._compile_shared.cache_clear()
+    return checked
+
+
+def test_float64_results_are_checked_when_the_run_is_prepared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked = _counting_checker(monkeypatch)
+    run = prepare_run(spec("result >= 0.75", "result < 0.125"), NoSecrets())
+    assert len(checked) == 2  # success and failure, for float64, before any reading
+    conditions = run.conditions["m"]
+    assert [conditions.decide(v, "float64").phase for v in (0.9, 0.5, 0.1)] == [
+        "Successful",
+        "Inconclusive",
+        "Failed",
+    ]
+    assert len(checked) == 2  # the first float64 reading ran no checker
+    assert conditions.decide(1, "int").phase == "Successful"
+    assert len(checked) == 4  # another Go type is still checked at its first reading
+
+
+def test_a_type_error_found_ahead_is_the_reading_s_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    _counting_checker(monkeypatch)
+    run = prepare_run(spec("len(result) > 0"), NoSecrets())
+    verdict = run.conditions["m"].decide(1.0, "float64")
+    assert verdict.phase == "Error"
+    assert verdict == decide("len(result) > 0", "", 1.0, "float64")
+
+
+def test_a_checker_failure_ahead_is_left_to_the_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    expr_conditions._shared_conditions.cache_clear()
+    expr_conditions._compile_shared.cache_clear()
+
+    def broken(tree: Any, result_type: Any) -> None:
+        raise RuntimeError("checker bug")
+
+    monkeypatch.setattr(expr_conditions, "check_tree", broken)
+    run = prepare_run(spec("result > 0"), NoSecrets())  # preparing does not fail on it
+    with pytest.raises(RuntimeError, match="checker bug"):
+        run.conditions["m"].decide(1.0, "float64")  # the reading does, as before
