@@ -109,6 +109,19 @@ class GcClock:
 gc.callbacks.append(GcClock.callback)
 
 
+async def sleep_until_collected(due: datetime, margin: float = 0.5) -> None:
+    """Sleep until `due`, emptying the collector's young generation `margin` s before it.
+
+    A timed phase starts with nothing pending for the collector and ends with a young
+    collection counted in its time (`gc.collect(0)`): it pays for walking exactly what it
+    leaves alive, whether or not set-up's leftovers would have tipped a collection into
+    it (that phase alone moved bench_scheduler's figure by about 3 points).
+    """
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() - margin))
+    gc.collect(0)
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
@@ -409,15 +422,8 @@ async def scheduler_phase(
         for manifest in manifests:
             scheduler.submit(manifest)
         del manifests
-        due = epoch + timedelta(seconds=settle)
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() - 0.5))
-        # The collector's young generation emptied just before the wave, and (saturated
-        # wave) collected again right after it, in its time: the wave pays for walking
-        # exactly what it leaves alive, whether or not its allocations cross the first
-        # threshold. Without this, whether set-up's leftovers tipped a collection into
-        # the wave moved the figure by about 3 points. The baseline is timed the same way.
-        gc.collect(0)
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        # The collector charged exactly (sleep_until_collected); the baseline likewise.
+        await sleep_until_collected(epoch + timedelta(seconds=settle))
         wave_start, wave_cpu = time.perf_counter(), time.process_time()
         gc_before = GcClock.seconds
         GcClock.reset()
