@@ -98,7 +98,16 @@ class Conditions:
     not compile is kept as its error: every measurement of it is an Error, as in Argo.
     """
 
-    __slots__ = ("_checked", "failure", "failure_source", "success", "success_source")
+    __slots__ = (
+        "_checked",
+        "_last_failure",
+        "_last_key",
+        "_last_success",
+        "failure",
+        "failure_source",
+        "success",
+        "success_source",
+    )
 
     def __init__(self, success_condition: str, failure_condition: str) -> None:
         self._set(
@@ -124,6 +133,13 @@ class Conditions:
         # condition texts, see compile_conditions), as Argo's compile does per measurement.
         self._checked: dict[Any, tuple[Program | ExprError | None, Program | ExprError | None]]
         self._checked = {}
+        # The last type's entry, held in this object itself: a metric's readings are
+        # nearly always of one type, and `decide` then touches no dict or tuple (with
+        # thousands of distinct conditions, each object touched is a likely cache miss).
+        # Written by `decide` only, which runs on the event loop's thread.
+        self._last_key: Any = None
+        self._last_success: Program | ExprError | None = None
+        self._last_failure: Program | ExprError | None = None
 
     @classmethod
     def _of(
@@ -159,6 +175,11 @@ class Conditions:
         if go_type not in self._checked:
             with contextlib.suppress(Exception):
                 self._for_type(None, go_type)
+        # A reading that names no Go type is keyed by the type inferred from its value
+        # ("float" for a Python float): the same type, so the same entry.
+        pair = self._checked.get(go_type)
+        if pair is not None:
+            self._checked.setdefault(type_of_go_name(go_type), pair)
 
     @property
     def errors(self) -> list[tuple[str, ExprError]]:
@@ -172,7 +193,12 @@ class Conditions:
 
     def decide(self, result: Any, go_type: str = "") -> MeasurementVerdict:
         """Argo's EvaluateResult for one reading; ``go_type`` is ``Reading.go_type``."""
-        success, failure = self._for_type(result, go_type)
+        key = go_type or go_type_key(result)
+        if key == self._last_key:
+            success, failure = self._last_success, self._last_failure
+        else:
+            success, failure = self._for_type(result, go_type)
+            self._last_key, self._last_success, self._last_failure = key, success, failure
         return _decide(self.success_source, success, self.failure_source, failure, result)
 
 

@@ -164,3 +164,41 @@ def test_a_checker_failure_ahead_is_left_to_the_reading(monkeypatch: pytest.Monk
     run = prepare_run(spec("result > 0"), NoSecrets())  # preparing does not fail on it
     with pytest.raises(RuntimeError, match="checker bug"):
         run.conditions["m"].decide(1.0, "float64")  # the reading does, as before
+
+
+def test_a_float_reading_that_names_no_go_type_uses_the_entry_checked_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked = _counting_checker(monkeypatch)
+    run = prepare_run(spec("result >= 0.75", "result < 0.125"), NoSecrets())
+    assert len(checked) == 2
+    conditions = run.conditions["m"]
+    # A provider that names no type: a Python float is inferred as float64, the same type.
+    assert [conditions.decide(v).phase for v in (0.9, 0.5, 0.1)] == [
+        "Successful",
+        "Inconclusive",
+        "Failed",
+    ]
+    assert len(checked) == 2
+
+
+def test_readings_of_alternating_go_types_each_get_their_own_verdict() -> None:
+    expr_conditions._shared_conditions.cache_clear()
+    expr_conditions._compile_shared.cache_clear()
+    conditions = prepare_run(spec("result >= 0.75"), NoSecrets()).conditions["m"]
+    readings: list[tuple[Any, str]] = [
+        (0.9, "float64"),
+        ("0.9", "string"),
+        (0.5, "float64"),
+        ([0.9], "[]float64"),
+        (0.9, ""),
+        ("0.9", ""),
+        (1, "int"),
+    ]
+    # The same verdict as compiling afresh for each reading, whatever type came before.
+    for _ in range(2):
+        for result, go_type in readings:
+            verdict = conditions.decide(result, go_type)
+            assert verdict == decide("result >= 0.75", "", result, go_type), (result, go_type)
+    assert conditions.decide("0.9", "string").phase == "Error"
+    assert conditions.decide(0.9, "float64").phase == "Successful"
